@@ -1,0 +1,103 @@
+"""Database engine and per-request sessions for SQLite/SpatiaLite and PostgreSQL/PostGIS."""
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import current_app, g
+from geoalchemy2.admin.dialects.sqlite import load_spatialite
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+# Debian's name for the SpatiaLite module; the loader finds it on the library path.
+os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+
+
+def _sqlite_module():
+    """Return a sqlite3 module that can load extensions (pyenv builds cannot)."""
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    import pysqlite3.dbapi2
+
+    return pysqlite3.dbapi2
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Load SpatiaLite on every connection and let callers ask for BEGIN IMMEDIATE."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        # Take transaction control from the driver so BEGIN can be chosen per transaction.
+        dbapi_conn.isolation_level = None
+        load_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # A write transaction takes the database lock up front, so check-then-insert is atomic.
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for a database URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            module=_sqlite_module(),
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+        _configure_sqlite(engine)
+        return engine
+    if parsed.drivername == "postgresql":
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    # pre_ping lets the pool drop connections a PostgreSQL restart has cut.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def get_engine() -> Engine:
+    """Return the current app's engine."""
+    return current_app.extensions["db_engine"]
+
+
+def get_session() -> Session:
+    """Return the session of the current request, opening it on first use."""
+    if "db_session" not in g:
+        g.db_session = Session(get_engine(), expire_on_commit=False)
+    return g.db_session
+
+
+@contextmanager
+def write_transaction(session: Session):
+    """Run a block as one serialized write transaction and commit it.
+
+    On SQLite this is BEGIN IMMEDIATE (one writer at a time); on PostgreSQL an ordinary
+    transaction whose guarantees come from constraints and row locks.
+    """
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={"sqlite_immediate": True})
+    try:
+        yield session
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+
+
+def _close_session(_exc):
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def init_app(app) -> None:
+    """Create the engine and close each request's session when it ends."""
+    app.extensions["db_engine"] = make_engine(app.config["DATABASE_URL"])
+    app.teardown_appcontext(_close_session)

@@ -1,0 +1,17 @@
+"""Rate limits (Flask-Limiter), stored in Redis when there is one so all workers share them."""
+from flask import current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def configured(name: str):
+    """Return a callable limit read from the app's config at request time."""
+    return lambda: current_app.config[name]
+
+
+def init_app(app) -> None:
+    """Bind the limiter to the app's storage."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    limiter.init_app(app)

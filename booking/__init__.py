@@ -1,0 +1,1 @@
+"""Sites, bookable resources, slot bookings, events and tickets."""

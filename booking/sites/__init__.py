@@ -1,0 +1,1 @@
+"""Sites (stations, dealers, venues...) and the resources they offer."""

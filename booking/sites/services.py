@@ -1,0 +1,130 @@
+"""Finding sites near a point, and site operators publishing and editing their own."""
+from sqlmodel import Session, select
+
+from backend.accounts.tokens import Principal
+from backend.dbtypes import utcnow
+from backend.errors import ApiError
+from backend.geo import bounding_box, distance_m, lat_lon, point_ewkt, within_box
+from backend.i18n import pick
+from booking.sites.models import (
+    Point, Resource, ResourceCreate, ResourcePublic, ResourceUpdate, Site, SiteCreate,
+    SiteDetail, SiteKind, SitePublic, SiteUpdate,
+)
+
+
+def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
+                 kind: SiteKind | None = None, limit: int = 50,
+                 offset: int = 0) -> list[tuple[Site, float]]:
+    """Return published sites within the radius, nearest first, with their distance in metres."""
+    dialect = session.get_bind().dialect.name
+    table = Site.__table__
+    distance = distance_m(Site.location, lat, lon, dialect).label("distance_m")
+    query = (
+        select(Site, distance)
+        .where(within_box(table, table.c.location, bounding_box(lat, lon, radius_m), dialect))
+        .where(Site.published.is_(True))
+        .where(distance <= radius_m)
+        .order_by(distance, Site.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    if kind is not None:
+        query = query.where(Site.kind == kind.value)
+    return [(site, float(dist)) for site, dist in session.exec(query).all()]
+
+
+def site_public(site: Site, distance: float | None = None) -> SitePublic:
+    """Describe a site in the request's language."""
+    lat, lon = lat_lon(site.location)
+    return SitePublic(
+        id=site.id, kind=site.kind, name=pick(site.name_zh, site.name_en),
+        address=pick(site.address_zh, site.address_en), name_zh=site.name_zh,
+        name_en=site.name_en, district=site.district, location=Point(lat=lat, lon=lon),
+        opening_hours=site.opening_hours, organisation_id=site.organisation_id,
+        published=site.published,
+        distance_m=None if distance is None else round(distance, 1),
+    )
+
+
+def resource_public(resource: Resource) -> ResourcePublic:
+    """Describe a resource in the request's language."""
+    return ResourcePublic(**resource.model_dump(exclude={"site_id"}),
+                          name=pick(resource.name_zh, resource.name_en))
+
+
+def _may_manage(principal: Principal | None, site: Site) -> bool:
+    if principal is None:
+        return False
+    return principal.has_role("admin") or (
+        principal.has_role("site_operator") and site.organisation_id in principal.organisation_ids)
+
+
+def site_detail(session: Session, *, site_id: int, principal: Principal | None) -> SiteDetail:
+    """Return a site with its resources; unpublished sites only to those who manage them."""
+    site = session.get(Site, site_id)
+    if site is None or not (site.published or _may_manage(principal, site)):
+        raise ApiError(404, "not_found", f"No site {site_id}.")
+    resources = session.exec(
+        select(Resource).where(Resource.site_id == site_id).order_by(Resource.id)).all()
+    return SiteDetail(**site_public(site).model_dump(),
+                      resources=[resource_public(r) for r in resources])
+
+
+def _managed_site(session: Session, *, site_id: int, principal: Principal) -> Site:
+    site = session.get(Site, site_id)
+    if site is None:
+        raise ApiError(404, "not_found", f"No site {site_id}.")
+    if not _may_manage(principal, site):
+        raise ApiError(403, "forbidden", "This site belongs to another organisation.")
+    return site
+
+
+def create_site(session: Session, *, principal: Principal, data: SiteCreate,
+                organisation_id: int | None) -> Site:
+    """Publish a site for one of the caller's organisations."""
+    org_id = organisation_id or next(iter(sorted(principal.organisation_ids)), None)
+    if org_id is None or not (principal.has_role("admin") or org_id in principal.organisation_ids):
+        raise ApiError(403, "forbidden", "You can only publish sites for your own organisation.")
+    site = Site(**data.model_dump(exclude={"location"}), organisation_id=org_id,
+                location=point_ewkt(data.location.lat, data.location.lon))
+    session.add(site)
+    session.commit()
+    return site
+
+
+def update_site(session: Session, *, principal: Principal, site_id: int, patch: SiteUpdate) -> Site:
+    """Edit a site the caller manages."""
+    site = _managed_site(session, site_id=site_id, principal=principal)
+    changes = patch.model_dump(exclude_unset=True, exclude={"location"})
+    for field, value in changes.items():
+        setattr(site, field, value)
+    if patch.location is not None:
+        site.location = point_ewkt(patch.location.lat, patch.location.lon)
+    site.updated_at = utcnow()
+    session.add(site)
+    session.commit()
+    return site
+
+
+def add_resource(session: Session, *, principal: Principal, site_id: int,
+                 data: ResourceCreate) -> Resource:
+    """Add a bookable resource to a site the caller manages."""
+    _managed_site(session, site_id=site_id, principal=principal)
+    resource = Resource(**data.model_dump(), site_id=site_id)
+    session.add(resource)
+    session.commit()
+    return resource
+
+
+def update_resource(session: Session, *, principal: Principal, site_id: int, resource_id: int,
+                    patch: ResourceUpdate) -> Resource:
+    """Edit a resource of a site the caller manages."""
+    _managed_site(session, site_id=site_id, principal=principal)
+    resource = session.get(Resource, resource_id)
+    if resource is None or resource.site_id != site_id:
+        raise ApiError(404, "not_found", f"No resource {resource_id} at site {site_id}.")
+    for field, value in patch.model_dump(exclude_unset=True).items():
+        setattr(resource, field, value)
+    session.add(resource)
+    session.commit()
+    return resource

@@ -1,0 +1,59 @@
+"""Helpers every view uses: the caller's identity, JSON answers and list cursors."""
+import base64
+import binascii
+
+from flask import Response, current_app, request
+from pydantic import BaseModel
+
+from backend.accounts.tokens import Principal, read_access_token
+from backend.errors import ApiError
+
+BEARER = [{"bearer": []}]
+
+
+def optional_principal() -> Principal | None:
+    """Return the caller if a valid bearer token was sent, None if none was sent."""
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "invalid_token", "Use 'Authorization: Bearer <access token>'.")
+    return read_access_token(token.strip(), secret=current_app.config["SECRET_KEY"])
+
+
+def require_principal(*roles: str) -> Principal:
+    """Return the caller, refusing anonymous callers (401) and callers without a role (403)."""
+    principal = optional_principal()
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "Log in and send the access token.")
+    if roles and not principal.has_role(*roles):
+        raise ApiError(403, "forbidden", f"Needs one of the roles: {', '.join(roles)}.")
+    return principal
+
+
+def json_response(model: BaseModel | dict, status: int = 200) -> Response:
+    """Serialise a model (or plain dict) as a JSON response."""
+    body = model.model_dump_json() if isinstance(model, BaseModel) else current_app.json.dumps(model)
+    return Response(body, status=status, mimetype="application/json")
+
+
+def encode_cursor(offset: int) -> str:
+    """Return an opaque cursor for a list offset."""
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """Return the offset an opaque cursor stands for; refuse forged ones."""
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        offset = int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        offset, kind = -1, ""
+    if kind != "o" or offset < 0:
+        raise ApiError(422, "validation_error", "Invalid cursor.",
+                       [{"field": "cursor", "message": "not a cursor from this API", "type": "cursor"}])
+    return offset
