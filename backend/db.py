@@ -1,5 +1,6 @@
 """Database engine and per-request sessions for SQLite/SpatiaLite and PostgreSQL/PostGIS."""
 import os
+import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,9 @@ from sqlmodel import Session, create_engine
 
 # Debian's name for the SpatiaLite module; the loader finds it on the library path.
 os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+
+
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 
 
 def _sqlite_module():
@@ -38,8 +42,21 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn):
         # A write transaction takes the database lock up front, so check-then-insert is atomic.
-        immediate = conn.get_execution_options().get("sqlite_immediate")
+        immediate = bool(conn.get_execution_options().get("sqlite_immediate"))
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.info["sqlite_immediate"] = immediate
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _upgrade_to_writer(conn, cursor, statement, _params, _context, _many):
+        # A deferred reader that starts writing after another writer committed would fail at
+        # once with "database is locked" (its snapshot is stale). Instead end the read-only part
+        # and continue as a writer: the READ COMMITTED behaviour PostgreSQL gives by default.
+        # Rules that need check-and-write atomicity use write_transaction().
+        if conn.info.get("sqlite_immediate", True) or not _WRITES.match(statement):
+            return
+        cursor.execute("COMMIT")
+        cursor.execute("BEGIN IMMEDIATE")
+        conn.info["sqlite_immediate"] = True
 
 
 def make_engine(url: str) -> Engine:

@@ -3,7 +3,7 @@ import math
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Float, cast, func, literal_column, select, text
-from geoalchemy2 import Geography
+from geoalchemy2 import Geography, WKTElement
 
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE_LAT = 111_320.0
@@ -15,7 +15,9 @@ def point_ewkt(lat: float, lon: float) -> str:
 
 
 def lat_lon(geometry) -> tuple[float, float]:
-    """Return (lat, lon) of a point geometry read from the database."""
+    """Return (lat, lon) of a point read from the database or still in its EWKT form."""
+    if isinstance(geometry, str):
+        geometry = WKTElement(geometry, extended=True)
     point = to_shape(geometry)
     return point.y, point.x
 

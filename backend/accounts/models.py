@@ -66,10 +66,10 @@ class RefreshToken(SQLModel, table=True):
 
 
 class UserRegister(SQLModel):
-    email: str = Field(max_length=254, regex=EMAIL_PATTERN)
+    email: str = Field(max_length=254, schema_extra={"pattern": EMAIL_PATTERN})
     password: str = Field(min_length=8, max_length=128)
     name: str = Field(min_length=1, max_length=100)
-    phone: str | None = Field(default=None, max_length=32, regex=r"^\+?[0-9 \-]{5,20}$")
+    phone: str | None = Field(default=None, max_length=32, schema_extra={"pattern": r"^\+?[0-9 \-]{5,20}$"})
 
     @field_validator("email")
     @classmethod
@@ -119,7 +119,7 @@ class RoleGrant(SQLModel):
 
 
 class OrganisationCreate(SQLModel):
-    slug: str = Field(min_length=2, max_length=64, regex=r"^[a-z0-9][a-z0-9-]+$")
+    slug: str = Field(min_length=2, max_length=64, schema_extra={"pattern": r"^[a-z0-9][a-z0-9-]+$"})
     name_zh: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
-    kind: str = Field(max_length=32, regex=r"^(fleet_operator|event_organiser|site_operator|platform)$")
+    kind: str = Field(max_length=32, schema_extra={"pattern": r"^(fleet_operator|event_organiser|site_operator|platform)$"})
