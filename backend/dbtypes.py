@@ -1,7 +1,9 @@
 """Column types shared by every package: UTC timestamps and JSON that behave alike on both databases."""
+import enum
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 
 
@@ -36,3 +38,12 @@ class UTCDateTime(TypeDecorator):
 
 # JSONB on PostgreSQL (indexable), plain JSON text on SQLite.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+def enum_column(enum_cls: type[enum.Enum]) -> SAEnum:
+    """Store a str enum as its value in a plain VARCHAR, the same on both databases.
+
+    A native PostgreSQL enum type would need its own migration for every new member.
+    """
+    return SAEnum(enum_cls, native_enum=False, create_constraint=False, length=32,
+                  values_callable=lambda members: [m.value for m in members])

@@ -8,7 +8,7 @@ from geoalchemy2 import Geometry
 from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
-from backend.dbtypes import JSONDoc, UTCDateTime, utcnow
+from backend.dbtypes import JSONDoc, UTCDateTime, enum_column, utcnow
 
 DISTRICTS = ("yuzhong", "jiangbei", "nanan", "shapingba", "jiulongpo", "dadukou", "beibei",
              "yubei", "banan", "liangjiang", "yongchuan")
@@ -55,7 +55,7 @@ def check_opening_hours(value: OpeningHours) -> OpeningHours:
 
 
 class SiteBase(SQLModel):
-    kind: SiteKind
+    kind: SiteKind = Field(sa_type=enum_column(SiteKind))
     name_zh: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
     address_zh: str = Field(min_length=1, max_length=300)
@@ -107,7 +107,7 @@ class SiteUpdate(SQLModel):
 
 
 class ResourceBase(SQLModel):
-    kind: ResourceKind
+    kind: ResourceKind = Field(sa_type=enum_column(ResourceKind))
     name_zh: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
     # Kind-specific facts: power_kw, connector, voltage_class, battery_models, pressure_mpa,
