@@ -20,7 +20,9 @@ def settings_from_env() -> dict:
         # Unset means an in-process fakeredis: the embedded default needs no server.
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY") or None,
-        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_sandbox_local"),
+        # Unset with the sandbox: derived from SECRET_KEY.
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_PAYMENT_METHOD_TYPES": os.environ.get("STRIPE_PAYMENT_METHOD_TYPES", "card"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
         "ACCESS_TOKEN_TTL_S": _int("ACCESS_TOKEN_TTL_S", 900),
         "REFRESH_TOKEN_TTL_S": _int("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),

@@ -2,8 +2,13 @@
 
 
 def init_app(app) -> None:
-    """Register every /api/v1 blueprint."""
-    from mobile_api import accounts, sites
+    """Set up the domain packages the views use and register every /api/v1 blueprint."""
+    import payments
+    from booking.bookings import payables
+    from mobile_api import accounts, bookings, sites
+    from mobile_api import payments as payment_views
 
-    for module in (accounts, sites):
+    payments.init_app(app)
+    payables.register()
+    for module in (accounts, sites, bookings, payment_views):
         app.register_api(module.bp)

@@ -57,3 +57,14 @@ def decode_cursor(cursor: str | None) -> int:
         raise ApiError(422, "validation_error", "Invalid cursor.",
                        [{"field": "cursor", "message": "not a cursor from this API", "type": "cursor"}])
     return offset
+
+
+def payment_gateway():
+    """Return the payment gateway the app was configured with (Stripe or the sandbox)."""
+    return current_app.extensions["payment_gateway"]
+
+
+def page(items: list, *, limit: int, offset: int) -> tuple[list, str | None]:
+    """Cut one extra fetched row off a page and return the cursor of the next page, if any."""
+    more = len(items) > limit
+    return items[:limit], (encode_cursor(offset + limit) if more else None)

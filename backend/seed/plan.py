@@ -53,12 +53,11 @@ def _resource(kind: str, name_zh: str, name_en: str, capacity: int = 1, **attrib
 def _chargers(rng: random.Random) -> list[dict]:
     """Mix 800 V liquid-cooled superchargers with 120 kW 400 V DC posts."""
     fast = [_resource("charger", f"{n}号超充桩", f"Supercharger {n}", power_kw=rng.choice([360, 480]),
-                      connector="GB/T DC", voltage_class=800, slot_minutes=30, price_fen=500,
-                      energy_price_fen_per_kwh=150)
+                      connector="GB/T DC", voltage_class=800, service_fee_fen_per_kwh=80)
             for n in range(1, rng.randint(1, 3) + 1)]
     start = len(fast) + 1
     dc = [_resource("charger", f"{n}号快充桩", f"DC charger {n}", power_kw=120, connector="GB/T DC",
-                    voltage_class=400, slot_minutes=30, price_fen=300, energy_price_fen_per_kwh=120)
+                    voltage_class=400, service_fee_fen_per_kwh=60)
           for n in range(start, start + rng.randint(2, 4))]
     return fast + dc
 
@@ -70,30 +69,30 @@ def _resources_for(kind: str, rng: random.Random, organisation: str) -> list[dic
     if kind == "swap_station":
         models = (["choco-swap-25"] if organisation == "evogo-cq" else ["nio-75kwh", "nio-100kwh"])
         return [_resource("swap_lane", f"{n}号换电道", f"Swap lane {n}", battery_models=models,
-                          slot_minutes=10, price_fen=1000) for n in (1, 2)]
+                          price_fen=8000) for n in (1, 2)]
     if kind == "hydrogen_station":
         return [_resource("h2_dispenser", f"{mpa}MPa 加氢机", f"{mpa} MPa dispenser", pressure_mpa=mpa,
-                          slot_minutes=15, price_fen=2000) for mpa in (35, 70)]
+                          price_fen_per_kg=3500) for mpa in (35, 70)]
     if kind == "dealer":
         makers = ("Changan", "Avatr") if organisation == "changan-retail" else ("Seres",)
         cars = [c for c in catalogue.CAR_MODELS if c[3] in makers]
         return [_resource("test_drive_car", f"试驾车 {c[1]}", f"Test drive: {c[2]}", car_model=c[0],
-                          slot_minutes=60, price_fen=0) for c in rng.sample(cars, min(3, len(cars)))]
+                          price_fen=0) for c in rng.sample(cars, min(3, len(cars)))]
     if kind == "parking_garage":
         return [_resource("parking_bay", "自动代客泊车位", "Automated valet bays", capacity=rng.choice([10, 20, 40]),
-                          automated_valet=True, slot_minutes=60, price_fen=800)]
+                          automated_valet=True, price_fen_per_hour=800)]
     raise ValueError(f"no generated resources for {kind}")
 
 
 # What the landmark venues and proving grounds offer.
 LANDMARK_OFFERS = {
     "track_day": lambda: [_resource("track_session", "赛道体验场次", "Track day session", capacity=30,
-                                    slot_minutes=60, price_fen=59900)],
+                                    price_fen=59900)],
     "proving_session": lambda: [_resource("track_session", "试验场体验场次", "Proving ground session",
-                                          capacity=20, slot_minutes=90, price_fen=29900)],
+                                          capacity=20, price_fen=29900)],
     "venue_parking": lambda: [_resource("parking_bay", "场馆自动代客泊车", "Venue automated valet",
-                                        capacity=100, automated_valet=True, slot_minutes=240,
-                                        price_fen=1500)],
+                                        capacity=100, automated_valet=True,
+                                        price_fen_per_hour=1000)],
 }
 
 

@@ -70,7 +70,7 @@ def site_detail(session: Session, *, site_id: int, principal: Principal | None) 
                       resources=[resource_public(r) for r in resources])
 
 
-def _managed_site(session: Session, *, site_id: int, principal: Principal) -> Site:
+def managed_site(session: Session, *, site_id: int, principal: Principal) -> Site:
     site = session.get(Site, site_id)
     if site is None:
         raise ApiError(404, "not_found", f"No site {site_id}.")
@@ -94,7 +94,7 @@ def create_site(session: Session, *, principal: Principal, data: SiteCreate,
 
 def update_site(session: Session, *, principal: Principal, site_id: int, patch: SiteUpdate) -> Site:
     """Edit a site the caller manages."""
-    site = _managed_site(session, site_id=site_id, principal=principal)
+    site = managed_site(session, site_id=site_id, principal=principal)
     changes = patch.model_dump(exclude_unset=True, exclude={"location"})
     for field, value in changes.items():
         setattr(site, field, value)
@@ -109,7 +109,7 @@ def update_site(session: Session, *, principal: Principal, site_id: int, patch: 
 def add_resource(session: Session, *, principal: Principal, site_id: int,
                  data: ResourceCreate) -> Resource:
     """Add a bookable resource to a site the caller manages."""
-    _managed_site(session, site_id=site_id, principal=principal)
+    managed_site(session, site_id=site_id, principal=principal)
     resource = Resource(**data.model_dump(), site_id=site_id)
     session.add(resource)
     session.commit()
@@ -119,7 +119,7 @@ def add_resource(session: Session, *, principal: Principal, site_id: int,
 def update_resource(session: Session, *, principal: Principal, site_id: int, resource_id: int,
                     patch: ResourceUpdate) -> Resource:
     """Edit a resource of a site the caller manages."""
-    _managed_site(session, site_id=site_id, principal=principal)
+    managed_site(session, site_id=site_id, principal=principal)
     resource = session.get(Resource, resource_id)
     if resource is None or resource.site_id != site_id:
         raise ApiError(404, "not_found", f"No resource {resource_id} at site {site_id}.")

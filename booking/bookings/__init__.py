@@ -1,0 +1,1 @@
+"""Slot bookings of resources: holds, payment, check-in, completion, outages and availability."""

@@ -1,0 +1,104 @@
+"""Payments of payables (bookings, ticket orders, rides), their ledger and the webhook events seen."""
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from backend.dbtypes import JSONDoc, UTCDateTime, enum_column, utcnow
+from backend.money import Money
+
+
+class PaymentStatus(str, Enum):
+    pending = "pending"
+    authorised = "authorised"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
+    refunded = "refunded"
+    partially_refunded = "partially_refunded"
+
+
+# Money has moved: later news of a failure must never undo these.
+PAID = {PaymentStatus.succeeded, PaymentStatus.refunded, PaymentStatus.partially_refunded}
+FINAL = PAID | {PaymentStatus.failed, PaymentStatus.canceled}
+
+
+class Payment(SQLModel, table=True):
+    __tablename__ = "payments"
+    __table_args__ = (Index("ix_payments_payable", "payable_type", "payable_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    payable_type: str = Field(max_length=16)
+    payable_id: int
+    user_id: int = Field(foreign_key="users.id", index=True)
+    gateway: str = Field(max_length=16)
+    gateway_payment_id: str = Field(max_length=255, unique=True)
+    idempotency_key: str = Field(max_length=255, unique=True)
+    amount: int
+    currency: str = Field(max_length=3)
+    capture_method: str = Field(max_length=16)
+    status: PaymentStatus = Field(sa_type=enum_column(PaymentStatus), index=True)
+    amount_captured: int = Field(default=0)
+    amount_refunded: int = Field(default=0)
+    client_secret: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One movement of money for a payable: charge, refund or provider fee, in fen."""
+
+    __tablename__ = "ledger_entries"
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payments.id", index=True)
+    payable_type: str = Field(max_length=16)
+    payable_id: int
+    kind: str = Field(max_length=16)
+    amount: int
+    currency: str = Field(max_length=3)
+    # The provider's id of the movement: recording the same movement twice is refused.
+    reference: str = Field(max_length=255, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebhookEvent(SQLModel, table=True):
+    __tablename__ = "webhook_events"
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SandboxIntent(SQLModel, table=True):
+    """The sandbox gateway's own state, as a provider would keep it on its side."""
+
+    __tablename__ = "sandbox_intents"
+    id: str = Field(primary_key=True, max_length=64)
+    idempotency_key: str = Field(max_length=255, unique=True)
+    status: str = Field(max_length=32)
+    amount: int
+    currency: str = Field(max_length=3)
+    capture_method: str = Field(max_length=16)
+    amount_received: int = Field(default=0)
+    client_secret: str = Field(max_length=128)
+    details: dict = Field(default_factory=dict, sa_type=JSONDoc)
+    # [{"id", "amount", "key"}]: each refund once per idempotency key.
+    refunds: list = Field(default_factory=list, sa_type=JSONDoc)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PaymentPublic(SQLModel):
+    id: int
+    status: PaymentStatus
+    gateway: str
+    amount: Money
+    amount_captured: int
+    amount_refunded: int
+    capture_method: str
+    client_secret: str | None
+
+
+class LedgerPublic(SQLModel):
+    kind: str
+    amount: Money
+    reference: str
+    created_at: datetime

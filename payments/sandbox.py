@@ -1,0 +1,156 @@
+"""The embedded default's payment provider: Stripe's state machine, kept in the platform's database.
+
+It answers like a provider and reports outcomes the way Stripe does, as signed webhook events
+delivered to the platform's own webhook handler, so the embedded platform runs the production
+code path. Test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined.
+"""
+import json
+import secrets
+import time
+from collections.abc import Callable
+
+from sqlmodel import Session, select
+from stripe import WebhookSignature
+
+from backend.errors import ApiError
+from payments.gateway import CaptureMethod, GatewayPayment, GatewayRefund
+from payments.models import SandboxIntent
+
+DECLINED_CARD = "4000000000000002"
+FEE_PER_MILLE = 6  # 0.6%, what domestic wallets typically charge merchants
+
+
+def _luhn_valid(number: str) -> bool:
+    digits = [int(d) for d in number][::-1]
+    total = sum(digits[0::2]) + sum(sum(divmod(2 * d, 10)) for d in digits[1::2])
+    return total % 10 == 0
+
+
+def _view(intent: SandboxIntent) -> GatewayPayment:
+    return GatewayPayment(
+        id=intent.id, status=intent.status, amount=intent.amount, currency=intent.currency,
+        amount_received=intent.amount_received,
+        amount_refunded=sum(r["amount"] for r in intent.refunds), client_secret=intent.client_secret,
+        fee=intent.amount_received * FEE_PER_MILLE // 1000,
+        refunds=[(r["id"], r["amount"]) for r in intent.refunds])
+
+
+class SandboxGateway:
+    """A Stripe-like provider for the embedded default and for tests."""
+
+    name = "sandbox"
+
+    def __init__(self, engine, *, webhook_secret: str, deliver: Callable[[str, str], None]):
+        self._engine, self._secret, self._deliver = engine, webhook_secret, deliver
+
+    def _change(self, payment_id: str, change: Callable[[SandboxIntent], str | None]) -> GatewayPayment:
+        """Apply a state change in the sandbox's own transaction, then deliver its event."""
+        with Session(self._engine, expire_on_commit=False) as session:
+            intent = session.exec(select(SandboxIntent).where(SandboxIntent.id == payment_id)
+                                  .with_for_update()).first()
+            if intent is None:
+                raise ApiError(404, "payment_not_found", "No such sandbox payment.")
+            event_type = change(intent)
+            session.add(intent)
+            session.commit()
+        if event_type:
+            self._send(event_type, intent)
+        return _view(intent)
+
+    def _send(self, event_type: str, intent: SandboxIntent) -> None:
+        """Sign the event as Stripe does and hand it to the webhook handler."""
+        obj = {"id": intent.id, "object": "payment_intent", "status": intent.status,
+               "amount": intent.amount, "amount_received": intent.amount_received,
+               "currency": intent.currency.lower(), "capture_method": intent.capture_method,
+               "metadata": intent.details}
+        if event_type == "charge.refunded":
+            obj = {"id": f"ch_{intent.id[3:]}", "object": "charge", "payment_intent": intent.id,
+                   "amount_refunded": sum(r["amount"] for r in intent.refunds)}
+        payload = json.dumps({"id": f"evt_{secrets.token_hex(12)}", "object": "event",
+                              "type": event_type, "created": int(time.time()),
+                              "data": {"object": obj}})
+        self._deliver(payload, WebhookSignature.generate_signature_header(payload, self._secret))
+
+    def create_payment(self, *, amount: int, currency: str, capture_method: CaptureMethod,
+                       metadata: dict[str, str], idempotency_key: str) -> GatewayPayment:
+        with Session(self._engine, expire_on_commit=False) as session:
+            found = session.exec(select(SandboxIntent).where(
+                SandboxIntent.idempotency_key == idempotency_key)).first()
+            if found:
+                return _view(found)
+            intent_id = f"pi_sb{secrets.token_hex(12)}"
+            intent = SandboxIntent(id=intent_id, idempotency_key=idempotency_key,
+                                   status="requires_payment_method", amount=amount,
+                                   currency=currency, capture_method=capture_method,
+                                   client_secret=f"{intent_id}_secret_{secrets.token_hex(12)}",
+                                   details=metadata)
+            session.add(intent)
+            session.commit()
+            return _view(intent)
+
+    def confirm(self, *, payment_id: str, card_number: str) -> GatewayPayment:
+        """Pay with a test card, as the app's payment sheet would."""
+        card = card_number.replace(" ", "")
+        if not (card.isdigit() and 12 <= len(card) <= 19 and _luhn_valid(card)):
+            raise ApiError(422, "invalid_card", "Not a valid card number.")
+
+        def pay(intent: SandboxIntent) -> str:
+            if intent.status != "requires_payment_method":
+                raise ApiError(409, "payment_not_confirmable", f"The payment is {intent.status}.")
+            if card == DECLINED_CARD:
+                return "payment_intent.payment_failed"
+            if intent.capture_method == "manual":
+                intent.status = "requires_capture"
+                return "payment_intent.amount_capturable_updated"
+            intent.status, intent.amount_received = "succeeded", intent.amount
+            return "payment_intent.succeeded"
+
+        return self._change(payment_id, pay)
+
+    def capture(self, *, payment_id: str, amount: int, idempotency_key: str) -> GatewayPayment:
+        def capture(intent: SandboxIntent) -> str | None:
+            if intent.status == "succeeded":
+                return None  # already captured: a retried capture changes nothing
+            if intent.status != "requires_capture" or amount > intent.amount:
+                raise ApiError(409, "payment_not_capturable", f"The payment is {intent.status}.")
+            intent.status, intent.amount_received = "succeeded", amount
+            return "payment_intent.succeeded"
+
+        return self._change(payment_id, capture)
+
+    def cancel(self, *, payment_id: str, idempotency_key: str) -> GatewayPayment:
+        def cancel(intent: SandboxIntent) -> str | None:
+            if intent.status == "canceled":
+                return None
+            if intent.status not in ("requires_payment_method", "requires_capture"):
+                raise ApiError(409, "payment_not_cancelable", f"The payment is {intent.status}.")
+            intent.status = "canceled"
+            return "payment_intent.canceled"
+
+        return self._change(payment_id, cancel)
+
+    def refund(self, *, payment_id: str, amount: int | None, idempotency_key: str) -> GatewayRefund:
+        def refund(intent: SandboxIntent) -> str | None:
+            if any(r["key"] == idempotency_key for r in intent.refunds):
+                return None
+            left = intent.amount_received - sum(r["amount"] for r in intent.refunds)
+            wanted = left if amount is None else amount
+            if intent.status != "succeeded" or not 0 < wanted <= left:
+                raise ApiError(409, "payment_not_refundable", "Nothing left to refund.")
+            intent.refunds = [*intent.refunds, {"id": f"re_sb{secrets.token_hex(12)}",
+                                                "amount": wanted, "key": idempotency_key}]
+            return "charge.refunded"
+
+        self._change(payment_id, refund)
+        with Session(self._engine) as session:
+            done = session.get(SandboxIntent, payment_id)
+            made = next(r for r in done.refunds if r["key"] == idempotency_key)
+        return GatewayRefund(id=made["id"], payment_id=payment_id, amount=made["amount"],
+                             status="succeeded")
+
+    def retrieve(self, *, payment_id: str) -> GatewayPayment:
+        with Session(self._engine) as session:
+            intent = session.get(SandboxIntent, payment_id)
+            if intent is None:
+                raise ApiError(404, "payment_not_found", "No such sandbox payment.")
+            return _view(intent)

@@ -1,0 +1,69 @@
+"""Stripe PaymentIntents through the official SDK; `api_base` points it at a local stand-in."""
+from stripe import StripeClient
+
+from payments.gateway import CaptureMethod, GatewayPayment, GatewayRefund
+
+DEFAULT_METHOD_TYPES = ("card",)
+
+
+def _plain(obj) -> dict:
+    """Return a Stripe object as a plain dict (the SDK's objects are not dicts)."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else obj
+
+
+def payment_from_intent(intent, refunds=()) -> GatewayPayment:
+    """Return the gateway view of a Stripe PaymentIntent (from the API or from an event)."""
+    intent, refunds = _plain(intent), [_plain(r) for r in refunds]
+    return GatewayPayment(
+        id=intent["id"], status=intent["status"], amount=intent["amount"],
+        currency=intent["currency"].upper(), amount_received=intent.get("amount_received") or 0,
+        amount_refunded=sum(r["amount"] for r in refunds if r["status"] == "succeeded"),
+        client_secret=intent.get("client_secret"),
+        refunds=[(r["id"], r["amount"]) for r in refunds if r["status"] == "succeeded"])
+
+
+class StripeGateway:
+    """Payments through Stripe (card, Alipay, WeChat Pay as payment method types)."""
+
+    name = "stripe"
+
+    def __init__(self, api_key: str, *, api_base: str | None = None,
+                 payment_method_types: tuple[str, ...] = DEFAULT_METHOD_TYPES):
+        addresses = {"api": api_base} if api_base else None
+        # Retries are safe: every creating call carries an idempotency key.
+        self._client = StripeClient(api_key, base_addresses=addresses, max_network_retries=2)
+        self._method_types = list(payment_method_types)
+
+    def create_payment(self, *, amount: int, currency: str, capture_method: CaptureMethod,
+                       metadata: dict[str, str], idempotency_key: str) -> GatewayPayment:
+        intent = self._client.v1.payment_intents.create(
+            {"amount": amount, "currency": currency.lower(), "capture_method": capture_method,
+             "payment_method_types": self._method_types, "metadata": metadata},
+            {"idempotency_key": idempotency_key})
+        return payment_from_intent(intent)
+
+    def confirm(self, *, payment_id: str, payment_method: str) -> GatewayPayment:
+        """Confirm with a payment method (what the app's payment sheet does; used in tests)."""
+        return payment_from_intent(self._client.v1.payment_intents.confirm(
+            payment_id, {"payment_method": payment_method}))
+
+    def capture(self, *, payment_id: str, amount: int, idempotency_key: str) -> GatewayPayment:
+        intent = self._client.v1.payment_intents.capture(
+            payment_id, {"amount_to_capture": amount}, {"idempotency_key": idempotency_key})
+        return payment_from_intent(intent)
+
+    def cancel(self, *, payment_id: str, idempotency_key: str) -> GatewayPayment:
+        intent = self._client.v1.payment_intents.cancel(payment_id, None,
+                                                         {"idempotency_key": idempotency_key})
+        return payment_from_intent(intent)
+
+    def refund(self, *, payment_id: str, amount: int | None, idempotency_key: str) -> GatewayRefund:
+        params = {"payment_intent": payment_id} | ({"amount": amount} if amount else {})
+        refund = self._client.v1.refunds.create(params, {"idempotency_key": idempotency_key})
+        return GatewayRefund(id=refund["id"], payment_id=payment_id, amount=refund["amount"],
+                             status=refund["status"])
+
+    def retrieve(self, *, payment_id: str) -> GatewayPayment:
+        intent = self._client.v1.payment_intents.retrieve(payment_id)
+        refunds = self._client.v1.refunds.list({"payment_intent": payment_id}).data
+        return payment_from_intent(intent, refunds)
