@@ -42,6 +42,12 @@ class FollowUp:
     payment_id: int
 
 
+def find_payment(session: Session, **where) -> Payment | None:
+    """Return a payment by a unique column, freshly read."""
+    return session.exec(select(Payment).filter_by(**where)
+                        .execution_options(populate_existing=True)).first()
+
+
 def locked_payment(session: Session, **where) -> Payment | None:
     """Return a payment, row-locked and freshly read."""
     query = select(Payment).filter_by(**where).with_for_update().execution_options(populate_existing=True)

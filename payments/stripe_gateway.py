@@ -28,10 +28,11 @@ class StripeGateway:
     name = "stripe"
 
     def __init__(self, api_key: str, *, api_base: str | None = None,
-                 payment_method_types: tuple[str, ...] = DEFAULT_METHOD_TYPES):
+                 payment_method_types: tuple[str, ...] = DEFAULT_METHOD_TYPES, http_client=None):
         addresses = {"api": api_base} if api_base else None
         # Retries are safe: every creating call carries an idempotency key.
-        self._client = StripeClient(api_key, base_addresses=addresses, max_network_retries=2)
+        self._client = StripeClient(api_key, base_addresses=addresses, max_network_retries=2,
+                                    http_client=http_client)
         self._method_types = list(payment_method_types)
 
     def create_payment(self, *, amount: int, currency: str, capture_method: CaptureMethod,
@@ -43,9 +44,9 @@ class StripeGateway:
         return payment_from_intent(intent)
 
     def confirm(self, *, payment_id: str, payment_method: str) -> GatewayPayment:
-        """Confirm with a payment method (what the app's payment sheet does; used in tests)."""
-        return payment_from_intent(self._client.v1.payment_intents.confirm(
-            payment_id, {"payment_method": payment_method}))
+        """Attach a payment method and confirm (what the app's payment sheet does; used in tests)."""
+        self._client.v1.payment_intents.update(payment_id, {"payment_method": payment_method})
+        return payment_from_intent(self._client.v1.payment_intents.confirm(payment_id))
 
     def capture(self, *, payment_id: str, amount: int, idempotency_key: str) -> GatewayPayment:
         intent = self._client.v1.payment_intents.capture(

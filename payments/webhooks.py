@@ -9,7 +9,6 @@ from payments import effects
 from payments.gateway import PaymentGateway
 from payments.models import WebhookEvent
 from payments.services import run_follow_up
-from payments.stripe_gateway import payment_from_intent
 
 INTENT_EVENTS = {"payment_intent.succeeded", "payment_intent.amount_capturable_updated",
                  "payment_intent.canceled", "payment_intent.payment_failed"}
@@ -26,31 +25,29 @@ def verify(payload: bytes | str, signature: str | None, secret: str) -> stripe.E
 
 def receive(session: Session, gateway: PaymentGateway, *, payload: bytes | str,
             signature: str | None, secret: str) -> dict:
-    """Verify an event and apply it exactly once; return what to answer the provider."""
+    """Verify an event and apply it exactly once; return what to answer the provider.
+
+    The event only says which payment moved: its state is read back from the provider, so
+    events that arrive late or out of order cannot move a payment backwards.
+    """
     event = verify(payload, signature, secret)
     if event.type not in HANDLED:
         return {"received": True, "handled": False}
     obj = event.data.object
     intent_id = obj["id"] if event.type in INTENT_EVENTS else obj["payment_intent"]
-    # A refund event carries the charge: ask the provider for the payment with its refunds.
-    remote = payment_from_intent(obj) if event.type in INTENT_EVENTS else gateway.retrieve(payment_id=intent_id)
+    if effects.find_payment(session, gateway_payment_id=intent_id) is None:
+        return {"received": True, "handled": False}  # not ours: another system on the account
+    remote = gateway.retrieve(payment_id=intent_id)
     try:
         with write_transaction(session):
             if session.get(WebhookEvent, event.id):
                 return {"received": True, "duplicate": True}
             session.add(WebhookEvent(id=event.id, type=event.type))
-            follow_up = _apply(session, event.type, intent_id, remote)
+            payment = effects.locked_payment(session, gateway_payment_id=intent_id)
+            if event.type == "payment_intent.payment_failed" and remote.status == "requires_payment_method":
+                effects.apply_failure(session, payment)
+            follow_up = effects.apply_state(session, payment, remote)
     except IntegrityError:
         return {"received": True, "duplicate": True}  # the same event, delivered concurrently
     run_follow_up(session, gateway, follow_up)
     return {"received": True, "handled": True}
-
-
-def _apply(session: Session, event_type: str, intent_id: str, remote) -> effects.FollowUp | None:
-    payment = effects.locked_payment(session, gateway_payment_id=intent_id)
-    if payment is None:
-        return None  # not one of ours (another system on the same account)
-    if event_type == "payment_intent.payment_failed":
-        effects.apply_failure(session, payment)
-        return None
-    return effects.apply_state(session, payment, remote)

@@ -1,0 +1,99 @@
+"""The sandbox gateway through the payment services: Stripe's state machine, ledger, idempotency."""
+from sqlmodel import func, select
+
+from payments import services
+from payments.models import LedgerEntry, PaymentStatus, SandboxIntent
+from payments.sandbox import DECLINED_CARD
+from tests.factories import bearer, make_user
+
+VISA = "4242424242424242"
+
+
+def start(session, gateway, payer, payable_id=1, amount=5000, capture="automatic"):
+    return services.start_payment(session, gateway, payable_type="probe", payable_id=payable_id,
+                                  user_id=payer[0].id, amount=amount, capture_method=capture)
+
+
+def reload(session, payment):
+    return services.payment_for(session, "probe", payment.payable_id)
+
+
+def ledger(session, payment):
+    return [(e.kind, e.amount) for e in session.exec(
+        select(LedgerEntry).where(LedgerEntry.payment_id == payment.id).order_by(LedgerEntry.id))]
+
+
+def test_same_payable_twice_gives_one_payment(session, gateway, payer, probe):
+    first, second = start(session, gateway, payer), start(session, gateway, payer)
+    assert first.id == second.id
+    assert session.exec(select(func.count()).select_from(SandboxIntent)).one() == 1
+
+
+def test_pay_confirms_payable_and_writes_ledger(session, gateway, payer, probe):
+    payment = start(session, gateway, payer)
+    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
+    payment = reload(session, payment)
+    assert payment.status == PaymentStatus.succeeded and payment.amount_captured == 5000
+    assert probe.succeeded == [1]
+    assert ledger(session, payment) == [("charge", 5000), ("fee", 30)]
+
+
+def test_declined_card_fails_and_releases(session, gateway, payer, probe):
+    payment = start(session, gateway, payer)
+    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=DECLINED_CARD)
+    assert reload(session, payment).status == PaymentStatus.failed
+    assert probe.failed == [1] and probe.succeeded == []
+
+
+def test_authorise_then_capture_the_final_amount(session, gateway, payer, probe):
+    payment = start(session, gateway, payer, capture="manual", amount=9000)
+    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
+    assert reload(session, payment).status == PaymentStatus.authorised and probe.authorised == [1]
+    services.capture_payment(session, gateway, payment=payment, amount=6420)
+    payment = reload(session, payment)
+    assert payment.status == PaymentStatus.succeeded and payment.amount_captured == 6420
+    assert ledger(session, payment)[0] == ("charge", 6420)
+
+
+def test_cancel_an_authorisation(session, gateway, payer, probe):
+    payment = start(session, gateway, payer, capture="manual")
+    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
+    services.cancel_payment(session, gateway, payment=payment)
+    assert reload(session, payment).status == PaymentStatus.canceled
+    assert probe.failed == [1]
+
+
+def test_partial_then_full_refund(session, gateway, payer, probe):
+    payment = start(session, gateway, payer)
+    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
+    services.refund_payment(session, gateway, payment=payment, amount=1500, reason="late cancel")
+    assert reload(session, payment).status == PaymentStatus.partially_refunded
+    services.refund_payment(session, gateway, payment=payment, amount=None, reason="outage")
+    payment = reload(session, payment)
+    assert payment.status == PaymentStatus.refunded and payment.amount_refunded == 5000
+    assert [e for e in ledger(session, payment) if e[0] == "refund"] == [("refund", -1500),
+                                                                         ("refund", -3500)]
+
+
+def test_success_for_an_unfulfillable_payable_is_refunded(session, gateway, payer, probe):
+    probe.fulfillable = False
+    payment = start(session, gateway, payer)
+    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
+    payment = reload(session, payment)
+    assert payment.status == PaymentStatus.refunded and payment.amount_refunded == 5000
+
+
+def test_payment_api_is_the_payers_own(client, session, gateway, payer, probe):
+    payment = start(session, gateway, payer)
+    url = f"/api/v1/payments/{payment.id}"
+    detail = client.get(url, headers=payer[1]).json
+    assert detail["status"] == "pending" and detail["amount"] == {"amount": 5000, "currency": "CNY"}
+    stranger = bearer(client.application, session, make_user(session))
+    assert client.get(url, headers=stranger).status_code == 404
+    assert client.post(f"{url}/sandbox/confirm", json={"card_number": VISA}, headers=stranger).status_code == 404
+    bad = client.post(f"{url}/sandbox/confirm", json={"card_number": "4242424242424241"}, headers=payer[1])
+    assert bad.status_code == 422 and bad.json["code"] == "invalid_card"
+    paid = client.post(f"{url}/sandbox/confirm", json={"card_number": VISA}, headers=payer[1]).json
+    assert paid["status"] == "succeeded" and [e["kind"] for e in paid["ledger"]] == ["charge", "fee"]
+    again = client.post(f"{url}/sandbox/confirm", json={"card_number": VISA}, headers=payer[1])
+    assert again.status_code == 409 and again.json["code"] == "payment_not_confirmable"
