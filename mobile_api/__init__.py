@@ -4,11 +4,12 @@
 def init_app(app) -> None:
     """Set up the domain packages the views use and register every /api/v1 blueprint."""
     import payments
-    from booking.bookings import payables
-    from mobile_api import accounts, bookings, sites
+    from booking.bookings import cli as bookings_cli, payables
+    from mobile_api import accounts, bookings, sites, timeline
     from mobile_api import payments as payment_views
 
     payments.init_app(app)
     payables.register()
-    for module in (accounts, sites, bookings, payment_views):
+    bookings_cli.init_app(app)
+    for module in (accounts, sites, bookings, payment_views, timeline):
         app.register_api(module.bp)

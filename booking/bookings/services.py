@@ -9,6 +9,7 @@ from backend.dbtypes import utcnow
 from backend.errors import ApiError
 from backend.i18n import pick
 from backend.money import Money
+from backend.timeline import TimelineEntry
 from booking.bookings import billing, pricing, rules, slots
 from booking.bookings.models import (
     Booking, BookingCreate, BookingPublic, BookingStatus,
@@ -194,3 +195,14 @@ def sweep(session: Session, gateway, *, now: datetime | None = None) -> dict[str
     for booking in missed:
         billing.settle(session, gateway, booking=booking, keep_fen=booking.fee_fen)
     return {"expired": expired, "no_show": len(missed)}
+
+
+def timeline_entries(session: Session, *, user_id: int) -> list[TimelineEntry]:
+    """Return the user's bookings as timeline entries."""
+    rows = session.exec(select(Booking, Resource, Site).join(Resource, Resource.id == Booking.resource_id)
+                        .join(Site, Site.id == Booking.site_id).where(Booking.user_id == user_id)).all()
+    return [TimelineEntry(type="booking", id=b.id, status=b.status.value, at=rules.city_time(b.start_at),
+                          title=f"{pick(s.name_zh, s.name_en)} · {pick(r.name_zh, r.name_en)}",
+                          detail={"site_id": s.id, "resource_kind": r.kind,
+                                  "end": rules.city_time(b.end_at).isoformat()})
+            for b, r, s in rows]

@@ -5,6 +5,7 @@ import pytest
 
 from backend.dbtypes import utcnow
 from booking.bookings import pricing, services
+from booking.bookings.models import Booking
 from tests.booking.conftest import booking_body, next_slot, pay
 
 
@@ -185,3 +186,22 @@ def test_idempotency_key_replays_and_refuses_reuse(client, world):
     other = client.post("/api/v1/bookings", json=body | {"quantity": 1, "end": (end + timedelta(minutes=30)).isoformat()},
                         headers=headers)
     assert other.status_code == 409 and other.json["code"] == "idempotency_key_reused"
+
+
+def test_sweep_command_expires_lapsed_holds(app, client, world, session):
+    booking = book(client, world, "swap_lane").json
+    session.commit()  # a fresh read: SQLite shows a transaction the snapshot it began with
+    session.get(Booking, booking["id"]).hold_expires_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+    output = app.test_cli_runner().invoke(args=["bookings", "sweep"]).output
+    assert "expired=1" in output
+    assert client.get(f"/api/v1/bookings/{booking['id']}", headers=world.headers).json["status"] == "expired"
+
+
+def test_bookings_in_the_timeline_latest_first(client, world):
+    soon = book(client, world, "test_drive_car").json
+    later_one = book(client, world, "test_drive_car", after=timedelta(hours=5)).json
+    items = client.get("/api/v1/me/timeline", headers=world.headers).json["items"]
+    assert [(i["type"], i["id"]) for i in items] == [("booking", later_one["id"]), ("booking", soon["id"])]
+    assert client.get("/api/v1/me/timeline", headers=world.other_headers).json["items"] == []
+    assert client.get("/api/v1/me/timeline").status_code == 401
