@@ -1,0 +1,1 @@
+"""Robotaxi rides and their dispatch: the engine core (index, ETA, matcher), rides, fleet, dispatcher."""
