@@ -6,8 +6,9 @@ bridges are the real main-city crossings of the Yangtze and the Jialing.
 import numpy as np
 
 LAT0, LON0 = 29.56, 106.55
-M_PER_DEG_LAT = 110_574.0
-M_PER_DEG_LON = 111_320.0 * np.cos(np.radians(LAT0))
+# On the sphere of the haversine formula (R = 6371.0088 km), as distances elsewhere are measured.
+M_PER_DEG_LAT = 6_371_008.8 * np.pi / 180
+M_PER_DEG_LON = M_PER_DEG_LAT * np.cos(np.radians(LAT0))
 
 # name: (half-width m, centreline as (lon, lat))
 RIVERS = {
