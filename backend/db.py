@@ -65,10 +65,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Writers queue on SQLite's lock while holding a connection: allow as many connections
+        # as a rush of requests can bring, since SQLite's are cheap.
         engine = create_engine(
             url,
             module=_sqlite_module(),
             connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=32, max_overflow=256, pool_timeout=60,
         )
         _configure_sqlite(engine)
         return engine

@@ -5,11 +5,13 @@ def init_app(app) -> None:
     """Set up the domain packages the views use and register every /api/v1 blueprint."""
     import payments
     from booking.bookings import cli as bookings_cli, payables
-    from mobile_api import accounts, bookings, sites, timeline
+    from booking.events import orders
+    from mobile_api import accounts, bookings, events, organiser, sites, timeline
     from mobile_api import payments as payment_views
 
     payments.init_app(app)
     payables.register()
+    orders.register()
     bookings_cli.init_app(app)
-    for module in (accounts, sites, bookings, payment_views, timeline):
+    for module in (accounts, sites, bookings, events, organiser, payment_views, timeline):
         app.register_api(module.bp)

@@ -5,12 +5,13 @@ from pydantic import BaseModel, Field
 from backend.db import get_session
 from backend.timeline import TimelineEntry
 from booking.bookings.services import timeline_entries as booking_entries
+from booking.events.catalogue import timeline_entries as order_entries
 from mobile_api.http import BEARER, decode_cursor, json_response, page, require_principal
 
 bp = APIBlueprint("timeline", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="accounts")])
 
 # Each feature contributes its own entries.
-SOURCES = [booking_entries]
+SOURCES = [booking_entries, order_entries]
 
 
 class TimelineQuery(BaseModel):

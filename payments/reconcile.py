@@ -19,6 +19,7 @@ def reconcile(session: Session, gateway: PaymentGateway) -> list[str]:
     for payment_id in ids:
         before = session.get(Payment, payment_id, populate_existing=True)
         seen = (before.status, before.amount_captured, before.amount_refunded)
+        session.commit()  # hold no connection while the gateway answers
         remote = gateway.retrieve(payment_id=before.gateway_payment_id)
         with write_transaction(session):
             payment = effects.locked_payment(session, id=payment_id)

@@ -25,10 +25,10 @@ def start_payment(session: Session, gateway: PaymentGateway, *, payable_type: st
                   capture_method: CaptureMethod = "automatic", description: str = "") -> Payment:
     """Create the payable's payment once, however often it is asked for."""
     key = f"{payable_type}-{payable_id}-payment"
-    session.commit()
     existing = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
     if existing:
         return existing
+    session.commit()  # hold no connection while the gateway answers
     remote = gateway.create_payment(amount=amount, currency=currency, capture_method=capture_method,
                                     metadata={"payable_type": payable_type, "payable_id": str(payable_id),
                                               "description": description},
@@ -91,6 +91,7 @@ def refund_payment(session: Session, gateway: PaymentGateway, *, payment: Paymen
     amount = left if amount is None else min(amount, left)
     if amount <= 0:
         return fresh
+    session.commit()  # hold no connection while the gateway answers
     refund = gateway.refund(payment_id=fresh.gateway_payment_id, amount=amount,
                             idempotency_key=f"{fresh.idempotency_key}-refund-{fresh.amount_refunded}-{amount}")
     with write_transaction(session):

@@ -37,6 +37,7 @@ def receive(session: Session, gateway: PaymentGateway, *, payload: bytes | str,
     intent_id = obj["id"] if event.type in INTENT_EVENTS else obj["payment_intent"]
     if effects.find_payment(session, gateway_payment_id=intent_id) is None:
         return {"received": True, "handled": False}  # not ours: another system on the account
+    session.commit()  # hold no connection while the gateway answers
     remote = gateway.retrieve(payment_id=intent_id)
     try:
         with write_transaction(session):

@@ -1,0 +1,1 @@
+"""Events and ticketing: organisers sell, citizens buy, gates check in."""

@@ -1,0 +1,218 @@
+"""Events, ticket tiers, orders, tickets and waiting lists, with their public shapes."""
+from datetime import datetime
+from enum import Enum
+
+from pydantic import AwareDatetime, field_validator
+from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from backend.dbtypes import UTCDateTime, enum_column, utcnow
+from backend.money import Money
+
+
+class EventCategory(str, Enum):
+    motorsport = "motorsport"
+    auto_show = "auto_show"
+    av_challenge = "av_challenge"
+    culture = "culture"
+
+
+class EventStatus(str, Enum):
+    draft = "draft"
+    published = "published"
+    cancelled = "cancelled"
+
+
+class OrderStatus(str, Enum):
+    pending = "pending"
+    paid = "paid"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class EventBase(SQLModel):
+    category: EventCategory = Field(sa_type=enum_column(EventCategory))
+    title_zh: str = Field(min_length=1, max_length=200)
+    title_en: str = Field(min_length=1, max_length=200)
+    description_zh: str = Field(default="", max_length=4000)
+    description_en: str = Field(default="", max_length=4000)
+    # Paid orders are refunded in full when cancelled this many hours before the start.
+    refund_until_hours: int = Field(default=48, ge=0, le=24 * 90)
+
+
+class Event(EventBase, table=True):
+    __tablename__ = "events"
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisations.id", index=True)
+    venue_site_id: int = Field(foreign_key="sites.id")
+    status: EventStatus = Field(default=EventStatus.draft, sa_type=enum_column(EventStatus), index=True)
+    starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class EventCreate(EventBase):
+    venue_site_id: int
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class EventUpdate(SQLModel):
+    title_zh: str | None = Field(default=None, min_length=1, max_length=200)
+    title_en: str | None = Field(default=None, min_length=1, max_length=200)
+    description_zh: str | None = Field(default=None, max_length=4000)
+    description_en: str | None = Field(default=None, max_length=4000)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    refund_until_hours: int | None = Field(default=None, ge=0, le=24 * 90)
+
+
+class TierBase(SQLModel):
+    name_zh: str = Field(min_length=1, max_length=100)
+    name_en: str = Field(min_length=1, max_length=100)
+    price_fen: int = Field(ge=0, le=10_000_000)
+    quota: int = Field(ge=1, le=200_000)
+    per_order_limit: int = Field(default=6, ge=1, le=50)
+
+
+class TicketTier(TierBase, table=True):
+    __tablename__ = "ticket_tiers"
+    __table_args__ = (CheckConstraint("sold >= 0 AND sold <= quota", name="ck_ticket_tiers_sold"),)
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="events.id", index=True)
+    # Seats in pending and paid orders: the one counter that guards the quota.
+    sold: int = Field(default=0)
+    sales_start: datetime = Field(sa_type=UTCDateTime)
+    sales_end: datetime = Field(sa_type=UTCDateTime)
+
+
+class TierCreate(TierBase):
+    sales_start: AwareDatetime
+    sales_end: AwareDatetime
+
+
+class TierUpdate(SQLModel):
+    name_zh: str | None = Field(default=None, min_length=1, max_length=100)
+    name_en: str | None = Field(default=None, min_length=1, max_length=100)
+    price_fen: int | None = Field(default=None, ge=0, le=10_000_000)
+    quota: int | None = Field(default=None, ge=1, le=200_000)
+    per_order_limit: int | None = Field(default=None, ge=1, le=50)
+    sales_start: AwareDatetime | None = None
+    sales_end: AwareDatetime | None = None
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    event_id: int = Field(foreign_key="events.id", index=True)
+    status: OrderStatus = Field(sa_type=enum_column(OrderStatus), index=True)
+    total_fen: int
+    refunded_fen: int = Field(default=0)
+    currency: str = Field(default="CNY", max_length=3)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_items"
+    order_id: int = Field(foreign_key="orders.id", primary_key=True)
+    tier_id: int = Field(foreign_key="ticket_tiers.id", primary_key=True)
+    quantity: int = Field(ge=1)
+    unit_price_fen: int
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "tickets"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    event_id: int = Field(foreign_key="events.id", index=True)
+    tier_id: int = Field(foreign_key="ticket_tiers.id")
+    user_id: int = Field(foreign_key="users.id", index=True)
+    serial: str = Field(max_length=32)  # random, never shown: what the code's signature covers
+    valid: bool = Field(default=True)
+    checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WaitlistEntry(SQLModel, table=True):
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (UniqueConstraint("tier_id", "user_id", name="uq_waitlist_tier_user"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tier_id: int = Field(foreign_key="ticket_tiers.id", index=True)
+    user_id: int = Field(foreign_key="users.id")
+    quantity: int = Field(ge=1)
+    # An offer is a pending order made for the waiter: it holds the seats until it expires.
+    offer_order_id: int | None = Field(default=None, foreign_key="orders.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OrderLine(SQLModel):
+    tier_id: int
+    quantity: int = Field(ge=1, le=50)
+
+
+class OrderCreate(SQLModel):
+    items: list[OrderLine] = Field(min_length=1, max_length=10)
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_tiers(cls, items: list[OrderLine]) -> list[OrderLine]:
+        if len({i.tier_id for i in items}) != len(items):
+            raise ValueError("each tier at most once per order")
+        return items
+
+
+class WaitlistJoin(SQLModel):
+    tier_id: int
+    quantity: int = Field(default=1, ge=1, le=10)
+
+
+class TierPublic(SQLModel):
+    id: int
+    name: str
+    price: Money
+    quota: int
+    remaining: int
+    per_order_limit: int
+    sales_start: datetime
+    sales_end: datetime
+    on_sale: bool
+
+
+class EventPublic(SQLModel):
+    id: int
+    category: EventCategory
+    status: EventStatus
+    title: str
+    title_zh: str
+    title_en: str
+    description: str
+    venue_site_id: int
+    venue_name: str
+    starts_at: datetime
+    ends_at: datetime
+    refund_until_hours: int
+    distance_m: float | None = None
+    tiers: list[TierPublic] = []
+
+
+class TicketPublic(SQLModel):
+    id: int
+    event_id: int
+    tier_id: int
+    order_id: int
+    code: str
+    valid: bool
+    checked_in_at: datetime | None
+
+
+class OrderPublic(SQLModel):
+    id: int
+    event_id: int
+    status: OrderStatus
+    total: Money
+    refunded: Money
+    expires_at: datetime
+    items: list[OrderLine]
+    tickets: list[TicketPublic]
+    payment: dict | None = None

@@ -1,0 +1,266 @@
+"""Buying tickets: orders that hold seats, payment, tickets, cancellation and waiting lists.
+
+A tier's `sold` counts the seats of pending and paid orders. Seats are taken only by the
+conditional update `sold = sold + n WHERE sold + n <= quota`, inside the transaction that
+creates the order, so no rush can oversell on either database.
+"""
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from backend.db import write_transaction
+from backend.dbtypes import utcnow
+from backend.errors import ApiError
+from booking.events.models import (
+    Event, EventStatus, Order, OrderCreate, OrderItem, OrderStatus, Ticket, TicketTier, WaitlistEntry,
+    WaitlistJoin,
+)
+from payments import services as payments
+from payments.effects import register_payable
+
+PAYABLE_TYPE = "order"
+ORDER_TTL = timedelta(minutes=15)
+OFFER_TTL = timedelta(minutes=30)
+
+
+def _take_seats(session: Session, tier: TicketTier, quantity: int) -> bool:
+    """Take seats if the quota allows; tell whether it did."""
+    taken = session.exec(update(TicketTier).where(TicketTier.id == tier.id,
+                                                  TicketTier.sold + quantity <= TicketTier.quota)
+                         .values(sold=TicketTier.sold + quantity))
+    return taken.rowcount == 1
+
+
+def _give_back(session: Session, order: Order) -> list[int]:
+    """Return an order's seats to its tiers; return the tiers that got seats back."""
+    items = session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).all()
+    for item in items:
+        session.exec(update(TicketTier).where(TicketTier.id == item.tier_id)
+                     .values(sold=TicketTier.sold - item.quantity))
+    return [item.tier_id for item in items]
+
+
+def _check_line(event: Event, tier: TicketTier | None, quantity: int, now: datetime) -> TicketTier:
+    if tier is None or tier.event_id != event.id:
+        raise ApiError(422, "tier_not_in_event", "That tier does not belong to this event.")
+    if quantity > tier.per_order_limit:
+        raise ApiError(422, "limit_exceeded", f"At most {tier.per_order_limit} per order for this tier.")
+    if not tier.sales_start <= now < tier.sales_end:
+        raise ApiError(409, "sales_closed", "This tier is not on sale now.")
+    return tier
+
+
+def _published(session: Session, event_id: int) -> Event:
+    event = session.get(Event, event_id)
+    if event is None or event.status == EventStatus.draft:
+        raise ApiError(404, "event_not_found", "No such event.")
+    if event.status != EventStatus.published:
+        raise ApiError(409, "event_cancelled", "This event was cancelled.")
+    return event
+
+
+def place_order(session: Session, *, user_id: int, event_id: int, data: OrderCreate,
+                now: datetime | None = None) -> Order:
+    """Hold seats in one or more tiers as a pending order, or refuse with 409 sold_out."""
+    now = now or utcnow()
+    with write_transaction(session):
+        event = _published(session, event_id)
+        expire_orders(session, now=now, event_id=event.id)
+        order = _new_order(session, event=event, user_id=user_id, lines=data.items, now=now,
+                           expires_at=now + ORDER_TTL)
+    return order
+
+
+def _new_order(session: Session, *, event: Event, user_id: int, lines, now: datetime,
+               expires_at: datetime) -> Order:
+    tiers = {t.id: t for t in session.exec(select(TicketTier).where(
+        TicketTier.id.in_([line.tier_id for line in lines]))).all()}
+    total = 0
+    for line in lines:
+        tier = _check_line(event, tiers.get(line.tier_id), line.quantity, now)
+        if not _take_seats(session, tier, line.quantity):
+            raise ApiError(409, "sold_out", f"Not enough seats left in {tier.name_en}.")
+        total += tier.price_fen * line.quantity
+    order = Order(user_id=user_id, event_id=event.id, status=OrderStatus.pending, total_fen=total,
+                  expires_at=expires_at)
+    session.add(order)
+    session.flush()
+    session.add_all(OrderItem(order_id=order.id, tier_id=line.tier_id, quantity=line.quantity,
+                              unit_price_fen=tiers[line.tier_id].price_fen) for line in lines)
+    return order
+
+
+def request_payment(session: Session, gateway, *, order: Order) -> None:
+    """Start paying for a pending order; a free one is paid at once."""
+    if order.total_fen == 0:
+        with write_transaction(session):
+            _mark_paid(session, session.get(Order, order.id))
+        return
+    payments.start_payment(session, gateway, payable_type=PAYABLE_TYPE, payable_id=order.id,
+                           user_id=order.user_id, amount=order.total_fen, currency=order.currency,
+                           description=f"order {order.id}")
+
+
+def _mark_paid(session: Session, order: Order) -> None:
+    """Mark an order paid and issue one ticket per seat."""
+    order.status = OrderStatus.paid
+    for item in session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).all():
+        session.add_all(Ticket(order_id=order.id, event_id=order.event_id, tier_id=item.tier_id,
+                               user_id=order.user_id, serial=secrets.token_hex(16))
+                        for _ in range(item.quantity))
+
+
+def expire_orders(session: Session, *, now: datetime, event_id: int | None = None) -> int:
+    """Expire pending orders past their time and give their seats back; return how many."""
+    query = select(Order).where(Order.status == OrderStatus.pending, Order.expires_at <= now)
+    if event_id is not None:
+        query = query.where(Order.event_id == event_id)
+    lapsed = session.exec(query.with_for_update()).all()
+    for order in lapsed:
+        order.status = OrderStatus.expired
+        for tier_id in _give_back(session, order):
+            offer_seats(session, tier_id=tier_id, now=now)
+    return len(lapsed)
+
+
+def own_order(session: Session, *, order_id: int, user_id: int, lock: bool = False) -> Order:
+    """Return one of the user's orders; someone else's is 404."""
+    query = select(Order).where(Order.id == order_id)
+    order = session.exec(query.with_for_update() if lock else query).first()
+    if order is None or order.user_id != user_id:
+        raise ApiError(404, "order_not_found", "No such order.")
+    return order
+
+
+def refund_due(order: Order, event: Event, now: datetime) -> int:
+    """Return what cancelling now refunds: all of it before the event's cut-off, else nothing."""
+    return order.total_fen if now <= event.starts_at - timedelta(hours=event.refund_until_hours) else 0
+
+
+def cancel_order(session: Session, gateway, *, order_id: int, user_id: int,
+                 now: datetime | None = None) -> Order:
+    """Cancel a pending or paid order, void its tickets, refund per policy, offer the seats."""
+    now = now or utcnow()
+    with write_transaction(session):
+        order = own_order(session, order_id=order_id, user_id=user_id, lock=True)
+        if order.status not in (OrderStatus.pending, OrderStatus.paid):
+            raise ApiError(409, "wrong_status", f"A {order.status.value} order cannot be cancelled.")
+        refund = refund_due(order, session.get(Event, order.event_id), now)
+        if order.status == OrderStatus.paid and refund == 0:
+            raise ApiError(409, "refund_window_closed", "Tickets can no longer be cancelled.")
+        was_paid = order.status == OrderStatus.paid
+        _void(session, order, now)
+    _settle(session, gateway, order, refund if was_paid else 0)
+    return order
+
+
+def _void(session: Session, order: Order, now: datetime) -> None:
+    """Cancel an order and its tickets, and pass its seats to the waiting list."""
+    order.status = OrderStatus.cancelled
+    session.exec(update(Ticket).where(Ticket.order_id == order.id).values(valid=False))
+    for tier_id in _give_back(session, order):
+        offer_seats(session, tier_id=tier_id, now=now)
+
+
+def _settle(session: Session, gateway, order: Order, refund: int) -> None:
+    payment = payments.payment_for(session, PAYABLE_TYPE, order.id)
+    if payment is None:
+        return
+    if payment.status == "pending":
+        payments.cancel_payment(session, gateway, payment=payment)
+    elif refund > 0:
+        payments.refund_payment(session, gateway, payment=payment, amount=refund,
+                                reason=f"order {order.id} cancelled")
+        with write_transaction(session):
+            session.get(Order, order.id).refunded_fen += refund
+
+
+def cancel_event_orders(session: Session, gateway, *, event: Event) -> int:
+    """Cancel every live order of a cancelled event with a full refund; return how many."""
+    with write_transaction(session):
+        orders = session.exec(select(Order).where(
+            Order.event_id == event.id, Order.status.in_([OrderStatus.pending, OrderStatus.paid]))
+            .with_for_update()).all()
+        paid = {o.id for o in orders if o.status == OrderStatus.paid}
+        for order in orders:
+            _void(session, order, utcnow())
+    for order in orders:
+        _settle(session, gateway, order, order.total_fen if order.id in paid else 0)
+    return len(orders)
+
+
+def join_waitlist(session: Session, *, user_id: int, event_id: int, data: WaitlistJoin) -> WaitlistEntry:
+    """Queue for a sold-out tier; the first in line is offered returned seats."""
+    with write_transaction(session):
+        event = _published(session, event_id)
+        tier = session.get(TicketTier, data.tier_id)
+        _check_line(event, tier, data.quantity, utcnow())
+        if tier.sold + data.quantity <= tier.quota:
+            raise ApiError(409, "not_sold_out", "Seats are still on sale: order them directly.")
+        if session.exec(select(WaitlistEntry).where(WaitlistEntry.tier_id == tier.id,
+                                                    WaitlistEntry.user_id == user_id)).first():
+            raise ApiError(409, "already_waiting", "You are already on this waiting list.")
+        entry = WaitlistEntry(tier_id=tier.id, user_id=user_id, quantity=data.quantity)
+        session.add(entry)
+    return entry
+
+
+def offer_seats(session: Session, *, tier_id: int, now: datetime) -> None:
+    """Offer returned seats to the waiting list in order, each offer a pending order that holds them."""
+    tier = session.get(TicketTier, tier_id)
+    event = session.get(Event, tier.event_id)
+    waiting = session.exec(select(WaitlistEntry).where(
+        WaitlistEntry.tier_id == tier_id, WaitlistEntry.offer_order_id.is_(None))
+        .order_by(WaitlistEntry.created_at, WaitlistEntry.id)).all()
+    for entry in waiting:
+        if not _take_seats(session, tier, entry.quantity):
+            return
+        order = Order(user_id=entry.user_id, event_id=event.id, status=OrderStatus.pending,
+                      total_fen=tier.price_fen * entry.quantity, expires_at=now + OFFER_TTL)
+        session.add(order)
+        session.flush()
+        session.add(OrderItem(order_id=order.id, tier_id=tier.id, quantity=entry.quantity,
+                              unit_price_fen=tier.price_fen))
+        entry.offer_order_id = order.id
+        session.refresh(tier)
+
+
+class OrderPayable:
+    """Marks orders paid (issuing tickets) and gives unpaid orders' seats back."""
+
+    def on_succeeded(self, session: Session, payable_id: int) -> bool:
+        order = session.exec(select(Order).where(Order.id == payable_id).with_for_update()).first()
+        if order is None:
+            return False
+        if order.status == OrderStatus.paid:
+            return True
+        if order.status != OrderStatus.pending or order.expires_at <= utcnow():
+            if order.status == OrderStatus.pending:
+                order.status = OrderStatus.expired
+                _give_back(session, order)
+            return False
+        _mark_paid(session, order)
+        return True
+
+    on_authorised = on_succeeded
+
+    def on_failed(self, session: Session, payable_id: int) -> None:
+        order = session.exec(select(Order).where(Order.id == payable_id).with_for_update()).first()
+        if order is not None and order.status == OrderStatus.pending:
+            order.status = OrderStatus.expired
+            _give_back(session, order)
+
+
+def register() -> None:
+    """Tell payments how to apply payment outcomes to ticket orders."""
+    register_payable(PAYABLE_TYPE, OrderPayable())
+
+
+def waitlist_position(session: Session, entry: WaitlistEntry) -> int:
+    """Return the entry's place in its tier's queue, 1 for the next offer."""
+    ahead = session.exec(select(WaitlistEntry.id).where(
+        WaitlistEntry.tier_id == entry.tier_id, WaitlistEntry.offer_order_id.is_(None),
+        WaitlistEntry.id < entry.id)).all()
+    return len(ahead) + 1

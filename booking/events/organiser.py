@@ -1,0 +1,139 @@
+"""Organisers' side: events and tiers of their own organisation, publishing, cancelling, sales."""
+import csv
+import io
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from backend.accounts.tokens import Principal
+from backend.db import write_transaction
+from backend.errors import ApiError
+from booking.events.models import (
+    Event, EventCreate, EventStatus, EventUpdate, Order, OrderItem, OrderStatus, Ticket, TicketTier,
+    TierCreate, TierUpdate,
+)
+from booking.events.orders import cancel_event_orders
+from booking.sites.models import Site
+
+
+def own_event(session: Session, *, event_id: int, principal: Principal, lock: bool = False) -> Event:
+    """Return an event of the caller's organisation (admins: any); others get 404 or 403."""
+    query = select(Event).where(Event.id == event_id)
+    event = session.exec(query.with_for_update() if lock else query).first()
+    if event is None:
+        raise ApiError(404, "event_not_found", "No such event.")
+    if not principal.has_role("admin") and event.organisation_id not in principal.organisation_ids:
+        raise ApiError(403, "forbidden", "This event belongs to another organisation.")
+    return event
+
+
+def _check_times(starts_at, ends_at) -> None:
+    if ends_at <= starts_at:
+        raise ApiError(422, "end_before_start", "The event must end after it starts.")
+
+
+def create_event(session: Session, *, principal: Principal, data: EventCreate) -> Event:
+    """Create a draft event at a venue for the caller's organisation."""
+    if not principal.organisation_ids:
+        raise ApiError(403, "no_organisation", "Join an organisation before creating events.")
+    _check_times(data.starts_at, data.ends_at)
+    venue = session.get(Site, data.venue_site_id)
+    if venue is None or not venue.published:
+        raise ApiError(422, "unknown_venue", "venue_site_id is not a published site.")
+    event = Event(**data.model_dump(), organisation_id=min(principal.organisation_ids))
+    with write_transaction(session):
+        session.add(event)
+    return event
+
+
+def update_event(session: Session, *, principal: Principal, event_id: int, patch: EventUpdate) -> Event:
+    """Edit an event that is not cancelled."""
+    with write_transaction(session):
+        event = own_event(session, event_id=event_id, principal=principal, lock=True)
+        if event.status == EventStatus.cancelled:
+            raise ApiError(409, "wrong_status", "A cancelled event cannot change.")
+        for name, value in patch.model_dump(exclude_unset=True).items():
+            setattr(event, name, value)
+        _check_times(event.starts_at, event.ends_at)
+    return event
+
+
+def add_tier(session: Session, *, principal: Principal, event_id: int, data: TierCreate) -> TicketTier:
+    """Add a ticket tier with its price, quota, sales window and per-order limit."""
+    if data.sales_end <= data.sales_start:
+        raise ApiError(422, "end_before_start", "Sales must end after they start.")
+    with write_transaction(session):
+        own_event(session, event_id=event_id, principal=principal)
+        tier = TicketTier(**data.model_dump(), event_id=event_id)
+        session.add(tier)
+    return tier
+
+
+def update_tier(session: Session, *, principal: Principal, event_id: int, tier_id: int,
+                patch: TierUpdate) -> TicketTier:
+    """Edit a tier; its quota never drops below the seats already taken."""
+    with write_transaction(session):
+        own_event(session, event_id=event_id, principal=principal)
+        tier = session.exec(select(TicketTier).where(TicketTier.id == tier_id).with_for_update()).first()
+        if tier is None or tier.event_id != event_id:
+            raise ApiError(404, "tier_not_found", "No such tier in this event.")
+        for name, value in patch.model_dump(exclude_unset=True).items():
+            setattr(tier, name, value)
+        if tier.quota < tier.sold:
+            raise ApiError(409, "quota_below_sold", f"{tier.sold} seats are already taken.")
+    return tier
+
+
+def publish_event(session: Session, *, principal: Principal, event_id: int) -> Event:
+    """Put a draft event with at least one tier on sale."""
+    with write_transaction(session):
+        event = own_event(session, event_id=event_id, principal=principal, lock=True)
+        if event.status != EventStatus.draft:
+            raise ApiError(409, "wrong_status", f"A {event.status.value} event cannot be published.")
+        if not session.exec(select(TicketTier.id).where(TicketTier.event_id == event.id)).first():
+            raise ApiError(409, "no_tiers", "Add a ticket tier before publishing.")
+        event.status = EventStatus.published
+    return event
+
+
+def sales(session: Session, *, principal: Principal, event_id: int) -> list[dict]:
+    """Return per tier: seats sold (paid), held (pending), checked in, and revenue in fen."""
+    own_event(session, event_id=event_id, principal=principal)
+    tiers = session.exec(select(TicketTier).where(TicketTier.event_id == event_id)
+                         .order_by(TicketTier.id)).all()
+    totals = session.exec(
+        select(OrderItem.tier_id, Order.status, func.sum(OrderItem.quantity),
+               func.sum(OrderItem.quantity * OrderItem.unit_price_fen))
+        .join(Order, Order.id == OrderItem.order_id).where(Order.event_id == event_id)
+        .group_by(OrderItem.tier_id, Order.status)).all()
+    seats = {(tier_id, OrderStatus(status)): (int(q or 0), int(r or 0))
+             for tier_id, status, q, r in totals}
+    checked = dict(session.exec(select(Ticket.tier_id, func.count()).where(
+        Ticket.event_id == event_id, Ticket.checked_in_at.is_not(None)).group_by(Ticket.tier_id)).all())
+    rows = []
+    for tier in tiers:
+        paid = seats.get((tier.id, OrderStatus.paid), (0, 0))
+        rows.append({"tier_id": tier.id, "tier": tier.name_en, "quota": tier.quota, "sold": paid[0],
+                     "held": seats.get((tier.id, OrderStatus.pending), (0, 0))[0],
+                     "checked_in": int(checked.get(tier.id, 0)), "revenue_fen": paid[1]})
+    return rows
+
+
+def sales_csv(rows: list[dict]) -> str:
+    """Return the sales table as CSV."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["tier_id", "tier", "quota", "sold", "held",
+                                             "checked_in", "revenue_fen"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def cancel_event(session: Session, gateway, *, principal: Principal, event_id: int) -> tuple[Event, int]:
+    """Cancel an event: every live order is cancelled and every paid one refunded in full."""
+    with write_transaction(session):
+        event = own_event(session, event_id=event_id, principal=principal, lock=True)
+        if event.status == EventStatus.cancelled:
+            raise ApiError(409, "wrong_status", "The event is already cancelled.")
+        event.status = EventStatus.cancelled
+    return event, cancel_event_orders(session, gateway, event=event)
