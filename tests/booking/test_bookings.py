@@ -59,13 +59,24 @@ def test_free_test_drive_confirms_at_once(client, world):
     assert answer.json["status"] == "confirmed" and answer.json["payment"] is None
 
 
-@pytest.mark.parametrize("kind", ["swap_lane", "h2_dispenser", "track_session", "parking_bay"])
-def test_every_paid_kind_books_and_confirms(client, world, kind):
+@pytest.mark.parametrize("kind, completion", [
+    ("swap_lane", {}), ("h2_dispenser", {"hydrogen_kg": 4.2}), ("track_session", {}),
+    ("parking_bay", {}), ("test_drive_car", {}), ("charger", {"energy_kwh": 20})])
+def test_every_kind_books_pays_checks_in_and_completes(client, world, monkeypatch, kind, completion):
     answer = book(client, world, kind)
     assert answer.status_code == 201, answer.json
-    assert pay(client, answer.json, world.headers).status_code == 200
-    got = client.get(f"/api/v1/bookings/{answer.json['id']}", headers=world.headers).json
-    assert got["status"] == "confirmed"
+    booking = answer.json
+    if booking["status"] == "held":
+        assert pay(client, booking, world.headers).status_code == 200
+    assert client.get(f"/api/v1/bookings/{booking['id']}", headers=world.headers).json["status"] == "confirmed"
+    later(monkeypatch, window(booking)[0] - utcnow() + timedelta(minutes=1))
+    assert client.post(f"/api/v1/bookings/{booking['id']}/check-in", headers=world.headers).status_code == 200
+    done = client.post(f"/api/v1/bookings/{booking['id']}/complete", headers=world.headers, json=completion).json
+    assert done["status"] == "completed"
+    if kind == "h2_dispenser":
+        assert done["final_price"]["amount"] == round(4.2 * 3500)
+    if done["payment"]:
+        assert done["payment"]["amount_captured"] - done["payment"]["amount_refunded"] == done["final_price"]["amount"]
 
 
 def test_same_slot_twice_is_taken(client, world):
