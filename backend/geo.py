@@ -4,6 +4,13 @@ import math
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Float, cast, func, literal_column, select, text
 from geoalchemy2 import Geography, WKTElement
+from sqlmodel import Field, SQLModel
+
+class Point(SQLModel):
+    """A WGS84 point as the API shows it."""
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
 
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE_LAT = 111_320.0

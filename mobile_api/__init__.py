@@ -6,12 +6,16 @@ def init_app(app) -> None:
     import payments
     from booking.bookings import cli as bookings_cli, payables
     from booking.events import orders
-    from mobile_api import accounts, bookings, events, organiser, sites, timeline
+    from mobile_api import accounts, bookings, events, fleet, organiser, rides, sites, timeline
     from mobile_api import payments as payment_views
+    from robotaxi_dispatch import cli as dispatch_cli
+    from robotaxi_dispatch.rides import services as ride_services
 
     payments.init_app(app)
     payables.register()
     orders.register()
+    ride_services.register()
+    dispatch_cli.init_app(app)
     bookings_cli.init_app(app)
-    for module in (accounts, sites, bookings, events, organiser, payment_views, timeline):
+    for module in (accounts, sites, bookings, events, organiser, rides, fleet, payment_views, timeline):
         app.register_api(module.bp)

@@ -10,6 +10,8 @@ import math
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.ops import transform
 
+from robotaxi_dispatch.engine.chongqing import RIVERS
+
 DISTRICT_NAMES = {
     "yuzhong": ("渝中区", "Yuzhong"), "jiangbei": ("江北区", "Jiangbei"),
     "nanan": ("南岸区", "Nan'an"), "shapingba": ("沙坪坝区", "Shapingba"),
@@ -45,19 +47,7 @@ OUTLINES = {
     "yongchuan": [[(105.800, 29.250), (106.050, 29.250), (106.050, 29.450), (105.800, 29.450)]],
 }
 
-# Centrelines and half-widths (m) of the two rivers that shape the main city.
-RIVERS = {
-    "yangtze": (400, [(106.390, 29.390), (106.415, 29.405), (106.445, 29.435), (106.475, 29.460),
-                      (106.495, 29.478), (106.520, 29.492), (106.538, 29.510), (106.552, 29.528),
-                      (106.5645, 29.543), (106.5875, 29.5565), (106.592, 29.568),
-                      (106.603, 29.582), (106.615, 29.600), (106.640, 29.612),
-                      (106.680, 29.606), (106.720, 29.600)]),
-    "jialing": (250, [(106.405, 29.855), (106.420, 29.845), (106.440, 29.838), (106.455, 29.830),
-                      (106.470, 29.812), (106.475, 29.790), (106.470, 29.760), (106.470, 29.740), (106.500, 29.720), (106.535, 29.715), (106.520, 29.680),
-                      (106.505, 29.655), (106.480, 29.635), (106.465, 29.612), (106.450, 29.590),
-                      (106.455, 29.580), (106.492, 29.578), (106.519, 29.574), (106.545, 29.571),
-                      (106.578, 29.569), (106.592, 29.568)]),
-}
+# The rivers (centrelines and half-widths) are the dispatch engine's: one map for both.
 SHORE_MARGIN_M = 150
 
 # Neighbourhood centres on land, per district: (name_zh, name_en, lat, lon).

@@ -9,6 +9,7 @@ from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from backend.dbtypes import JSONDoc, UTCDateTime, enum_column, utcnow
+from backend.geo import Point
 
 DISTRICTS = ("yuzhong", "jiangbei", "nanan", "shapingba", "jiulongpo", "dadukou", "beibei",
              "yubei", "banan", "liangjiang", "yongchuan")
@@ -32,11 +33,6 @@ class ResourceKind(str, Enum):
     test_drive_car = "test_drive_car"
     track_session = "track_session"
     parking_bay = "parking_bay"
-
-
-class Point(SQLModel):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
 
 
 OpeningHours = dict[str, list[tuple[str, str]]]

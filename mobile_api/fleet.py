@@ -1,0 +1,93 @@
+"""Fleet operators: vehicles, telemetry, vehicle events, live fleet, KPIs and commands."""
+from typing import Literal
+
+from flask import current_app
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field
+
+from backend.db import get_session
+from backend.errors import ApiError
+from mobile_api.http import BEARER, json_response, payment_gateway, require_principal
+from robotaxi_dispatch.rides import fleet
+from robotaxi_dispatch.rides.models import TelemetryRow, VehicleCreate, VehiclePublic
+from robotaxi_dispatch.rides.states import COMMANDS, VEHICLE_EVENTS
+
+bp = APIBlueprint("fleet", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="fleet and operations")])
+ROLES = ("operator", "admin")
+
+
+class VehiclePath(BaseModel):
+    vehicle_id: int
+
+
+class TelemetryBatch(BaseModel):
+    rows: list[TelemetryRow] = Field(min_length=1, max_length=10_000)
+
+
+class VehicleEventBody(BaseModel):
+    event: Literal[VEHICLE_EVENTS]
+
+
+class CommandBody(BaseModel):
+    command: Literal[COMMANDS]
+
+
+class BoxQuery(BaseModel):
+    bbox: str = Field(description="south,west,north,east", pattern=r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$")
+
+
+class VehicleList(BaseModel):
+    items: list[VehiclePublic]
+
+
+def _apply(path: VehiclePath, action: str):
+    principal = require_principal(*ROLES)
+    vehicle = fleet.vehicle_event(get_session(), payment_gateway(), current_app.extensions["redis"],
+                                  principal=principal, vehicle_id=path.vehicle_id, event=action)
+    return json_response(fleet.vehicle_public(vehicle))
+
+
+@bp.post("/fleet/vehicles", responses={201: VehiclePublic}, security=BEARER)
+def register_vehicle(body: VehicleCreate):
+    """Register a vehicle (plate, model, seats, region) for the operator's fleet."""
+    principal = require_principal(*ROLES)
+    return json_response(fleet.vehicle_public(fleet.register_vehicle(get_session(), principal=principal,
+                                                                     data=body)), 201)
+
+
+@bp.post("/fleet/telemetry", security=BEARER)
+def telemetry(body: TelemetryBatch):
+    """Positions, speed and battery of many vehicles in one call (up to 10,000 rows)."""
+    principal = require_principal(*ROLES)
+    count = fleet.ingest_telemetry(get_session(), current_app.extensions["redis"], principal=principal,
+                                   rows=body.rows)
+    return json_response({"accepted": len(body.rows), "vehicles": count}, 202)
+
+
+@bp.post("/fleet/vehicles/<int:vehicle_id>/events", responses={200: VehiclePublic}, security=BEARER)
+def vehicle_event(path: VehiclePath, body: VehicleEventBody):
+    """arrived_pickup, picked_up, dropped_off, fault, ...; an illegal transition is 409."""
+    return _apply(path, body.event)
+
+
+@bp.post("/ops/vehicles/<int:vehicle_id>/commands", responses={200: VehiclePublic}, security=BEARER)
+def command(path: VehiclePath, body: CommandBody):
+    """return_to_depot, go_charge, pull_over, resume; a ride not yet picked up is re-dispatched."""
+    return _apply(path, body.command)
+
+
+@bp.get("/ops/fleet", responses={200: VehicleList}, security=BEARER)
+def live_fleet(query: BoxQuery):
+    """The operator's vehicles inside a bounding box, with status and battery."""
+    principal = require_principal(*ROLES)
+    south, west, north, east = (float(v) for v in query.bbox.split(","))
+    if south >= north or west >= east:
+        raise ApiError(422, "invalid_bbox", "bbox is south,west,north,east with south < north, west < east.")
+    rows = fleet.fleet_in_box(get_session(), principal=principal, box=(south, west, north, east))
+    return json_response(VehicleList(items=[fleet.vehicle_public(v) for v in rows]))
+
+
+@bp.get("/ops/metrics", security=BEARER)
+def ops_metrics():
+    """Open requests, mean and p95 pickup wait, utilisation and served share (last hour)."""
+    return json_response(fleet.metrics(get_session(), principal=require_principal(*ROLES)))

@@ -1,0 +1,43 @@
+"""`flask dispatch run`: the dispatcher process of one or more regions."""
+import signal
+import threading
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from robotaxi_dispatch.dispatcher import Dispatcher
+
+dispatch_cli = AppGroup("dispatch", help="Robotaxi dispatch.")
+
+
+def start_dispatchers(app, regions: list[str], stop: threading.Event) -> list[threading.Thread]:
+    """Start one dispatcher thread per region; they run until `stop` is set."""
+    threads = []
+    for region in regions:
+        dispatcher = Dispatcher(app.extensions["db_engine"], app.extensions["redis"],
+                                app.extensions["payment_gateway"], region=region)
+        thread = threading.Thread(target=dispatcher.run, args=(stop,), name=f"dispatch-{region}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+@dispatch_cli.command("run")
+@click.option("--region", "regions", multiple=True, default=("liangjiang", "yongchuan"))
+def run_command(regions):
+    """Dispatch rides of the regions until interrupted (holding each region's lease)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threads = start_dispatchers(current_app._get_current_object(), list(regions), stop)
+    click.echo(f"dispatching {', '.join(regions)}")
+    try:
+        while any(t.is_alive() for t in threads):
+            stop.wait(1)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def init_app(app) -> None:
+    """Register the command."""
+    app.cli.add_command(dispatch_cli)

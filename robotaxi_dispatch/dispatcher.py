@@ -1,0 +1,117 @@
+"""The dispatcher of one region: each tick, match the open rides to the free vehicles.
+
+The database is the record of rides and vehicles; the region's Redis Streams carry telemetry
+and new requests through a consumer group, acknowledged only once a tick has committed what
+they caused. A dispatcher holds the region's leader lease while it works; killed and
+restarted, it reads its unacknowledged entries again and the open rides from the database,
+so no request is lost.
+"""
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlmodel import Session, select
+
+from backend.db import write_transaction
+from backend.dbtypes import utcnow
+from robotaxi_dispatch import streams
+from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE, FleetIndex
+from robotaxi_dispatch.engine.matcher import OpenRequests, assign_rides, candidates
+from robotaxi_dispatch.rides import fares
+from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
+from robotaxi_dispatch.rides.services import ETA, record, settle
+
+TICK_S = 2.0
+LEASE_MS = 10_000
+MAX_PICKUP_S = 900
+NO_VEHICLE_AFTER = timedelta(minutes=10)
+
+
+class Dispatcher:
+    """Matches one region's open rides to its vehicles, tick after tick."""
+
+    def __init__(self, engine, redis, gateway, *, region: str, owner: str | None = None):
+        self.engine, self.redis, self.gateway, self.region = engine, redis, gateway, region
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.index = FleetIndex(stale_after_s=120)
+        streams.ensure_groups(redis, region)
+        self._pending = True  # first read this consumer's unacknowledged entries (after a restart)
+
+    def _consume(self, key: str) -> list[tuple[str, dict]]:
+        entries = streams.read_group(self.redis, key, self.owner, pending=self._pending)
+        return entries + streams.claim_stale(self.redis, key, self.owner, min_idle_ms=LEASE_MS)
+
+    def _refresh_fleet(self, session: Session) -> None:
+        """Load the region's vehicles (status and last position) into the index."""
+        rows = session.exec(select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.seats, Vehicle.soc,
+                                   Vehicle.status, Vehicle.position_at)
+                            .where(Vehicle.region == self.region, Vehicle.lat.is_not(None))).all()
+        if not rows:
+            return
+        ids, lat, lon, seats, soc, status, seen = zip(*rows)
+        codes = np.array([AVAILABLE if s == VehicleStatus.available.value else OUT_OF_SERVICE for s in status])
+        self.index.upsert(np.array(ids), np.array(lat), np.array(lon),
+                          ts=np.array([t.timestamp() for t in seen]), seats=np.array(seats),
+                          soc=np.array([100.0 if s is None else s for s in soc]), status=codes)
+
+    def step(self, now: datetime | None = None) -> dict:
+        """Run one tick: consume the streams, match, commit, then acknowledge."""
+        now = now or utcnow()
+        telemetry = self._consume(streams.telemetry_key(self.region))
+        requests = self._consume(streams.requests_key(self.region))
+        self._pending = False
+        with Session(self.engine, expire_on_commit=False) as session:
+            self._refresh_fleet(session)
+            assigned, lapsed = self._match(session, now)
+            for ride in lapsed:
+                settle(session, self.gateway, ride=ride, keep_fen=0)
+        streams.ack(self.redis, streams.telemetry_key(self.region), [e for e, _ in telemetry])
+        streams.ack(self.redis, streams.requests_key(self.region), [e for e, _ in requests])
+        for ride_id in assigned + [r.id for r in lapsed]:
+            streams.notify_ride(self.redis, ride_id)
+        return {"assigned": len(assigned), "no_vehicle": len(lapsed)}
+
+    def _match(self, session: Session, now: datetime) -> tuple[list[int], list[Ride]]:
+        with write_transaction(session):
+            rides = list(session.exec(select(Ride).where(
+                Ride.region == self.region, Ride.status == RideStatus.requested.value)
+                .order_by(Ride.requested_at).with_for_update()).all())
+            if not rides:
+                return [], []
+            open_rides = OpenRequests(
+                ids=np.array([r.id for r in rides]), lat=np.array([r.pickup_lat for r in rides]),
+                lon=np.array([r.pickup_lon for r in rides]), passengers=np.array([r.passengers for r in rides]),
+                trip_m=np.array([float(r.distance_m) for r in rides]))
+            edges = candidates(open_rides, self.index, ETA, now=now.timestamp(),
+                               hour=now.astimezone(fares.SHANGHAI).hour, k=10, radius_m=8000,
+                               max_pickup_s=MAX_PICKUP_S)
+            plan = assign_rides(open_rides, edges, unserved_s=MAX_PICKUP_S)
+            by_id = {r.id: r for r in rides}
+            assigned = []
+            for ride_id, vehicle_id, pickup_s in zip(plan.request_ids.tolist(), plan.vehicle_ids.tolist(),
+                                                     plan.pickup_s.tolist()):
+                vehicle = session.exec(select(Vehicle).where(Vehicle.id == vehicle_id).with_for_update()).one()
+                if vehicle.status != VehicleStatus.available.value:
+                    continue  # taken out of service since the index was loaded: next tick
+                ride = by_id[ride_id]
+                ride.status, ride.vehicle_id, ride.pickup_eta_s = RideStatus.assigned.value, vehicle.id, round(pickup_s)
+                ride.assigned_at = now
+                vehicle.status, vehicle.ride_id = VehicleStatus.dispatched.value, ride.id
+                self.index.set_status([vehicle.id], OUT_OF_SERVICE)
+                record(session, ride, "assigned", vehicle_id=vehicle.id, pickup_eta_s=round(pickup_s))
+                assigned.append(ride.id)
+            lapsed = [r for r in rides if r.id not in assigned and r.requested_at <= now - NO_VEHICLE_AFTER]
+            for ride in lapsed:
+                ride.status, ride.ended_at = RideStatus.no_vehicle.value, now
+                record(session, ride, "no_vehicle")
+        return assigned, lapsed
+
+    def run(self, stop: threading.Event) -> None:
+        """Dispatch while holding the region's lease, until stopped."""
+        while not stop.is_set():
+            if streams.acquire_lease(self.redis, self.region, self.owner, LEASE_MS):
+                self.step()
+            stop.wait(TICK_S)
+        streams.release_lease(self.redis, self.region, self.owner)

@@ -1,0 +1,152 @@
+"""Operators' fleet: vehicles, telemetry, vehicle events and commands, live view and KPIs."""
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import bindparam, func, update
+from sqlmodel import Session, select
+
+from backend.accounts.tokens import Principal
+from backend.db import write_transaction
+from backend.dbtypes import utcnow
+from backend.errors import ApiError
+from backend.geo import Point
+from robotaxi_dispatch.rides import fares
+from robotaxi_dispatch.rides.models import (
+    Ride, RideStatus, TelemetryRow, Vehicle, VehicleCreate, VehiclePublic, VehicleStatus,
+)
+from robotaxi_dispatch.rides.services import record, settle
+from robotaxi_dispatch.rides.states import check_ride_move, vehicle_move
+from robotaxi_dispatch.streams import notify_ride, publish_request, publish_telemetry
+
+NOT_PICKED_UP = (RideStatus.assigned.value, RideStatus.arriving.value)
+
+
+def register_vehicle(session: Session, *, principal: Principal, data: VehicleCreate) -> Vehicle:
+    """Register an autonomous vehicle for the operator's organisation."""
+    if not principal.organisation_ids:
+        raise ApiError(403, "no_organisation", "Join a fleet organisation first.")
+    if session.exec(select(Vehicle.id).where(Vehicle.plate == data.plate)).first():
+        raise ApiError(409, "plate_taken", "A vehicle with this plate is registered.")
+    vehicle = Vehicle(**data.model_dump(), organisation_id=min(principal.organisation_ids))
+    with write_transaction(session):
+        session.add(vehicle)
+    return vehicle
+
+
+def _fleet_ids(session: Session, principal: Principal, ids: list[int]) -> dict[int, str]:
+    """Return the region of each listed vehicle, refusing vehicles of other fleets."""
+    rows = session.exec(select(Vehicle.id, Vehicle.region, Vehicle.organisation_id)
+                        .where(Vehicle.id.in_(ids))).all()
+    found = {vid: (region, org) for vid, region, org in rows}
+    unknown = sorted(set(ids) - set(found))
+    if unknown:
+        raise ApiError(404, "vehicle_not_found", f"Unknown vehicles: {unknown[:10]}")
+    if not principal.has_role("admin") and any(org not in principal.organisation_ids for _, org in found.values()):
+        raise ApiError(403, "forbidden", "Some vehicles belong to another fleet.")
+    return {vid: region for vid, (region, _) in found.items()}
+
+
+def ingest_telemetry(session: Session, redis, *, principal: Principal, rows: list[TelemetryRow]) -> int:
+    """Store the latest position of each vehicle and pass the batch to each region's dispatcher."""
+    regions = _fleet_ids(session, principal, sorted({r.vehicle_id for r in rows}))
+    latest = {}
+    for row in sorted(rows, key=lambda r: r.ts):
+        latest[row.vehicle_id] = row
+    with write_transaction(session):
+        session.connection().execute(update(Vehicle.__table__).where(
+            Vehicle.__table__.c.id == bindparam("vid")), [
+            {"vid": r.vehicle_id, "lat": r.lat, "lon": r.lon, "heading": r.heading,
+             "speed_mps": r.speed_mps, "soc": r.soc, "position_at": r.ts} for r in latest.values()])
+    for region in set(regions.values()):
+        publish_telemetry(redis, region, [r.model_dump(mode="json") for r in latest.values()
+                                          if regions[r.vehicle_id] == region])
+    return len(latest)
+
+
+def _locked_vehicle(session: Session, principal: Principal, vehicle_id: int) -> Vehicle:
+    _fleet_ids(session, principal, [vehicle_id])
+    return session.exec(select(Vehicle).where(Vehicle.id == vehicle_id).with_for_update()).one()
+
+
+def vehicle_event(session: Session, gateway, redis, *, principal: Principal, vehicle_id: int,
+                  event: str, now: datetime | None = None) -> Vehicle:
+    """Apply a vehicle's event or an operator's command to the vehicle and its ride."""
+    now = now or utcnow()
+    requeue = None
+    with write_transaction(session):
+        vehicle = _locked_vehicle(session, principal, vehicle_id)
+        ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
+        vehicle.status = vehicle_move(event, vehicle.status)
+        if ride is not None:
+            requeue = _ride_follows(session, vehicle, ride, event, now)
+    if ride is not None:
+        if ride.status == RideStatus.completed.value:
+            settle(session, gateway, ride=ride, keep_fen=ride.fare_fen)
+        notify_ride(redis, ride.id)
+    if requeue:
+        publish_request(redis, requeue.region, requeue.id)
+    return vehicle
+
+
+def _ride_follows(session: Session, vehicle: Vehicle, ride: Ride, event: str, now: datetime) -> Ride | None:
+    """Move the vehicle's ride along; return it if it needs another vehicle."""
+    if event == "arrived_pickup":
+        check_ride_move(ride.status, RideStatus.arriving)
+        ride.status, ride.pickup_eta_s = RideStatus.arriving.value, 0
+    elif event == "picked_up":
+        check_ride_move(ride.status, RideStatus.in_progress)
+        ride.status, ride.picked_up_at = RideStatus.in_progress.value, now
+    elif event == "dropped_off":
+        check_ride_move(ride.status, RideStatus.completed)
+        seconds = (now - (ride.picked_up_at or now)).total_seconds() or ride.trip_s
+        fare = fares.fare_for(distance_m=ride.distance_m, trip_s=seconds, at=ride.picked_up_at or now)
+        ride.status, ride.ended_at = RideStatus.completed.value, now
+        ride.fare_fen = min(fare.total_fen, ride.authorised_fen)
+        vehicle.ride_id = None
+    elif ride.status in NOT_PICKED_UP:
+        # A fault or a command takes the vehicle away before pickup: the ride needs another one.
+        ride.status, ride.vehicle_id, ride.pickup_eta_s = RideStatus.requested.value, None, None
+        vehicle.ride_id = None
+        record(session, ride, f"vehicle_{event}")
+        return ride
+    else:
+        return None
+    record(session, ride, event, vehicle_id=vehicle.id)
+    return None
+
+
+def vehicle_public(vehicle: Vehicle) -> VehiclePublic:
+    return VehiclePublic(id=vehicle.id, plate=vehicle.plate, model=vehicle.model, seats=vehicle.seats,
+                         region=vehicle.region, status=vehicle.status, ride_id=vehicle.ride_id,
+                         position=None if vehicle.lat is None else Point(lat=vehicle.lat, lon=vehicle.lon),
+                         soc=vehicle.soc, position_at=vehicle.position_at)
+
+
+def fleet_in_box(session: Session, *, principal: Principal, box: tuple[float, float, float, float]) -> list[Vehicle]:
+    """Return the caller's fleet inside (south, west, north, east)."""
+    south, west, north, east = box
+    query = select(Vehicle).where(Vehicle.lat.between(south, north), Vehicle.lon.between(west, east))
+    if not principal.has_role("admin"):
+        query = query.where(Vehicle.organisation_id.in_(principal.organisation_ids))
+    return list(session.exec(query.order_by(Vehicle.id)).all())
+
+
+def metrics(session: Session, *, principal: Principal, since: timedelta = timedelta(hours=1)) -> dict:
+    """Return open requests, mean and p95 pickup wait, utilisation and served share."""
+    now = utcnow()
+    rides = session.exec(select(Ride).where(Ride.requested_at >= now - since)).all()
+    waits = np.array([(r.picked_up_at - r.requested_at).total_seconds() for r in rides if r.picked_up_at])
+    ended = [r for r in rides if r.status in (RideStatus.completed.value, RideStatus.no_vehicle.value,
+                                              RideStatus.cancelled.value)]
+    statuses = dict(session.exec(select(Vehicle.status, func.count()).where(
+        Vehicle.organisation_id.in_(principal.organisation_ids) if not principal.has_role("admin") else True)
+        .group_by(Vehicle.status)).all())
+    busy = statuses.get(VehicleStatus.dispatched.value, 0) + statuses.get(VehicleStatus.on_trip.value, 0)
+    in_service = busy + statuses.get(VehicleStatus.available.value, 0)
+    served = [r for r in ended if r.status == RideStatus.completed.value]
+    return {"open_requests": sum(r.status == RideStatus.requested.value for r in rides),
+            "mean_pickup_wait_s": float(waits.mean()) if len(waits) else None,
+            "p95_pickup_wait_s": float(np.percentile(waits, 95)) if len(waits) else None,
+            "utilisation": busy / in_service if in_service else None,
+            "served_share": len(served) / len(ended) if ended else None,
+            "vehicles_by_status": statuses, "window_s": int(since.total_seconds())}

@@ -1,0 +1,166 @@
+"""Vehicles, rides and ride events, with their public shapes."""
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from backend.dbtypes import JSONDoc, UTCDateTime, utcnow
+from backend.geo import Point
+from backend.money import Money
+
+
+class RideStatus(str, Enum):
+    requested = "requested"
+    assigned = "assigned"
+    arriving = "arriving"
+    in_progress = "in_progress"
+    completed = "completed"
+    cancelled = "cancelled"
+    no_vehicle = "no_vehicle"
+
+
+TERMINAL = {RideStatus.completed, RideStatus.cancelled, RideStatus.no_vehicle}
+ACTIVE = {RideStatus.assigned, RideStatus.arriving, RideStatus.in_progress}
+
+
+class VehicleStatus(str, Enum):
+    available = "available"      # in service, free to be matched
+    dispatched = "dispatched"    # driving to a pickup
+    on_trip = "on_trip"          # carrying riders
+    to_charger = "to_charger"    # out of service, driving to charge
+    charging = "charging"
+    to_depot = "to_depot"
+    pulled_over = "pulled_over"
+    fault = "fault"
+
+
+class Vehicle(SQLModel, table=True):
+    __tablename__ = "vehicles"
+    __table_args__ = (Index("ix_vehicles_region_status", "region", "status"),
+                      Index("ix_vehicles_lat_lon", "lat", "lon"))
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisations.id", index=True)
+    plate: str = Field(max_length=16, unique=True)
+    model: str = Field(max_length=64)
+    seats: int
+    region: str = Field(max_length=32)
+    status: str = Field(default=VehicleStatus.available.value, max_length=16)
+    ride_id: int | None = None
+    # Last known position, persisted by the dispatcher from the telemetry stream.
+    lat: float | None = None
+    lon: float | None = None
+    heading: float | None = None
+    speed_mps: float | None = None
+    soc: float | None = None
+    position_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Ride(SQLModel, table=True):
+    __tablename__ = "rides"
+    __table_args__ = (Index("ix_rides_region_status", "region", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    status: str = Field(default=RideStatus.requested.value, max_length=16)
+    region: str = Field(max_length=32)
+    pickup_lat: float
+    pickup_lon: float
+    dropoff_lat: float
+    dropoff_lon: float
+    passengers: int
+    distance_m: int
+    trip_s: int
+    quoted_fare_fen: int
+    authorised_fen: int
+    fare_fen: int | None = None
+    cancellation_fee_fen: int | None = None
+    currency: str = Field(default="CNY", max_length=3)
+    payment_status: str = Field(default="none", max_length=24)
+    vehicle_id: int | None = Field(default=None, index=True)
+    pickup_eta_s: int | None = None
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RideEvent(SQLModel, table=True):
+    """One change of a ride, in order: what the SSE stream and the audit trail replay."""
+
+    __tablename__ = "ride_events"
+    id: int | None = Field(default=None, primary_key=True)
+    ride_id: int = Field(foreign_key="rides.id", index=True, ondelete="CASCADE")
+    status: str = Field(max_length=16)
+    reason: str = Field(max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RideRequest(SQLModel):
+    pickup: Point
+    dropoff: Point
+    passengers: int = Field(default=1, ge=1, le=6)
+
+
+class RideQuote(SQLModel):
+    fare: Money
+    fare_breakdown: dict[str, int]
+    distance_m: int
+    trip_s: int
+    pickup_eta_s: int | None
+    service_area: str
+
+
+class VehicleView(SQLModel):
+    id: int
+    plate: str
+    position: Point | None
+
+
+class RidePublic(SQLModel):
+    id: int
+    status: RideStatus
+    pickup: Point
+    dropoff: Point
+    passengers: int
+    fare: Money
+    final_fare: Money | None
+    cancellation_fee: Money | None
+    distance_m: int
+    trip_s: int
+    pickup_eta_s: int | None
+    vehicle: VehicleView | None
+    requested_at: datetime
+    payment: dict[str, Any] | None = None
+
+
+class VehicleCreate(SQLModel):
+    plate: str = Field(min_length=2, max_length=16)
+    model: str = Field(default="apollo-rt6", max_length=64)
+    seats: int = Field(default=4, ge=1, le=8)
+    region: str = Field(max_length=32)
+
+
+class VehiclePublic(SQLModel):
+    id: int
+    plate: str
+    model: str
+    seats: int
+    region: str
+    status: str
+    ride_id: int | None
+    position: Point | None
+    soc: float | None
+    position_at: datetime | None
+
+
+class TelemetryRow(SQLModel):
+    vehicle_id: int
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    heading: float | None = Field(default=None, ge=0, lt=360)
+    speed_mps: float | None = Field(default=None, ge=0, le=80)
+    soc: float | None = Field(default=None, ge=0, le=100)
+    ts: datetime

@@ -1,0 +1,174 @@
+"""Ride rules: quote, request (authorising the fare), cancel, and what vehicle events do to a ride."""
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlmodel import Session, select
+
+from backend.db import write_transaction
+from backend.dbtypes import utcnow
+from backend.errors import ApiError
+from backend.geo import Point
+from backend.i18n import pick
+from backend.money import Money
+from payments import services as payments
+from payments.effects import register_payable
+from robotaxi_dispatch.engine.chongqing import to_xy
+from robotaxi_dispatch.engine.eta import BridgeAwareEta
+from robotaxi_dispatch.rides import fares
+from robotaxi_dispatch.rides.models import (
+    Ride, RideEvent, RidePublic, RideQuote, RideRequest, RideStatus, Vehicle, VehicleStatus, VehicleView,
+)
+from robotaxi_dispatch.rides.states import check_ride_move
+from robotaxi_dispatch.service_areas import area_at
+from robotaxi_dispatch.streams import notify_ride, publish_request
+
+PAYABLE_TYPE = "ride"
+ETA = BridgeAwareEta()
+FRESH_POSITION = timedelta(minutes=2)
+# A rider who cancels when the vehicle is this close to the pickup pays the cancellation fee.
+FEE_WHEN_ETA_BELOW_S = 180
+
+
+def _hour(at: datetime) -> int:
+    return at.astimezone(fares.SHANGHAI).hour
+
+
+def _trip(request: RideRequest, at: datetime) -> tuple[float, float]:
+    """Return road metres and seconds from pickup to drop-off."""
+    a, b = to_xy(request.pickup.lat, request.pickup.lon), to_xy(request.dropoff.lat, request.dropoff.lon)
+    return float(ETA.road_distance(*a, *b)[0]), float(ETA.seconds(*a, *b, hour=_hour(at))[0])
+
+
+def _nearest_pickup_s(session: Session, region: str, point: Point, passengers: int, now: datetime) -> int | None:
+    """Return the pickup seconds of the closest free vehicle in the region, if any."""
+    rows = session.exec(select(Vehicle.lat, Vehicle.lon).where(
+        Vehicle.region == region, Vehicle.status == VehicleStatus.available.value,
+        Vehicle.seats >= passengers, Vehicle.position_at >= now - FRESH_POSITION)).all()
+    if not rows:
+        return None
+    lat, lon = np.array(rows).T
+    here = to_xy(point.lat, point.lon)
+    return int(ETA.seconds(*to_xy(lat, lon), np.full(len(lat), here[0]), np.full(len(lat), here[1]),
+                           hour=_hour(now)).min())
+
+
+def quote(session: Session, *, request: RideRequest, now: datetime | None = None) -> tuple[RideQuote, str]:
+    """Price a ride inside one service area; return the quote and the area's region."""
+    now = now or utcnow()
+    start = area_at(session, lat=request.pickup.lat, lon=request.pickup.lon)
+    end = area_at(session, lat=request.dropoff.lat, lon=request.dropoff.lon)
+    if start is None or end is None or start.id != end.id:
+        raise ApiError(422, "outside_service_area",
+                       "Pickup and drop-off must both lie in one robotaxi service area.")
+    distance, seconds = _trip(request, now)
+    fare = fares.fare_for(distance_m=distance, trip_s=seconds, at=now)
+    return RideQuote(fare=Money(amount=fare.total_fen), fare_breakdown=fare.breakdown(),
+                     distance_m=round(distance), trip_s=round(seconds),
+                     pickup_eta_s=_nearest_pickup_s(session, start.region, request.pickup,
+                                                    request.passengers, now),
+                     service_area=pick(start.name_zh, start.name_en)), start.region
+
+
+def record(session: Session, ride: Ride, reason: str, **data) -> None:
+    """Append a ride event (what the SSE stream replays)."""
+    session.add(RideEvent(ride_id=ride.id, status=ride.status, reason=reason, data=data))
+
+
+def request_ride(session: Session, gateway, redis, *, user_id: int, request: RideRequest) -> Ride:
+    """Create a requested ride, authorise its fare and hand it to the region's dispatcher."""
+    offer, region = quote(session, request=request)
+    with write_transaction(session):
+        ride = Ride(user_id=user_id, region=region, pickup_lat=request.pickup.lat,
+                    pickup_lon=request.pickup.lon, dropoff_lat=request.dropoff.lat,
+                    dropoff_lon=request.dropoff.lon, passengers=request.passengers,
+                    distance_m=offer.distance_m, trip_s=offer.trip_s, quoted_fare_fen=offer.fare.amount,
+                    authorised_fen=fares.authorisation_for(offer.fare.amount))
+        session.add(ride)
+        session.flush()
+        record(session, ride, "requested")
+    payments.start_payment(session, gateway, payable_type=PAYABLE_TYPE, payable_id=ride.id,
+                           user_id=user_id, amount=ride.authorised_fen, capture_method="manual",
+                           description=f"ride {ride.id}")
+    publish_request(redis, region, ride.id)
+    return ride
+
+
+def own_ride(session: Session, *, ride_id: int, user_id: int) -> Ride:
+    ride = session.get(Ride, ride_id)
+    if ride is None or ride.user_id != user_id:
+        raise ApiError(404, "ride_not_found", "No such ride.")
+    return ride
+
+
+def ride_public(session: Session, ride: Ride) -> RidePublic:
+    """Return the rider's view: status, vehicle and its position, pickup ETA, fare, payment."""
+    vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
+    payment = payments.payment_for(session, PAYABLE_TYPE, ride.id)
+    money = lambda fen: None if fen is None else Money(amount=fen)  # noqa: E731
+    return RidePublic(
+        id=ride.id, status=ride.status, pickup=Point(lat=ride.pickup_lat, lon=ride.pickup_lon),
+        dropoff=Point(lat=ride.dropoff_lat, lon=ride.dropoff_lon), passengers=ride.passengers,
+        fare=Money(amount=ride.quoted_fare_fen), final_fare=money(ride.fare_fen),
+        cancellation_fee=money(ride.cancellation_fee_fen), distance_m=ride.distance_m,
+        trip_s=ride.trip_s, pickup_eta_s=ride.pickup_eta_s, requested_at=ride.requested_at,
+        vehicle=vehicle and VehicleView(id=vehicle.id, plate=vehicle.plate, position=None if vehicle.lat is None
+                                        else Point(lat=vehicle.lat, lon=vehicle.lon)),
+        payment=payments.payment_public(payment).model_dump(mode="json") if payment else None)
+
+
+def _release_vehicle(session: Session, ride: Ride) -> None:
+    if ride.vehicle_id:
+        vehicle = session.get(Vehicle, ride.vehicle_id)
+        if vehicle.ride_id == ride.id:
+            vehicle.status, vehicle.ride_id = VehicleStatus.available.value, None
+
+
+def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int) -> Ride:
+    """Cancel before pickup; once the vehicle is about to arrive a fee is kept."""
+    with write_transaction(session):
+        ride = session.exec(select(Ride).where(Ride.id == ride_id).with_for_update()).first()
+        if ride is None or ride.user_id != user_id:
+            raise ApiError(404, "ride_not_found", "No such ride.")
+        check_ride_move(ride.status, RideStatus.cancelled)
+        close = ride.status == RideStatus.arriving.value or (
+            ride.status == RideStatus.assigned.value and (ride.pickup_eta_s or 1e9) <= FEE_WHEN_ETA_BELOW_S)
+        ride.cancellation_fee_fen = fares.CANCELLATION_FEE_FEN if close else 0
+        ride.status, ride.ended_at = RideStatus.cancelled.value, utcnow()
+        _release_vehicle(session, ride)
+        record(session, ride, "rider_cancelled", fee_fen=ride.cancellation_fee_fen)
+    settle(session, gateway, ride=ride, keep_fen=ride.cancellation_fee_fen)
+    notify_ride(redis, ride.id)
+    return ride
+
+
+def settle(session: Session, gateway, *, ride: Ride, keep_fen: int) -> None:
+    """Capture what the ride costs from its authorisation, or release it when nothing is due."""
+    payment = payments.payment_for(session, PAYABLE_TYPE, ride.id)
+    if payment is None:
+        return
+    if payment.status == "authorised" and keep_fen > 0:
+        payments.capture_payment(session, gateway, payment=payment, amount=keep_fen)
+    elif payment.status in ("authorised", "pending"):
+        payments.cancel_payment(session, gateway, payment=payment)
+
+
+class RidePayable:
+    """A ride is dispatched whether or not its authorisation has come back; nothing to reserve."""
+
+    def on_succeeded(self, session: Session, payable_id: int) -> bool:
+        return True
+
+    def on_authorised(self, session: Session, payable_id: int) -> bool:
+        ride = session.get(Ride, payable_id)
+        return ride is not None and ride.status not in (RideStatus.cancelled.value, RideStatus.no_vehicle.value)
+
+    def on_failed(self, session: Session, payable_id: int) -> None:
+        ride = session.get(Ride, payable_id)
+        if ride is not None and ride.status == RideStatus.requested.value:
+            ride.status, ride.ended_at = RideStatus.cancelled.value, utcnow()
+            record(session, ride, "payment_failed")
+
+
+def register() -> None:
+    """Tell payments how to apply payment outcomes to rides."""
+    register_payable(PAYABLE_TYPE, RidePayable())

@@ -1,0 +1,111 @@
+"""Redis Streams and leases that carry dispatch work, partitioned by region.
+
+Every key carries its region in a hash tag (`dispatch:{liangjiang}:requests`), so Redis Cluster
+keeps one region's streams and lease on one shard. Telemetry travels as one stream entry per
+batch (a JSON array), so thousands of positions cost one XADD instead of thousands.
+"""
+import json
+
+import redis
+
+GROUP = "dispatchers"
+TELEMETRY_MAXLEN = 100_000
+RIDE_CHANNEL = "rides:{ride}:updates"
+
+
+def telemetry_key(region: str) -> str:
+    return f"dispatch:{{{region}}}:telemetry"
+
+
+def requests_key(region: str) -> str:
+    return f"dispatch:{{{region}}}:requests"
+
+
+def lease_key(region: str) -> str:
+    return f"dispatch:{{{region}}}:leader"
+
+
+def ensure_groups(r: redis.Redis, region: str) -> None:
+    """Create the region's streams and consumer groups if they are missing."""
+    for key in (telemetry_key(region), requests_key(region)):
+        try:
+            r.xgroup_create(key, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+
+def publish_telemetry(r: redis.Redis, region: str, rows: list[dict]) -> str:
+    """Append one batch of positions (or status notes) for a region's dispatcher."""
+    return r.xadd(telemetry_key(region), {"region": region, "rows": json.dumps(rows)},
+                  maxlen=TELEMETRY_MAXLEN, approximate=True)
+
+
+def publish_request(r: redis.Redis, region: str, ride_id: int) -> str:
+    """Tell the region's dispatcher a ride waits for a vehicle."""
+    return r.xadd(requests_key(region), {"region": region, "ride_id": str(ride_id)})
+
+
+def read_group(r: redis.Redis, key: str, consumer: str, *, pending: bool = False,
+               count: int = 1000) -> list[tuple[str, dict]]:
+    """Read new entries for a consumer, or (pending=True) its own unacknowledged ones."""
+    answer = r.xreadgroup(GROUP, consumer, {key: "0" if pending else ">"}, count=count)
+    return answer[0][1] if answer else []
+
+
+def claim_stale(r: redis.Redis, key: str, consumer: str, *, min_idle_ms: int,
+                count: int = 1000) -> list[tuple[str, dict]]:
+    """Take over entries other consumers read but never acknowledged (they died)."""
+    start, claimed = "0-0", []
+    while True:
+        answer = r.xautoclaim(key, GROUP, consumer, min_idle_time=min_idle_ms,
+                              start_id=start, count=count)
+        start, entries = answer[0], answer[1]
+        claimed += [(eid, fields) for eid, fields in entries if fields]
+        if start in ("0-0", b"0-0"):
+            return claimed
+
+
+def ack(r: redis.Redis, key: str, ids: list[str]) -> None:
+    if ids:
+        r.xack(key, GROUP, *ids)
+
+
+def acquire_lease(r: redis.Redis, region: str, owner: str, ttl_ms: int) -> bool:
+    """Take or renew the region's leader lease; False while another owner holds it."""
+    key = lease_key(region)
+    if r.set(key, owner, nx=True, px=ttl_ms):
+        return True
+    with r.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.get(key) != owner:
+                pipe.unwatch()
+                return False
+            pipe.multi()
+            pipe.pexpire(key, ttl_ms)
+            pipe.execute()
+            return True
+        except redis.WatchError:
+            return False
+
+
+def release_lease(r: redis.Redis, region: str, owner: str) -> None:
+    """Give up the lease if this owner still holds it."""
+    key = lease_key(region)
+    with r.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.get(key) == owner:
+                pipe.multi()
+                pipe.delete(key)
+                pipe.execute()
+            else:
+                pipe.unwatch()
+        except redis.WatchError:
+            pass
+
+
+def notify_ride(r: redis.Redis, ride_id: int) -> None:
+    """Wake SSE streams watching a ride."""
+    r.publish(RIDE_CHANNEL.format(ride=ride_id), "changed")

@@ -1,0 +1,134 @@
+"""Rides end to end on both backends: quote, request, dispatch, drive, pay; faults and restarts."""
+from datetime import timedelta
+
+import pytest
+
+from backend.dbtypes import utcnow
+from backend.seed.geography import SERVICE_AREAS
+from robotaxi_dispatch.dispatcher import Dispatcher
+from robotaxi_dispatch.service_areas import ServiceArea, polygon_ewkt
+from tests.factories import bearer, make_org, make_user
+
+LIJIA, YUFU = {"lat": 29.6600, "lon": 106.5450}, {"lat": 29.6900, "lon": 106.5800}
+JIEFANGBEI = {"lat": 29.5578, "lon": 106.5772}
+VISA = "4242424242424242"
+
+
+@pytest.fixture
+def city(app, client, session):
+    """Liangjiang's service area, two robotaxis near Lijia, their operator and a rider."""
+    session.add_all(ServiceArea(slug=slug, name_zh=zh, name_en=en, region=region, area=polygon_ewkt(ring))
+                    for slug, zh, en, region, ring in SERVICE_AREAS)
+    session.commit()
+    org = make_org(session, kind="operator")
+    operator = bearer(app, session, make_user(session, roles=("operator",), organisation=org))
+    vehicles = [client.post("/api/v1/fleet/vehicles", headers=operator, json={
+        "plate": f"渝A·R00{n}", "seats": 4, "region": "liangjiang"}).json for n in (1, 2)]
+    now = utcnow().isoformat()
+    rows = [{"vehicle_id": v["id"], "lat": 29.6610 + 0.002 * i, "lon": 106.5460, "soc": 80, "ts": now}
+            for i, v in enumerate(vehicles)]
+    assert client.post("/api/v1/fleet/telemetry", headers=operator, json={"rows": rows}).status_code == 202
+    rider = bearer(app, session, make_user(session))
+    return {"operator": operator, "rider": rider, "vehicles": vehicles}
+
+
+def dispatcher(app, now=None):
+    return Dispatcher(app.extensions["db_engine"], app.extensions["redis"], app.extensions["payment_gateway"],
+                      region="liangjiang", owner="test-dispatcher")
+
+
+def request(client, city, **extra):
+    answer = client.post("/api/v1/rides", headers=city["rider"],
+                         json={"pickup": LIJIA, "dropoff": YUFU, "passengers": 1} | extra)
+    assert answer.status_code == 201, answer.json
+    ride = answer.json
+    paid = client.post(f"/api/v1/payments/{ride['payment']['id']}/sandbox/confirm",
+                       json={"card_number": VISA}, headers=city["rider"])
+    assert paid.json["status"] == "authorised"
+    return ride
+
+
+def event(client, city, vehicle_id, name):
+    return client.post(f"/api/v1/fleet/vehicles/{vehicle_id}/events", headers=city["operator"], json={"event": name})
+
+
+def test_quote_inside_and_outside_the_service_area(client, city):
+    quote = client.post("/api/v1/rides/quote", json={"pickup": LIJIA, "dropoff": YUFU}).json
+    assert quote["fare"]["amount"] >= 1000 and quote["distance_m"] > 4000
+    assert quote["pickup_eta_s"] is not None and quote["trip_s"] > 0
+    outside = client.post("/api/v1/rides/quote", json={"pickup": JIEFANGBEI, "dropoff": YUFU})
+    assert outside.status_code == 422 and outside.json["code"] == "outside_service_area"
+
+
+def test_ride_is_dispatched_driven_and_paid(app, client, city):
+    ride = request(client, city)
+    assert ride["status"] == "requested"
+    assert dispatcher(app).step() == {"assigned": 1, "no_vehicle": 0}
+    got = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json
+    assert got["status"] == "assigned" and got["vehicle"]["plate"].startswith("渝A")
+    vid = got["vehicle"]["id"]
+    assert event(client, city, vid, "picked_up").status_code == 409  # not arrived yet
+    for name in ("arrived_pickup", "picked_up", "dropped_off"):
+        assert event(client, city, vid, name).status_code == 200, name
+    done = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json
+    assert done["status"] == "completed" and done["final_fare"]["amount"] > 0
+    assert done["payment"]["status"] == "succeeded"
+    assert done["payment"]["amount_captured"] == done["final_fare"]["amount"]
+    stream = client.get(f"/api/v1/rides/{ride['id']}/events", headers=city["rider"])
+    body = stream.get_data(as_text=True)
+    assert stream.mimetype == "text/event-stream"
+    assert [line for line in body.splitlines() if line.startswith("event: status")] and '"completed"' in body
+
+
+def test_cancel_when_the_car_is_arriving_costs_the_fee(app, client, city):
+    ride = request(client, city)
+    dispatcher(app).step()
+    vid = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"]
+    event(client, city, vid, "arrived_pickup")
+    cancelled = client.post(f"/api/v1/rides/{ride['id']}/cancel", headers=city["rider"]).json
+    assert cancelled["status"] == "cancelled" and cancelled["cancellation_fee"]["amount"] == 500
+    assert cancelled["payment"]["amount_captured"] == 500
+    free = client.get("/api/v1/ops/fleet?bbox=29.6,106.5,29.7,106.6", headers=city["operator"]).json
+    assert {v["status"] for v in free["items"]} == {"available"}
+
+
+def test_fault_before_pickup_sends_another_car(app, client, city):
+    ride = request(client, city)
+    dispatcher(app).step()
+    first = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"]
+    assert event(client, city, first, "fault").json["status"] == "fault"
+    assert client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["status"] == "requested"
+    dispatcher(app).step()
+    second = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"]
+    assert second != first
+
+
+def test_a_restarted_dispatcher_loses_no_request(app, client, city):
+    ride = request(client, city)
+    crashed = dispatcher(app)
+    crashed._consume("dispatch:{liangjiang}:requests")  # read, then killed before acknowledging
+    restarted = dispatcher(app)
+    assert restarted.step()["assigned"] == 1
+    assert client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["status"] == "assigned"
+    pending = app.extensions["redis"].xpending("dispatch:{liangjiang}:requests", "dispatchers")
+    assert pending["pending"] == 0
+
+
+def test_nobody_near_becomes_no_vehicle_and_releases_the_money(app, client, city):
+    for vehicle in city["vehicles"]:
+        client.post(f"/api/v1/ops/vehicles/{vehicle['id']}/commands", headers=city["operator"],
+                    json={"command": "pull_over"})
+    ride = request(client, city)
+    assert dispatcher(app).step(now=utcnow() + timedelta(minutes=11))["no_vehicle"] == 1
+    got = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json
+    assert got["status"] == "no_vehicle" and got["payment"]["status"] == "canceled"
+    metrics = client.get("/api/v1/ops/metrics", headers=city["operator"]).json
+    assert metrics["vehicles_by_status"] == {"pulled_over": 2} and metrics["served_share"] == 0
+
+
+def test_fleet_endpoints_need_the_operator_role(client, city):
+    assert client.get("/api/v1/ops/metrics", headers=city["rider"]).status_code == 403
+    assert client.post("/api/v1/fleet/vehicles", headers=city["rider"], json={
+        "plate": "X1", "region": "liangjiang"}).status_code == 403
+    bad = client.post("/api/v1/fleet/vehicles/999/events", headers=city["operator"], json={"event": "picked_up"})
+    assert bad.status_code == 404
