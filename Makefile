@@ -34,7 +34,7 @@ run: setup
 	$(FLASK) db upgrade
 	$(FLASK) seed
 	@echo "Platform on http://127.0.0.1:$(PORT)  docs: http://127.0.0.1:$(PORT)/docs  spec: http://127.0.0.1:$(PORT)/openapi.json"
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers 1 --threads 16 --worker-class gthread \
+	EMBEDDED_DISPATCH=1 $(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers 1 --threads 16 --worker-class gthread \
 	  --timeout 120 --access-logfile - wsgi:app
 
 test: setup

@@ -31,4 +31,6 @@ def settings_from_env() -> dict:
         # Telemetry batches of a few thousand positions fit well inside 2 MiB.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "INSTANCE_DIR": str(instance),
+        # `make run` turns this on: dispatchers and the demo fleet run as threads of the server.
+        "EMBEDDED_DISPATCH": os.environ.get("EMBEDDED_DISPATCH", "") == "1",
     }

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import requests
 
+from backend.seed.catalogue import DEMO_PASSWORD
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,7 +41,24 @@ def test_make_run_serves_ready_platform(tmp_path):
             "lat": 29.5576, "lon": 106.5772, "radius_m": 5000}, timeout=5).json()
         assert sites["items"], "the seeded demo has sites near Jiefangbei"
         assert requests.get(f"{base}/docs/swagger", timeout=5).status_code == 200
+        _ride_is_dispatched(base)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0]
     assert f"http://127.0.0.1:{port}/docs" in output
+
+
+def _ride_is_dispatched(base: str) -> None:
+    """A demo citizen's robotaxi ride in Liangjiang gets a car from the embedded dispatcher."""
+    login = requests.post(f"{base}/api/v1/auth/login", timeout=10,
+                          json={"email": "citizen@demo.cq", "password": DEMO_PASSWORD}).json()
+    rider = {"Authorization": f"Bearer {login['access_token']}"}
+    ride = requests.post(f"{base}/api/v1/rides", headers=rider, timeout=10, json={
+        "pickup": {"lat": 29.6600, "lon": 106.5450}, "dropoff": {"lat": 29.6900, "lon": 106.5800}}).json()
+    requests.post(f"{base}/api/v1/payments/{ride['payment']['id']}/sandbox/confirm", headers=rider,
+                  json={"card_number": "4242424242424242"}, timeout=10)
+    deadline, status = time.monotonic() + 60, "requested"
+    while status == "requested" and time.monotonic() < deadline:
+        time.sleep(1)
+        status = requests.get(f"{base}/api/v1/rides/{ride['id']}", headers=rider, timeout=5).json()["status"]
+    assert status in ("assigned", "arriving", "in_progress", "completed"), status

@@ -10,8 +10,10 @@ from backend.accounts.services import hash_password
 from backend.geo import point_ewkt
 from backend.seed import catalogue
 from backend.seed.geography import SERVICE_AREAS
-from backend.seed.plan import demo_sites
+from backend.dbtypes import utcnow
+from backend.seed.plan import demo_sites, demo_vehicles
 from booking.sites.models import CarModel, Resource, Site
+from robotaxi_dispatch.rides.models import Vehicle
 from robotaxi_dispatch.service_areas import ServiceArea, polygon_ewkt
 
 
@@ -79,11 +81,21 @@ def _service_areas(session: Session) -> int:
     return len(fresh)
 
 
+def _vehicles(session: Session, orgs: dict[str, int]) -> int:
+    known = set(session.exec(select(Vehicle.plate)).all())
+    fresh = [Vehicle(organisation_id=orgs["liangjiang-robotaxi"], plate=plate, model="apollo-rt6",
+                     seats=seats, region=region, lat=lat, lon=lon, soc=90.0, position_at=utcnow())
+             for plate, region, lat, lon, seats in demo_vehicles() if plate not in known]
+    session.add_all(fresh)
+    return len(fresh)
+
+
 def load_demo(session: Session) -> dict[str, int]:
     """Load whatever part of the demo is missing, in one transaction; return what was added."""
     orgs = _organisations(session)
     counts = {"accounts": _accounts(session, orgs), "car_models": _car_models(session)}
     counts["sites"], counts["resources"] = _sites(session, orgs)
     counts["service_areas"] = _service_areas(session)
+    counts["vehicles"] = _vehicles(session, orgs)
     session.commit()
     return counts

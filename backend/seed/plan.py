@@ -3,8 +3,10 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from shapely.geometry import Point as ShapelyPoint, Polygon
+
 from backend.seed import catalogue
-from backend.seed.geography import DISTRICT_NAMES, NEIGHBOURHOODS, district_at, in_water
+from backend.seed.geography import DISTRICT_NAMES, NEIGHBOURHOODS, SERVICE_AREAS, district_at, in_water
 
 _SEED = 2026
 _SCATTER_M = 600
@@ -137,3 +139,20 @@ def demo_sites() -> list[PlannedSite]:
     for site in sites:
         site.resources = site.resources or _resources_for(site.kind, rng, site.organisation)
     return sites
+
+
+def demo_vehicles(per_region: dict[str, int] = None) -> list[tuple[str, str, float, float, int]]:
+    """Return (plate, region, lat, lon, seats) of the demo robotaxis, inside their service areas."""
+    rng = random.Random(_SEED + 1)
+    per_region = per_region or {"liangjiang": 30, "yongchuan": 12}
+    found = []
+    for slug, _, _, region, ring in SERVICE_AREAS:
+        area = Polygon(ring)
+        (west, south, east, north), n = area.bounds, 0
+        while n < per_region.get(region, 0):
+            lon, lat = rng.uniform(west, east), rng.uniform(south, north)
+            if area.contains(ShapelyPoint(lon, lat)) and not in_water(lat, lon):
+                n += 1
+                found.append((f"渝A·{slug[0].upper()}{n:04d}", region, round(lat, 6), round(lon, 6),
+                              rng.choice([4, 4, 6])))
+    return found
