@@ -1,5 +1,7 @@
-"""`flask dispatch run`: the dispatcher process of one or more regions."""
+"""`flask dispatch run` (the dispatcher process) and `flask dispatch simulate` (policies compared)."""
+import json
 import signal
+import sys
 import threading
 
 import click
@@ -7,6 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from robotaxi_dispatch.dispatcher import Dispatcher
+from robotaxi_dispatch.engine.simulation import TICK_S, Simulation
 
 dispatch_cli = AppGroup("dispatch", help="Robotaxi dispatch.")
 
@@ -41,3 +44,21 @@ def run_command(regions):
 def init_app(app) -> None:
     """Register the command."""
     app.cli.add_command(dispatch_cli)
+
+
+@dispatch_cli.command("simulate")
+@click.option("--vehicles", type=int, default=2000)
+@click.option("--minutes", type=int, default=60)
+@click.option("--policy", type=click.Choice(["batch", "greedy"]), default="batch")
+@click.option("--start-hour", type=int, default=8, help="local hour the simulation starts at")
+@click.option("--seed", type=int, default=2026)
+def simulate_command(vehicles, minutes, policy, start_hour, seed):
+    """Simulate a fleet on hotspot demand and print served share, waits, empty km, utilisation."""
+    simulation = Simulation(vehicles=vehicles, policy=policy, start_hour=start_hour, seed=seed)
+    ticks = minutes * 60 // TICK_S
+    with click.progressbar(range(ticks), label=f"{policy}: {vehicles} vehicles, {minutes} min",
+                           file=sys.stderr) as bar:
+        for _ in bar:
+            simulation.tick()
+    click.echo(json.dumps({"policy": policy, "vehicles": vehicles, "minutes": minutes,
+                           **simulation.outcome.summary()}, indent=2))

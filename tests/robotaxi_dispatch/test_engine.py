@@ -156,3 +156,17 @@ def test_seats_and_battery_decide_who_may_serve():
     assert not any(r == 11 for r, _ in pairs)  # 500 km is beyond every battery
     got = assign_rides(requests, edges, unserved_s=3600)
     assert dict(zip(got.request_ids.tolist(), got.vehicle_ids.tolist())) == {10: 2}
+
+
+def test_simulation_is_deterministic_and_accounts_for_every_request():
+    from robotaxi_dispatch.engine.simulation import Simulation
+    runs = []
+    for _ in range(2):
+        simulation = Simulation(vehicles=300, policy="batch", seed=11)
+        for _ in range(20):
+            simulation.tick()
+        runs.append(simulation.outcome.summary())
+    assert runs[0] == runs[1]
+    summary = runs[0]
+    assert summary["requests"] > 0 and 0 < summary["served_share"] <= 1
+    assert 0 <= summary["utilisation"] <= 1 and summary["empty_km"] > 0
