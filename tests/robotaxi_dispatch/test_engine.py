@@ -47,8 +47,10 @@ def test_nearest_matches_haversine_oracle(vehicles, lat, lon, k, radius, min_sea
                                   min_soc=min_soc)
     ids = [i for i in got.ids[0].tolist() if i >= 0]
     expected = oracle(vehicles, lat, lon, k, radius, min_seats, min_soc)
-    # The plane and the sphere disagree by well under 0.5% over the city; allow it at the edges.
-    sure = [i for d, i in expected if d < radius * 0.995]
+    # The plane and the sphere disagree by well under 0.5% over the city; allow it at the edges,
+    # and vehicles tied with the k-th may be either.
+    edge = min(radius, expected[-1][0] if expected and len(expected) == k else radius) * 0.995 - 1
+    sure = [i for d, i in expected if d < edge]
     assert set(sure) <= set(ids)
     assert len(ids) <= k and len(ids) == len(set(ids))
     for i, distance in zip(ids, got.distances[0]):
