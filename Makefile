@@ -42,3 +42,7 @@ test: setup
 
 bench: setup
 	$(PY) -m robotaxi_dispatch.bench
+
+# Needs PostgreSQL/PostGIS and Redis on 127.0.0.1 (see load/run.py for the knobs).
+load: setup
+	$(PY) -m load.run
