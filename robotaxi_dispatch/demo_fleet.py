@@ -56,8 +56,9 @@ class DemoFleet:
                     if gap <= reach + ARRIVED_M:
                         arrivals.append(vehicle)
                 lat, lon = to_lat_lon(x, y)
-                rows.append(TelemetryRow(vehicle_id=vehicle.id, lat=float(lat), lon=float(lon), speed_mps=SPEED_MPS,
-                                         soc=max(20.0, (vehicle.soc or 90) - 0.01), ts=utcnow()))
+                rows.append(TelemetryRow(vehicle_id=vehicle.id, lat=float(lat), lon=float(lon),
+                                         speed_mps=SPEED_MPS, soc=max(20.0, (vehicle.soc or 90) - 0.01),
+                                         ts=utcnow()))
             if rows:
                 fleet.ingest_telemetry(session, self.redis, principal=FLEET_OPERATOR, rows=rows)
             for vehicle in arrivals:

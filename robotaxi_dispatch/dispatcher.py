@@ -96,8 +96,8 @@ class Dispatcher:
                 if vehicle.status != VehicleStatus.available.value:
                     continue  # taken out of service since the index was loaded: next tick
                 ride = by_id[ride_id]
-                ride.status, ride.vehicle_id, ride.pickup_eta_s = RideStatus.assigned.value, vehicle.id, round(pickup_s)
-                ride.assigned_at = now
+                ride.status, ride.vehicle_id, ride.assigned_at = RideStatus.assigned.value, vehicle.id, now
+                ride.pickup_eta_s = round(pickup_s)
                 vehicle.status, vehicle.ride_id = VehicleStatus.dispatched.value, ride.id
                 self.index.set_status([vehicle.id], OUT_OF_SERVICE)
                 record(session, ride, "assigned", vehicle_id=vehicle.id, pickup_eta_s=round(pickup_s))

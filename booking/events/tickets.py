@@ -10,7 +10,7 @@ from datetime import datetime
 
 import segno
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from backend.dbtypes import utcnow
 from booking.events.models import Ticket

@@ -32,7 +32,8 @@ class Outcome:
     def summary(self) -> dict:
         waits = np.array(self.waits) if self.waits else np.array([np.nan])
         return {"requests": self.requests, "served_share": self.served / max(self.requests, 1),
-                "mean_pickup_wait_s": float(np.nanmean(waits)), "p95_pickup_wait_s": float(np.nanpercentile(waits, 95)),
+                "mean_pickup_wait_s": float(np.nanmean(waits)),
+                "p95_pickup_wait_s": float(np.nanpercentile(waits, 95)),
                 "empty_km": self.empty_m / 1000, "utilisation": self.busy_s / max(self.fleet_s, 1)}
 
 
@@ -61,7 +62,8 @@ class Simulation:
         px, py = to_xy(lat, lon)
         dx, dy = to_xy(dlat, dlon)
         new = {"id": np.arange(self._next_id, self._next_id + n), "lat": lat, "lon": lon,
-               "since": np.full(n, self.clock), "trip_m": self.eta.road_distance(px, py, dx, dy), "dx": dx, "dy": dy}
+               "since": np.full(n, self.clock), "trip_m": self.eta.road_distance(px, py, dx, dy),
+               "dx": dx, "dy": dy}
         self._next_id += n
         self.outcome.requests += n
         self.open = {k: np.concatenate([self.open[k], new[k]]) for k in self.open}

@@ -50,7 +50,8 @@ def demand(n: int, rng: np.random.Generator, *, spread_m: float = 1500) -> tuple
             spots[pick, 1] + offsets[:, 1] / M_PER_DEG_LON)
 
 
-def move(lat: np.ndarray, lon: np.ndarray, rng: np.random.Generator, metres: float) -> tuple[np.ndarray, np.ndarray]:
+def move(lat: np.ndarray, lon: np.ndarray, rng: np.random.Generator,
+         metres: float) -> tuple[np.ndarray, np.ndarray]:
     """Return positions after each vehicle drove up to `metres` in a random direction."""
     step = rng.uniform(0, metres, len(lat))
     angle = rng.uniform(0, 2 * np.pi, len(lat))

@@ -41,7 +41,8 @@ def _fleet_ids(session: Session, principal: Principal, ids: list[int]) -> dict[i
     unknown = sorted(set(ids) - set(found))
     if unknown:
         raise ApiError(404, "vehicle_not_found", f"Unknown vehicles: {unknown[:10]}")
-    if not principal.has_role("admin") and any(org not in principal.organisation_ids for _, org in found.values()):
+    foreign = any(org not in principal.organisation_ids for _, org in found.values())
+    if foreign and not principal.has_role("admin"):
         raise ApiError(403, "forbidden", "Some vehicles belong to another fleet.")
     return {vid: region for vid, (region, _) in found.items()}
 
@@ -122,7 +123,8 @@ def vehicle_public(vehicle: Vehicle) -> VehiclePublic:
                          soc=vehicle.soc, position_at=vehicle.position_at)
 
 
-def fleet_in_box(session: Session, *, principal: Principal, box: tuple[float, float, float, float]) -> list[Vehicle]:
+def fleet_in_box(session: Session, *, principal: Principal,
+                 box: tuple[float, float, float, float]) -> list[Vehicle]:
     """Return the caller's fleet inside (south, west, north, east)."""
     south, west, north, east = box
     query = select(Vehicle).where(Vehicle.lat.between(south, north), Vehicle.lon.between(west, east))

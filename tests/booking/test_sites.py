@@ -122,5 +122,5 @@ def test_bad_site_body_is_422(app, client, session, patch):
 def test_unpublished_site_hidden_from_public(client, session):
     site = make_site(session, organisation=make_org(session), published=False)
     assert client.get(f"/api/v1/sites/{site.id}").status_code == 404
-    listed = client.get(f"/api/v1/sites?lat=29.5576&lon=106.5772&radius_m=1000").json["items"]
+    listed = client.get("/api/v1/sites?lat=29.5576&lon=106.5772&radius_m=1000").json["items"]
     assert site.id not in {item["id"] for item in listed}
