@@ -10,6 +10,7 @@ import numpy as np
 from sqlmodel import Session, select
 
 from backend.accounts.tokens import Principal
+from backend.db import write_transaction
 from backend.dbtypes import utcnow
 from robotaxi_dispatch.engine.chongqing import to_lat_lon, to_xy
 from robotaxi_dispatch.rides import fleet
@@ -63,6 +64,8 @@ class DemoFleet:
                 fleet.ingest_telemetry(session, self.redis, principal=FLEET_OPERATOR, rows=rows)
             for vehicle in arrivals:
                 self._arrive(session, vehicle)
+            for vehicle in vehicles:
+                self._charge(session, vehicle)
 
     def _arrive(self, session: Session, vehicle: Vehicle) -> None:
         """Report arrival: at the pickup the rider boards at once; at the drop-off they leave."""
@@ -71,6 +74,17 @@ class DemoFleet:
         for name in events:
             fleet.vehicle_event(session, self.gateway, self.redis, principal=FLEET_OPERATOR,
                                 vehicle_id=vehicle.id, event=name)
+
+    def _charge(self, session: Session, vehicle: Vehicle) -> None:
+        """Charge in place: plug in, then come back full and in service."""
+        if vehicle.status == VehicleStatus.to_charger.value:
+            fleet.vehicle_event(session, self.gateway, self.redis, principal=FLEET_OPERATOR,
+                                vehicle_id=vehicle.id, event="charging_started")
+        elif vehicle.status == VehicleStatus.charging.value:
+            with write_transaction(session):
+                session.get(Vehicle, vehicle.id).soc = 95.0
+            fleet.vehicle_event(session, self.gateway, self.redis, principal=FLEET_OPERATOR,
+                                vehicle_id=vehicle.id, event="charged")
 
     def run(self, stop: threading.Event, every_s: float = 1.0) -> None:
         """Drive until stopped."""

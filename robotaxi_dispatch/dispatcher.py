@@ -22,11 +22,13 @@ from robotaxi_dispatch.engine.matcher import OpenRequests, assign_rides, candida
 from robotaxi_dispatch.rides import fares
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
 from robotaxi_dispatch.rides.services import ETA, record, settle
+from robotaxi_dispatch.rides.states import vehicle_move
 
 TICK_S = 2.0
 LEASE_MS = 10_000
 MAX_PICKUP_S = 900
 NO_VEHICLE_AFTER = timedelta(minutes=10)
+CHARGE_BELOW_SOC = 20.0  # a free vehicle below this goes to charge instead of taking rides
 
 
 class Dispatcher:
@@ -56,6 +58,15 @@ class Dispatcher:
                           ts=np.array([t.timestamp() for t in seen]), seats=np.array(seats),
                           soc=np.array([100.0 if s is None else s for s in soc]), status=codes)
 
+    def _send_to_charge(self, session: Session) -> None:
+        """Take free vehicles with a low battery out of service and send them to charge."""
+        with write_transaction(session):
+            low = session.exec(select(Vehicle).where(
+                Vehicle.region == self.region, Vehicle.status == VehicleStatus.available.value,
+                Vehicle.soc < CHARGE_BELOW_SOC).with_for_update()).all()
+            for vehicle in low:
+                vehicle.status = vehicle_move("go_charge", vehicle.status)
+
     def step(self, now: datetime | None = None) -> dict:
         """Run one tick: consume the streams, match, commit, then acknowledge."""
         now = now or utcnow()
@@ -63,6 +74,7 @@ class Dispatcher:
         requests = self._consume(streams.requests_key(self.region))
         self._pending = False
         with Session(self.engine, expire_on_commit=False) as session:
+            self._send_to_charge(session)
             self._refresh_fleet(session)
             assigned, lapsed = self._match(session, now)
             for ride in lapsed:

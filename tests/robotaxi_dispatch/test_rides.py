@@ -132,3 +132,16 @@ def test_fleet_endpoints_need_the_operator_role(client, city):
         "plate": "X1", "region": "liangjiang"}).status_code == 403
     bad = client.post("/api/v1/fleet/vehicles/999/events", headers=city["operator"], json={"event": "picked_up"})
     assert bad.status_code == 404
+
+
+def test_low_battery_vehicle_goes_to_charge_instead_of_riding(app, client, city):
+    now = utcnow().isoformat()
+    low, full = city["vehicles"]
+    client.post("/api/v1/fleet/telemetry", headers=city["operator"], json={"rows": [
+        {"vehicle_id": low["id"], "lat": 29.6601, "lon": 106.5451, "soc": 12, "ts": now}]})
+    ride = request(client, city)
+    dispatcher(app).step()
+    fleet_now = {v["id"]: v for v in client.get("/api/v1/ops/fleet?bbox=29.6,106.5,29.7,106.6",
+                                                headers=city["operator"]).json["items"]}
+    assert fleet_now[low["id"]]["status"] == "to_charger"
+    assert client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"] == full["id"]
