@@ -88,15 +88,14 @@ def free_slots(resource: Resource, site: Site, *, bookings, outages, start: date
     return found
 
 
-def _slots_by_resource(session: Session, resources: list[Resource], sites: dict[int, Site], *,
-                       start: datetime, end: datetime, now: datetime,
-                       limit: int | None) -> dict[int, list[Slot]]:
+def _occupancy(session: Session, resources: list[Resource], *, start: datetime, end: datetime,
+               now: datetime) -> tuple[dict, dict]:
+    """Return live bookings and outages of every resource over the window (two queries)."""
     ids = [r.id for r in resources]
-    taken = slots.usage(session, resource_ids=ids, start=start, end=end + timedelta(hours=1), now=now)
-    down = slots.outages(session, resource_ids=ids, start=start, end=end + timedelta(hours=1))
-    return {r.id: free_slots(r, sites[r.site_id], bookings=taken.get(r.id, []),
-                             outages=down.get(r.id, []), start=start, end=end, now=now, limit=limit)
-            for r in resources}
+    # An hour past the window covers the turnaround of a slot that starts near its end.
+    until = end + timedelta(hours=1)
+    return (slots.usage(session, resource_ids=ids, start=start, end=until, now=now),
+            slots.outages(session, resource_ids=ids, start=start, end=until))
 
 
 def site_availability(session: Session, *, site_id: int, start: datetime, end: datetime,
@@ -108,10 +107,11 @@ def site_availability(session: Session, *, site_id: int, start: datetime, end: d
         raise ApiError(404, "site_not_found", "No such site.")
     resources = [r for r in session.exec(select(Resource).where(
         Resource.site_id == site.id, Resource.active).order_by(Resource.id)).all() if wanted.accepts(r)]
-    found = _slots_by_resource(session, resources, {site.id: site}, start=start, end=end, now=now,
-                               limit=None)
+    taken, down = _occupancy(session, resources, start=start, end=end, now=now)
     return SiteAvailability(site=site_public(site), resources=[
-        ResourceSlots(resource=resource_public(r), slots=found[r.id]) for r in resources])
+        ResourceSlots(resource=resource_public(r), slots=free_slots(
+            r, site, bookings=taken.get(r.id, []), outages=down.get(r.id, []), start=start, end=end,
+            now=now)) for r in resources])
 
 
 def nearby_availability(session: Session, *, lat: float, lon: float, radius_m: float,
@@ -125,12 +125,19 @@ def nearby_availability(session: Session, *, lat: float, lon: float, radius_m: f
     resources = [r for r in session.exec(select(Resource).where(
         Resource.site_id.in_(list(sites)), Resource.active).order_by(Resource.id)).all()
         if wanted.accepts(r)] if sites else []
-    found = _slots_by_resource(session, resources, sites, start=start, end=end, now=now,
-                               limit=SLOTS_PER_RESOURCE_NEARBY)
+    taken, down = _occupancy(session, resources, start=start, end=end, now=now)
+    by_site = {}
+    for resource in resources:
+        by_site.setdefault(resource.site_id, []).append(resource)
     answer = []
+    # Slots are worked out site by site, nearest first, only until enough sites have one.
     for site, distance in nearby:
-        offers = [ResourceSlots(resource=resource_public(r), slots=found[r.id])
-                  for r in resources if r.site_id == site.id and found[r.id]]
+        offers = []
+        for r in by_site.get(site.id, []):
+            free = free_slots(r, site, bookings=taken.get(r.id, []), outages=down.get(r.id, []),
+                              start=start, end=end, now=now, limit=SLOTS_PER_RESOURCE_NEARBY)
+            if free:
+                offers.append(ResourceSlots(resource=resource_public(r), slots=free))
         if offers:
             answer.append(SiteAvailability(site=site_public(site, distance), resources=offers))
         if len(answer) == limit:
