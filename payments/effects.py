@@ -15,13 +15,15 @@ from payments.models import FINAL, PAID, LedgerEntry, Payment, PaymentStatus
 
 
 class Payable(Protocol):
-    """What a kind of payable (booking, order, ride) does when its payment moves."""
+    """What a kind of payable (booking, order, ride) does when its payment moves.
+
+    Payables paid by authorisation (rides) may also define
+    `on_authorised(session, payable_id) -> bool`: reserve the payable against the authorisation,
+    False if it can no longer be had (the authorisation is then cancelled).
+    """
 
     def on_succeeded(self, session: Session, payable_id: int) -> bool:
         """Fulfil the payable; False if it can no longer be fulfilled (the money goes back)."""
-
-    def on_authorised(self, session: Session, payable_id: int) -> bool:
-        """Reserve the payable against an authorisation; False if it can no longer be had."""
 
     def on_failed(self, session: Session, payable_id: int) -> None:
         """Release whatever the unpaid payable held."""
@@ -83,7 +85,8 @@ def apply_state(session: Session, payment: Payment, remote: GatewayPayment) -> F
             return FollowUp("refund", payment.id)
     elif remote.status == "requires_capture" and payment.status == PaymentStatus.pending:
         _set(payment, PaymentStatus.authorised)
-        if not handler.on_authorised(session, payment.payable_id):
+        on_authorised = getattr(handler, "on_authorised", None)
+        if on_authorised is not None and not on_authorised(session, payment.payable_id):
             return FollowUp("cancel", payment.id)
     elif remote.status == "canceled" and payment.status not in FINAL:
         _set(payment, PaymentStatus.canceled)

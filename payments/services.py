@@ -3,6 +3,8 @@
 Each call commits the caller's work first and talks to the gateway outside any transaction,
 then applies the gateway's answer through `payments.effects` like a webhook would.
 """
+import logging
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -11,6 +13,8 @@ from backend.money import Money
 from payments import effects
 from payments.gateway import CaptureMethod, PaymentGateway
 from payments.models import LedgerEntry, LedgerPublic, Payment, PaymentPublic, PaymentStatus
+
+log = logging.getLogger(__name__)
 
 
 def payment_for(session: Session, payable_type: str, payable_id: int) -> Payment | None:
@@ -83,7 +87,7 @@ def cancel_payment(session: Session, gateway: PaymentGateway, *, payment: Paymen
 
 
 def refund_payment(session: Session, gateway: PaymentGateway, *, payment: Payment,
-                   amount: int | None, reason: str) -> Payment:
+                   amount: int | None = None, reason: str) -> Payment:
     """Refund part of a captured payment, or all that is left of it when amount is None."""
     session.commit()
     fresh = session.get(Payment, payment.id, populate_existing=True)
@@ -97,6 +101,9 @@ def refund_payment(session: Session, gateway: PaymentGateway, *, payment: Paymen
     with write_transaction(session):
         locked = effects.locked_payment(session, id=fresh.id)
         effects.apply_refund(session, locked, refund_id=refund.id, amount=refund.amount)
+    # The ledger holds the money; the log keeps why it went back, for support and audits.
+    log.info("refunded %s %s of payment %s (%s %s): %s", refund.amount, locked.currency, locked.id,
+             locked.payable_type, locked.payable_id, reason)
     return locked
 
 

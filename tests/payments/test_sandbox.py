@@ -3,7 +3,9 @@ from sqlmodel import func, select
 
 from payments import services
 from payments.models import LedgerEntry, PaymentStatus, SandboxIntent
+from payments.effects import register_payable
 from payments.sandbox import DECLINED_CARD
+from payments.stripe_gateway import StripeGateway
 from tests.factories import bearer, make_user
 
 VISA = "4242424242424242"
@@ -23,9 +25,13 @@ def ledger(session, payment):
         select(LedgerEntry).where(LedgerEntry.payment_id == payment.id).order_by(LedgerEntry.id))]
 
 
-def test_same_payable_twice_gives_one_payment(session, gateway, payer, probe):
+def test_same_payable_twice_gives_one_payment(session, gateway, payer, probe, monkeypatch):
+    calls = []
+    create = gateway.create_payment
+    monkeypatch.setattr(gateway, "create_payment", lambda **kw: calls.append(kw) or create(**kw))
     first, second = start(session, gateway, payer), start(session, gateway, payer)
-    assert first.id == second.id
+    assert first.id == second.id and len(calls) == 1
+    assert calls[0]["idempotency_key"] == first.idempotency_key
     assert session.exec(select(func.count()).select_from(SandboxIntent)).one() == 1
 
 
@@ -81,6 +87,30 @@ def test_success_for_an_unfulfillable_payable_is_refunded(session, gateway, paye
     gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
     payment = reload(session, payment)
     assert payment.status == PaymentStatus.refunded and payment.amount_refunded == 5000
+    assert [k for k, _ in ledger(session, payment)] == ["charge", "fee", "refund"]
+    assert ledger(session, payment)[-1] == ("refund", -5000)
+
+
+def test_payable_without_on_authorised_is_captured(session, gateway, payer):
+    class PaidOnly:
+        """A payable that only cares about money taken or not (bookings, orders)."""
+        succeeded = []
+
+        def on_succeeded(self, session, payable_id):
+            self.succeeded.append(payable_id)
+            return True
+
+        def on_failed(self, session, payable_id):
+            raise AssertionError("not expected")
+
+    register_payable("paid_only", PaidOnly())
+    payment = services.start_payment(session, gateway, payable_type="paid_only", payable_id=4,
+                                     user_id=payer[0].id, amount=800, capture_method="manual")
+    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
+    assert services.payment_for(session, "paid_only", 4).status == PaymentStatus.authorised
+    services.capture_payment(session, gateway, payment=payment, amount=800)
+    assert services.payment_for(session, "paid_only", 4).status == PaymentStatus.succeeded
+    assert PaidOnly.succeeded == [4]
 
 
 def test_payment_api_is_the_payers_own(client, session, gateway, payer, probe):
@@ -97,3 +127,12 @@ def test_payment_api_is_the_payers_own(client, session, gateway, payer, probe):
     assert paid["status"] == "succeeded" and [e["kind"] for e in paid["ledger"]] == ["charge", "fee"]
     again = client.post(f"{url}/sandbox/confirm", json={"card_number": VISA}, headers=payer[1])
     assert again.status_code == 409 and again.json["code"] == "payment_not_confirmable"
+
+
+def test_sandbox_confirm_is_404_with_stripe(client, session, gateway, payer, probe, monkeypatch):
+    payment = start(session, gateway, payer)
+    monkeypatch.setitem(client.application.extensions, "payment_gateway",
+                        StripeGateway("sk_test_unused", api_base="http://127.0.0.1:9"))
+    answer = client.post(f"/api/v1/payments/{payment.id}/sandbox/confirm",
+                         json={"card_number": VISA}, headers=payer[1])
+    assert answer.status_code == 404 and answer.content_type == "application/problem+json"

@@ -10,11 +10,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import stripe
 from stripe import StripeClient
 
+import payments
+from payments.sandbox import SandboxGateway
 from payments.stripe_gateway import StripeGateway
 
 API_KEY = "sk_test_localstripe"
@@ -26,21 +29,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def localstripe():
-    """Run localstripe on a free loopback port; yield its base URL."""
-    command = shutil.which("localstripe", path=str(Path(sys.executable).parent))
-    assert command, "localstripe is in requirements-dev.txt"
-    port = _free_port()
-    process = subprocess.Popen([command, "--port", str(port), "--from-scratch"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+def _wait_for(port: int, process: subprocess.Popen, timeout_s: float = 20) -> bool:
+    """Wait until the port answers; False if the process died or never listened."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
+            return True
         except OSError:
             time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory):
+    """Run localstripe on a free loopback port for the whole session; yield its base URL."""
+    command = shutil.which("localstripe", path=str(Path(sys.executable).parent))
+    if command is None:
+        pytest.skip("localstripe is not installed: pip install -r requirements-dev.txt")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([command, "--port", str(port), "--from-scratch"],
+                                   stdout=out, stderr=subprocess.STDOUT)
+    if not _wait_for(port, process):
+        process.kill()
+        process.wait(timeout=10)
+        pytest.skip(f"localstripe did not start: {log.read_text()[-500:]}")
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
@@ -112,3 +127,32 @@ def test_every_creating_call_sends_an_idempotency_key(gateway, visa, recorder):
     assert keys["payment_intents"] == "order-4-payment"
     assert keys["capture"] == "order-4-capture"
     assert keys["refunds"] == "order-4-refund"
+
+
+def test_retrieve_reads_refunds_back(gateway, visa):
+    payment = gateway.create_payment(amount=4000, currency="CNY", capture_method="automatic",
+                                     metadata={}, idempotency_key="order-5-payment")
+    gateway.confirm(payment_id=payment.id, payment_method=visa)
+    refund = gateway.refund(payment_id=payment.id, amount=None, idempotency_key="order-5-refund")
+    seen = gateway.retrieve(payment_id=payment.id)
+    assert seen.status == "succeeded" and seen.amount_refunded == 4000
+    assert seen.refunds == [(refund.id, 4000)]
+
+
+def test_stripe_key_selects_stripe_at_the_configured_base(localstripe):
+    app = SimpleNamespace(extensions={}, config={
+        "STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": localstripe,
+        "STRIPE_PAYMENT_METHOD_TYPES": "card, alipay,wechat_pay"})
+    chosen = payments.make_gateway(app)
+    assert isinstance(chosen, StripeGateway) and chosen.name == "stripe"
+    assert payments.payment_method_types(app) == ("card", "alipay", "wechat_pay")
+    created = chosen.create_payment(
+        amount=100, currency="CNY", capture_method="automatic", metadata={},
+        idempotency_key="ride-9-payment")
+    assert created.id.startswith("pi_") and created.currency == "CNY"
+
+
+def test_without_a_key_the_sandbox_signs_with_a_secret_from_secret_key(app):
+    assert isinstance(app.extensions["payment_gateway"], SandboxGateway)
+    secret = payments.webhook_secret(app)
+    assert secret.startswith("whsec_") and app.config["SECRET_KEY"] not in secret
