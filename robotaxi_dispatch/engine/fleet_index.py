@@ -18,6 +18,11 @@ STATUS_CODES = {"available": AVAILABLE, "dispatched": DISPATCHED, "on_trip": ON_
 _SPARE = 4  # extra candidates fetched per query so filters rarely starve it
 
 
+def _cell_key(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Return a 16-bit key of the 1 km cell of each point (wrapping far away), cheap to sort."""
+    return (((y // 1000) % 128) * 256 + (x // 1000) % 256).astype(np.uint16)
+
+
 @dataclass
 class Neighbours:
     """k nearest per query: vehicle ids (-1 when missing) and distances in metres (inf)."""
@@ -34,7 +39,7 @@ class FleetIndex:
         self.ids = np.empty(0, dtype=np.int64)
         self.x = self.y = self.soc = self.seen = np.empty(0, dtype=np.float64)
         self.status = self.seats = np.empty(0, dtype=np.int8)
-        self._tree, self._tree_slots, self._tree_at = None, None, None
+        self._tree, self._tree_slots, self._tree_ids, self._tree_at = None, None, None, None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -92,10 +97,10 @@ class FleetIndex:
         # Freshness depends on `now`, so a tree is reused only at the same moment.
         if self._tree is None or self._tree_at != now:
             slots = self.dispatchable(now)
-            # Spatially ordered points build a tree whose leaves sit together in memory.
-            slots = slots[np.argsort((self.y[slots] // 1000) * 100_000 + self.x[slots] // 1000, kind="stable")]
             points = np.column_stack([self.x[slots], self.y[slots]])
             self._tree = cKDTree(points, balanced_tree=False, compact_nodes=False) if len(slots) else None
+            # The tree answers a missing neighbour with index len(slots): it maps to id -1.
+            self._tree_ids = np.append(self.ids[slots], -1)
             self._tree_slots, self._tree_at = slots, now
         return self._tree, self._tree_slots
 
@@ -111,7 +116,7 @@ class FleetIndex:
         if tree is None or k == 0:
             return found
         # Queries in spatial order walk the tree with far better cache locality.
-        order = np.argsort((qy // 1000) * 100_000 + qx // 1000, kind="stable")
+        order = np.argsort(_cell_key(qx, qy), kind="stable")
         # A filter every dispatchable vehicle passes costs nothing: no over-fetch, no checks.
         filtered = (need_seats[order] > self.seats[slots].min()) | (need_soc[order] > self.soc[slots].min())
         plain = order[~filtered]
@@ -119,10 +124,8 @@ class FleetIndex:
             cols = min(k, len(slots))
             d, j = tree.query(np.column_stack([qx[plain], qy[plain]]), k=cols,
                               distance_upper_bound=radius_m)
-            d, j = d.reshape(len(plain), cols), j.reshape(len(plain), cols)
-            hit = np.isfinite(d)
-            found.ids[plain, :cols] = np.where(hit, self.ids[slots[np.where(hit, j, 0)]], -1)
-            found.distances[plain, :cols] = d
+            found.ids[plain, :cols] = self._tree_ids[j.reshape(len(plain), cols)]
+            found.distances[plain, :cols] = d.reshape(len(plain), cols)
         todo, fetch = order[filtered], k + _SPARE
         while len(todo):
             fetch = min(fetch, len(slots))
