@@ -2,20 +2,51 @@
 from flask import request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 
 from backend import cli, config, db, errors, observability, ratelimit, redis_client
+from backend.dbtypes import MAX_ID
 from backend.errors import ApiError
 
 SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 
 
-def _reject_malformed_json():
-    """Refuse a JSON body that does not parse, before any view sees it."""
+class IdConverter(IntegerConverter):
+    """`<int:...>` in paths: ids the database can hold; any larger number is no such path (404)."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=MAX_ID, signed=False):  # noqa: A002
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _nul_refused(where: str) -> ApiError:
+    return ApiError(422, "validation_error", "Text may not contain NUL characters.",
+                    [{"field": where, "message": "contains a NUL character", "type": "string_nul"}])
+
+
+def _reject_unusable_input():
+    """Refuse a JSON body that does not parse, and NUL characters anywhere, before any view sees them.
+
+    PostgreSQL text cannot hold NUL: stored or compared, it fails the query (a 500, not a 422).
+    """
+    if _has_nul(request.args.to_dict(flat=False)):
+        raise _nul_refused("query")
     if request.content_length and request.is_json:
         try:
-            request.get_json()
+            body = request.get_json()
         except BadRequest as exc:
             raise ApiError(400, "malformed_json", "The body could not be parsed as JSON.") from exc
+        if _has_nul(body):
+            raise _nul_refused("body")
 
 
 def create_app(test_config: dict | None = None) -> OpenAPI:
@@ -29,11 +60,13 @@ def create_app(test_config: dict | None = None) -> OpenAPI:
         validation_error_callback=errors.validation_problem,
         validation_error_status=422,
     )
+    # Before any route is added: rules bind their converters when they are created.
+    app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(config.settings_from_env())
     if test_config:
         app.config.update(test_config)
     app.json.ensure_ascii = False
-    app.before_request(_reject_malformed_json)
+    app.before_request(_reject_unusable_input)
 
     errors.init_app(app)
     db.init_app(app)

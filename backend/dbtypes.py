@@ -1,10 +1,16 @@
 """Column types shared by every package: UTC timestamps and JSON that behave alike on both databases."""
 import enum
 from datetime import datetime, timezone
+from typing import Annotated
 
+from pydantic import Field
 from sqlalchemy import JSON, DateTime, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
+
+# Ids fit a 32-bit INTEGER column; a larger number would make the driver or database raise.
+MAX_ID = 2**31 - 1
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def utcnow() -> datetime:

@@ -3,6 +3,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
 from backend.db import get_session
+from backend.dbtypes import DbId
 from booking.sites import services
 from booking.sites.models import (
     ResourceCreate, ResourcePublic, ResourceUpdate, SiteCreate, SiteDetail, SiteKind, SitePage,
@@ -35,7 +36,7 @@ class ResourcePath(BaseModel):
 
 
 class SiteCreateBody(SiteCreate):
-    organisation_id: int | None = None
+    organisation_id: DbId | None = None
 
 
 @bp.get("/sites", responses={200: SitePage})

@@ -5,7 +5,7 @@ from enum import Enum
 from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
-from backend.dbtypes import UTCDateTime, utcnow
+from backend.dbtypes import DbId, UTCDateTime, utcnow
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,185}\.[A-Za-z]{2,}$"
 
@@ -115,7 +115,7 @@ class AuthResponse(TokenPair):
 
 class RoleGrant(SQLModel):
     role: Role
-    organisation_id: int | None = None
+    organisation_id: DbId | None = None
 
 
 class OrganisationCreate(SQLModel):

@@ -7,7 +7,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
-from backend.dbtypes import JSONDoc, UTCDateTime, enum_column, utcnow
+from backend.dbtypes import DbId, JSONDoc, UTCDateTime, enum_column, utcnow
 from backend.money import Money
 
 
@@ -63,7 +63,7 @@ class Outage(SQLModel, table=True):
 
 
 class BookingCreate(SQLModel):
-    resource_id: int
+    resource_id: DbId
     start: AwareDatetime
     end: AwareDatetime
     quantity: int = Field(default=1, ge=1, le=20, description="places, for track sessions and parking")
@@ -78,7 +78,7 @@ class BookingComplete(SQLModel):
 class Rebook(SQLModel):
     start: AwareDatetime
     end: AwareDatetime
-    resource_id: int | None = Field(default=None, description="another resource of the same site")
+    resource_id: DbId | None = Field(default=None, description="another resource of the same site")
 
 
 class OutageCreate(SQLModel):

@@ -6,7 +6,7 @@ from pydantic import AwareDatetime, field_validator
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.dbtypes import UTCDateTime, enum_column, utcnow
+from backend.dbtypes import DbId, UTCDateTime, enum_column, utcnow
 from backend.money import Money
 
 
@@ -52,7 +52,7 @@ class Event(EventBase, table=True):
 
 
 class EventCreate(EventBase):
-    venue_site_id: int
+    venue_site_id: DbId
     starts_at: AwareDatetime
     ends_at: AwareDatetime
 
@@ -147,7 +147,7 @@ class WaitlistEntry(SQLModel, table=True):
 
 
 class OrderLine(SQLModel):
-    tier_id: int
+    tier_id: DbId
     quantity: int = Field(ge=1, le=50)
 
 
@@ -163,7 +163,7 @@ class OrderCreate(SQLModel):
 
 
 class WaitlistJoin(SQLModel):
-    tier_id: int
+    tier_id: DbId
     quantity: int = Field(default=1, ge=1, le=10)
 
 
