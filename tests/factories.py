@@ -64,3 +64,61 @@ def make_site(session: Session, *, organisation: Organisation, lat: float = 29.5
                                  k: v for k, v in spec.items() if k not in ("name_zh", "name_en")}))
     session.commit()
     return site
+
+
+def make_event(session: Session, *, organisation: Organisation, venue: Site,
+               published: bool = True, days_ahead: int = 10):
+    """Return an event of the organisation at the venue with one open 100-seat tier."""
+    from datetime import timedelta
+
+    from backend.dbtypes import utcnow
+    from booking.events.models import Event, TicketTier
+
+    n, now = next(_seq), utcnow()
+    event = Event(category="motorsport", title_zh=f"活动{n}", title_en=f"Event {n}",
+                  organisation_id=organisation.id, venue_site_id=venue.id,
+                  status="published" if published else "draft",
+                  starts_at=now + timedelta(days=days_ahead),
+                  ends_at=now + timedelta(days=days_ahead, hours=6))
+    session.add(event)
+    session.flush()
+    session.add(TicketTier(event_id=event.id, name_zh="看台", name_en="Stand", price_fen=10000,
+                           quota=100, sales_start=now - timedelta(hours=1),
+                           sales_end=now + timedelta(days=days_ahead - 1)))
+    session.commit()
+    return event
+
+
+def make_owned(session: Session, *, user: User, resource: Resource, event, vehicle_org: Organisation):
+    """Return a booking, a paid order with a ticket, a completed ride and a vehicle for `user`."""
+    from datetime import timedelta
+
+    from backend.dbtypes import utcnow
+    from booking.events.models import Order, OrderItem, Ticket, TicketTier
+    from booking.bookings.models import Booking
+    from robotaxi_dispatch.rides.models import Ride, Vehicle
+    from sqlmodel import select
+
+    n, start = next(_seq), utcnow() + timedelta(days=3)
+    booking = Booking(user_id=user.id, resource_id=resource.id, site_id=resource.site_id,
+                      kind=resource.kind, status="confirmed", start_at=start,
+                      end_at=start + timedelta(minutes=30), blocked_until=start + timedelta(minutes=35))
+    tier = session.exec(select(TicketTier).where(TicketTier.event_id == event.id)).first()
+    tier.sold += 1  # the paid order's seat
+    order = Order(user_id=user.id, event_id=event.id, status="paid", total_fen=tier.price_fen,
+                  expires_at=utcnow() + timedelta(minutes=15))
+    # Terminal, so its Server-Sent Events stream ends at once.
+    ride = Ride(user_id=user.id, status="completed", region="liangjiang", pickup_lat=29.66,
+                pickup_lon=106.545, dropoff_lat=29.69, dropoff_lon=106.58, passengers=1,
+                distance_m=4000, trip_s=600, quoted_fare_fen=2000, authorised_fen=2400, fare_fen=2000)
+    vehicle = Vehicle(organisation_id=vehicle_org.id, plate=f"渝A·T{n:04d}", model="test",
+                      seats=4, region="liangjiang")
+    session.add_all([booking, order, ride, vehicle, tier])
+    session.flush()
+    session.add(OrderItem(order_id=order.id, tier_id=tier.id, quantity=1, unit_price_fen=tier.price_fen))
+    ticket = Ticket(order_id=order.id, event_id=event.id, tier_id=tier.id, user_id=user.id,
+                    serial=f"serial{n}")
+    session.add(ticket)
+    session.commit()
+    return {"booking": booking.id, "order": order.id, "ticket": ticket.id, "ride": ride.id,
+            "vehicle": vehicle.id}
