@@ -13,7 +13,7 @@ from booking.sites.models import (
 
 
 def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
-                 kind: SiteKind | None = None, limit: int = 50,
+                 kind: SiteKind | str | None = None, limit: int = 50,
                  offset: int = 0) -> list[tuple[Site, float]]:
     """Return published sites within the radius, nearest first, with their distance in metres."""
     dialect = session.get_bind().dialect.name
@@ -29,7 +29,8 @@ def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
         .limit(limit)
     )
     if kind is not None:
-        query = query.where(Site.kind == kind.value)
+        # Callers pass the enum or its value (nearby availability passes the value).
+        query = query.where(Site.kind == SiteKind(kind).value)
     return [(site, float(dist)) for site, dist in session.exec(query).all()]
 
 
