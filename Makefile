@@ -9,13 +9,18 @@ export PORT
 
 setup: system-deps $(VENV)/.installed
 
-# SpatiaLite for the embedded default; PostGIS when a local PostgreSQL server is installed.
+# SpatiaLite for the embedded default; PostGIS when a local PostgreSQL server is installed;
+# Chromium for the operator console's browser test.
 system-deps:
 	@if ! ldconfig -p | grep -q mod_spatialite; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing SpatiaLite (libsqlite3-mod-spatialite)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-mod-spatialite >/dev/null; \
 	  else echo "Please install SpatiaLite: sudo apt-get install libsqlite3-mod-spatialite" >&2; exit 1; fi; \
+	fi
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Chromium and a CJK font for the console's browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
 	fi
 	@pg=$$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1); \
 	if [ -n "$$pg" ] && [ ! -e /usr/share/postgresql/$$pg/extension/postgis.control ] \

@@ -8,7 +8,7 @@ def init_app(app) -> None:
     from booking.events import orders
     from mobile_api import accounts, bookings, events, fleet, organiser, rides, sites, timeline
     from mobile_api import payments as payment_views
-    from robotaxi_dispatch import cli as dispatch_cli, embedded
+    from robotaxi_dispatch import cli as dispatch_cli, console, embedded
     from robotaxi_dispatch.rides import services as ride_services
 
     payments.init_app(app)
@@ -17,6 +17,7 @@ def init_app(app) -> None:
     ride_services.register()
     dispatch_cli.init_app(app)
     embedded.init_app(app)
+    console.init_app(app)
     bookings_cli.init_app(app)
     for module in (accounts, sites, bookings, events, organiser, rides, fleet, payment_views, timeline):
         app.register_api(module.bp)

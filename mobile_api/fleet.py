@@ -1,19 +1,25 @@
-"""Fleet operators: vehicles, telemetry, vehicle events, live fleet, KPIs and commands."""
+"""Fleet operators: vehicles, telemetry, vehicle events, live fleet, KPIs, commands, console feeds."""
+import time
 from typing import Literal
 
 from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from backend.db import get_session
 from backend.errors import ApiError
-from mobile_api.http import BEARER, json_response, payment_gateway, require_principal
+from mobile_api.http import BEARER, json_response, payment_gateway, require_principal, sse_event, sse_response
+from robotaxi_dispatch.console import live
 from robotaxi_dispatch.rides import fleet
 from robotaxi_dispatch.rides.models import TelemetryRow, VehicleCreate, VehiclePublic
 from robotaxi_dispatch.rides.states import COMMANDS, VEHICLE_EVENTS
 
 bp = APIBlueprint("fleet", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="fleet and operations")])
 ROLES = ("operator", "admin")
+FRAME_S = 0.4        # a few fleet frames a second keep the console's map moving smoothly
+METRICS_EVERY = 5    # KPIs every fifth frame: they change slowly and cost more to work out
+STREAM_MAX_S = 15 * 60  # then the page reconnects, with a fresh token if it needs one
 
 
 class VehiclePath(BaseModel):
@@ -38,6 +44,15 @@ class BoxQuery(BaseModel):
 
 class VehicleList(BaseModel):
     items: list[VehiclePublic]
+
+
+class VehicleDetail(VehiclePublic):
+    ride: dict | None = Field(description="the ride it serves: status, passengers, pickup, drop-off")
+
+
+class HistoryQuery(BaseModel):
+    minutes: int = Field(default=60, ge=5, le=24 * 60)
+    bucket_minutes: int = Field(default=5, ge=1, le=60)
 
 
 def _apply(path: VehiclePath, action: str):
@@ -91,3 +106,45 @@ def live_fleet(query: BoxQuery):
 def ops_metrics():
     """Open requests, mean and p95 pickup wait, utilisation and served share (last hour)."""
     return json_response(fleet.metrics(get_session(), principal=require_principal(*ROLES)))
+
+
+@bp.get("/ops/map")
+def city_map():
+    """District outlines, rivers and bridges of Chongqing as GeoJSON, for the console's base map."""
+    return json_response(live.city_map())
+
+
+@bp.get("/ops/vehicles/<int:vehicle_id>", responses={200: VehicleDetail}, security=BEARER)
+def vehicle_detail(path: VehiclePath):
+    """One vehicle of the operator's fleet with the ride it is serving."""
+    principal, session = require_principal(*ROLES), get_session()
+    vehicle = fleet.own_vehicle(session, principal=principal, vehicle_id=path.vehicle_id)
+    return json_response({**fleet.vehicle_public(vehicle).model_dump(mode="json"),
+                          **live.vehicle_detail(session, vehicle=vehicle)})
+
+
+@bp.get("/ops/metrics/history", security=BEARER)
+def metrics_history(query: HistoryQuery):
+    """Requests, completed rides and mean pickup wait per bucket over the last hour (or `minutes`)."""
+    return json_response({"buckets": live.metrics_history(get_session(), principal=require_principal(*ROLES),
+                                                          minutes=query.minutes,
+                                                          bucket_minutes=query.bucket_minutes)})
+
+
+@bp.get("/ops/stream", security=BEARER)
+def ops_stream():
+    """Server-Sent Events: `fleet` frames a few times a second and `metrics` every two seconds."""
+    principal = require_principal(*ROLES)
+    engine = current_app.extensions["db_engine"]
+
+    def stream():
+        deadline, n = time.monotonic() + STREAM_MAX_S, 0
+        while time.monotonic() < deadline:
+            with Session(engine) as session:
+                yield sse_event("fleet", live.live_frame(session, principal=principal))
+                if n % METRICS_EVERY == 0:
+                    yield sse_event("metrics", fleet.metrics(session, principal=principal))
+            n += 1
+            time.sleep(FRAME_S)
+
+    return sse_response(stream())

@@ -1,8 +1,9 @@
-"""Helpers every view uses: the caller's identity, JSON answers and list cursors."""
+"""Helpers every view uses: the caller's identity, JSON answers, event streams and list cursors."""
 import base64
 import binascii
+import json
 
-from flask import Response, current_app, request
+from flask import Response, current_app, request, stream_with_context
 from pydantic import BaseModel
 
 from backend.accounts.tokens import Principal, read_access_token
@@ -36,6 +37,18 @@ def json_response(model: BaseModel | dict, status: int = 200) -> Response:
     """Serialise a model (or plain dict) as a JSON response."""
     body = model.model_dump_json() if isinstance(model, BaseModel) else current_app.json.dumps(model)
     return Response(body, status=status, mimetype="application/json")
+
+
+def sse_event(event: str, data: dict, *, event_id: int | None = None) -> str:
+    """Format one Server-Sent Event."""
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def sse_response(events) -> Response:
+    """Stream an iterator of formatted events, unbuffered by proxies."""
+    return Response(stream_with_context(events), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def encode_cursor(offset: int) -> str:

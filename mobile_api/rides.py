@@ -1,14 +1,13 @@
 """Robotaxi rides for citizens: quote, request, watch (Server-Sent Events), cancel."""
-import json
 import time
 
-from flask import Response, current_app, stream_with_context
+from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from backend.db import get_session
-from mobile_api.http import BEARER, json_response, payment_gateway, require_principal
+from mobile_api.http import BEARER, json_response, payment_gateway, require_principal, sse_event, sse_response
 from mobile_api.idempotency import idempotent
 from robotaxi_dispatch.rides import services
 from robotaxi_dispatch.rides.models import TERMINAL, RideEvent, RidePublic, RideQuote, RideRequest, RideStatus
@@ -74,22 +73,16 @@ def ride_events(path: RidePath):
                 for event in session.exec(select(RideEvent).where(RideEvent.ride_id == ride.id,
                                                                   RideEvent.id > seen).order_by(RideEvent.id)):
                     seen = event.id
-                    yield _sse("status", event.id, {"status": event.status, "reason": event.reason,
-                                                    "at": event.at.isoformat(), **event.data})
+                    yield sse_event("status", {"status": event.status, "reason": event.reason,
+                                                    "at": event.at.isoformat(), **event.data}, event_id=event.id)
                 view = services.ride_public(session, ride)
                 position = view.vehicle and view.vehicle.position
                 if position and position != last_position:
                     last_position = position
-                    yield _sse("position", None, {"vehicle_id": view.vehicle.id, **position.model_dump(),
+                    yield sse_event("position", {"vehicle_id": view.vehicle.id, **position.model_dump(),
                                                   "pickup_eta_s": view.pickup_eta_s})
                 if RideStatus(ride.status) in TERMINAL:
                     return
             time.sleep(SSE_POLL_S)
 
-    return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def _sse(event: str, event_id: int | None, data: dict) -> str:
-    head = f"id: {event_id}\n" if event_id else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return sse_response(stream())

@@ -64,6 +64,12 @@ def ingest_telemetry(session: Session, redis, *, principal: Principal, rows: lis
     return len(latest)
 
 
+def own_vehicle(session: Session, *, principal: Principal, vehicle_id: int) -> Vehicle:
+    """Return one vehicle of the caller's fleet (404 unknown, 403 another fleet's)."""
+    _fleet_ids(session, principal, [vehicle_id])
+    return session.get(Vehicle, vehicle_id)
+
+
 def _locked_vehicle(session: Session, principal: Principal, vehicle_id: int) -> Vehicle:
     _fleet_ids(session, principal, [vehicle_id])
     return session.exec(select(Vehicle).where(Vehicle.id == vehicle_id).with_for_update()).one()
