@@ -96,7 +96,9 @@ def create_site(session: Session, *, principal: Principal, data: SiteCreate,
 def update_site(session: Session, *, principal: Principal, site_id: int, patch: SiteUpdate) -> Site:
     """Edit a site the caller manages."""
     site = managed_site(session, site_id=site_id, principal=principal)
-    changes = patch.model_dump(exclude_unset=True, exclude={"location"})
+    # null leaves a field as it is, like an absent one: none of these columns may be empty.
+    changes = {k: v for k, v in patch.model_dump(exclude_unset=True, exclude={"location"}).items()
+               if v is not None}
     for field, value in changes.items():
         setattr(site, field, value)
     if patch.location is not None:
@@ -124,8 +126,10 @@ def update_resource(session: Session, *, principal: Principal, site_id: int, res
     resource = session.get(Resource, resource_id)
     if resource is None or resource.site_id != site_id:
         raise ApiError(404, "not_found", f"No resource {resource_id} at site {site_id}.")
+    # null leaves a field as it is, like an absent one: none of these columns may be empty.
     for field, value in patch.model_dump(exclude_unset=True).items():
-        setattr(resource, field, value)
+        if value is not None:
+            setattr(resource, field, value)
     session.add(resource)
     session.commit()
     return resource
