@@ -15,7 +15,7 @@ from tests.factories import PASSWORD, bearer, make_event, make_org, make_site, m
 HOSTILE = [
     "' OR 1=1 --", "1; DROP TABLE users; --", "%", "_", "%_%", "\\", "'", '"', "重庆' OR '1'='1",
     "\u202e\u0301\U0001f697", "x" * 5000, "NaN", "nan", "inf", "-Infinity", "1e309", "-0", "9" * 40,
-    "29.5,106.5", "null", "[]", "{}",
+    "29.5,106.5", "null", "[]", "{}", "a\x00b",
 ]
 SOON, LATER = (utcnow() + timedelta(hours=1)).isoformat(), (utcnow() + timedelta(hours=5)).isoformat()
 # Each list endpoint with a valid query; every parameter is replaced with each hostile value.
@@ -79,6 +79,30 @@ def test_hostile_filters_are_answered_as_data(app, client, city, path):
                 bad.append((name, value[:40], answer.status_code))
     assert bad == []
     assert counts(app) == before
+
+
+@pytest.mark.parametrize("url", ["/api/v1/sites/9223372036854775808", "/api/v1/events/2147483648",
+                                 "/api/v1/bookings/99999999999999999999999"])
+def test_ids_beyond_the_column_are_404(client, city, url):
+    """Path ids too large for the database are no such object, not a driver overflow."""
+    answer = client.get(url, headers=city["headers"])
+    assert answer.status_code == 404 and answer.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize("body", [{"organisation_id": 2**63}, {"name_en": "a\x00b"}])
+def test_oversized_ids_and_nul_in_bodies_are_422(client, city, body):
+    """Body ids too large for the database, and NUL, which PostgreSQL text cannot hold, are 422."""
+    answer = client.post("/api/v1/manage/sites", headers=city["headers"], json={
+        "kind": "dealer", "name_zh": "店", "name_en": "Shop", "address_zh": "地址", "address_en": "Addr",
+        "district": "yuzhong", "location": {"lat": 29.56, "lon": 106.57}, **body})
+    assert answer.status_code == 422 and answer.json["code"] == "validation_error"
+
+
+def test_patch_with_nulls_leaves_the_fields(client, city):
+    """null in a PATCH means "unchanged", never an empty NOT NULL column (a 500)."""
+    url = f"/api/v1/organiser/events/{city['event']}"
+    answer = client.patch(url, headers=city["headers"], json={"title_zh": None, "starts_at": None})
+    assert answer.status_code == 200 and answer.json["title"]
 
 
 @pytest.mark.xfail(strict=True, reason="known bug in the fleet views: a bbox that matches the pattern "
