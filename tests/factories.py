@@ -1,13 +1,18 @@
-"""Factories for test data: users with roles, organisations, sites, tokens."""
+"""Factories for test data: users with roles, organisations, sites, events, owned objects, tokens."""
 import itertools
+from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from backend.accounts.models import Membership, Organisation, User, UserRole
 from backend.accounts.services import hash_password, principal_of
 from backend.accounts.tokens import issue_access_token
+from backend.dbtypes import utcnow
 from backend.geo import point_ewkt
+from booking.bookings.models import Booking
+from booking.events.models import Event, Order, OrderItem, Ticket, TicketTier
 from booking.sites.models import Resource, Site
+from robotaxi_dispatch.rides.models import Ride, Vehicle
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery"
@@ -69,11 +74,6 @@ def make_site(session: Session, *, organisation: Organisation, lat: float = 29.5
 def make_event(session: Session, *, organisation: Organisation, venue: Site,
                published: bool = True, days_ahead: int = 10):
     """Return an event of the organisation at the venue with one open 100-seat tier."""
-    from datetime import timedelta
-
-    from backend.dbtypes import utcnow
-    from booking.events.models import Event, TicketTier
-
     n, now = next(_seq), utcnow()
     event = Event(category="motorsport", title_zh=f"活动{n}", title_en=f"Event {n}",
                   organisation_id=organisation.id, venue_site_id=venue.id,
@@ -91,14 +91,6 @@ def make_event(session: Session, *, organisation: Organisation, venue: Site,
 
 def make_owned(session: Session, *, user: User, resource: Resource, event, vehicle_org: Organisation):
     """Return a booking, a paid order with a ticket, a completed ride and a vehicle for `user`."""
-    from datetime import timedelta
-
-    from backend.dbtypes import utcnow
-    from booking.events.models import Order, OrderItem, Ticket, TicketTier
-    from booking.bookings.models import Booking
-    from robotaxi_dispatch.rides.models import Ride, Vehicle
-    from sqlmodel import select
-
     n, start = next(_seq), utcnow() + timedelta(days=3)
     booking = Booking(user_id=user.id, resource_id=resource.id, site_id=resource.site_id,
                       kind=resource.kind, status="confirmed", start_at=start,

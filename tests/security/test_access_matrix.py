@@ -145,17 +145,21 @@ TABLE = [
     # Listings are scoped, not refused: other fleets see their own (empty) fleet.
     staff("operator", "GET", "/api/v1/ops/fleet", "/api/v1/ops/fleet?bbox=29,106,30,107", other=200),
     staff("operator", "GET", "/api/v1/ops/metrics", "/api/v1/ops/metrics", other=200),
+    staff("operator", "GET", "/api/v1/ops/metrics/history", "/api/v1/ops/metrics/history", other=200),
+    staff("operator", "GET", "/api/v1/ops/stream", "/api/v1/ops/stream", other=200),
+    staff("operator", "GET", "/api/v1/ops/vehicles/<int:vehicle_id>", "/api/v1/ops/vehicles/{vehicle}"),
     admin_only("POST", "/api/v1/admin/organisations", "/api/v1/admin/organisations", ok=201,
                body={"slug": "{plate_slug}", "name_zh": "新", "name_en": "New", "kind": "platform"}),
     admin_only("POST", "/api/v1/admin/users/<int:user_id>/roles", "/api/v1/admin/users/{citizen}/roles",
                body={"role": "organiser", "organisation_id": "{org}"}),
 ]
-# Open to everyone by design: public catalogue, sign-in and the provider's signed webhook.
+# Open to everyone by design: public catalogue, sign-in, the provider's signed webhook and
+# the console's base map.
 PUBLIC = {
     "/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/availability",
     "/api/v1/car-models", "/api/v1/events", "/api/v1/events/<int:event_id>", "/api/v1/sites",
     "/api/v1/sites/<int:site_id>", "/api/v1/sites/<int:site_id>/availability", "/api/v1/service-areas",
-    "/api/v1/rides/quote", "/api/v1/payments/webhook",
+    "/api/v1/rides/quote", "/api/v1/payments/webhook", "/api/v1/ops/map",
 }
 
 
@@ -204,7 +208,7 @@ def fill(value, ids: dict):
 def call(client, row: Row, ids: dict, headers: dict) -> int:
     answer = client.open(fill(row.url, ids), method=row.method, headers=headers,
                          json=fill(row.body, ids) if row.body is not None else None)
-    answer.close()  # the ride's event stream is a generator: close it
+    answer.close()  # event streams are generators: close them rather than read them out
     return answer.status_code
 
 
