@@ -21,7 +21,7 @@ from tests.factories import bearer, make_event, make_org, make_site, make_user
 
 ALL_ROLES = ("citizen", "operator", "organiser", "site_operator", "admin")
 CHECKS = [not_a_server_error, response_schema_conformance]
-SETTINGS = settings(max_examples=8, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=15, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 EXCLUDED = re.compile("|".join([
     # Event streams stay open for minutes while a ride or the fleet is live: not request/answer.
