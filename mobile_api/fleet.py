@@ -32,6 +32,8 @@ class TelemetryBatch(BaseModel):
 
 class VehicleEventBody(BaseModel):
     event: Literal[VEHICLE_EVENTS]
+    energy_kwh: float | None = Field(default=None, ge=0, le=200,
+                                     description="`charged`: energy the charger delivered (needed on a booked slot)")
 
 
 class CommandBody(BaseModel):
@@ -55,10 +57,11 @@ class HistoryQuery(BaseModel):
     bucket_minutes: int = Field(default=5, ge=1, le=60)
 
 
-def _apply(path: VehiclePath, action: str):
+def _apply(path: VehiclePath, action: str, energy_kwh: float | None = None):
     principal = require_principal(*ROLES)
     vehicle = fleet.vehicle_event(get_session(), payment_gateway(), current_app.extensions["redis"],
-                                  principal=principal, vehicle_id=path.vehicle_id, event=action)
+                                  principal=principal, vehicle_id=path.vehicle_id, event=action,
+                                  charging=current_app.extensions.get("charging_desk"), energy_kwh=energy_kwh)
     return json_response(fleet.vehicle_public(vehicle))
 
 
@@ -82,12 +85,13 @@ def telemetry(body: TelemetryBatch):
 @bp.post("/fleet/vehicles/<int:vehicle_id>/events", responses={200: VehiclePublic}, security=BEARER)
 def vehicle_event(path: VehiclePath, body: VehicleEventBody):
     """arrived_pickup, picked_up, dropped_off, fault, ...; an illegal transition is 409."""
-    return _apply(path, body.event)
+    return _apply(path, body.event, body.energy_kwh)
 
 
 @bp.post("/ops/vehicles/<int:vehicle_id>/commands", responses={200: VehiclePublic}, security=BEARER)
 def command(path: VehiclePath, body: CommandBody):
-    """return_to_depot, go_charge, pull_over, resume; a ride not yet picked up is re-dispatched."""
+    """return_to_depot, go_charge (books a nearby charger), pull_over, resume; a ride not yet
+    picked up is re-dispatched."""
     return _apply(path, body.command)
 
 

@@ -19,7 +19,8 @@ def start_dispatchers(app, regions: list[str], stop: threading.Event) -> list[th
     threads = []
     for region in regions:
         dispatcher = Dispatcher(app.extensions["db_engine"], app.extensions["redis"],
-                                app.extensions["payment_gateway"], region=region)
+                                app.extensions["payment_gateway"], region=region,
+                                charging=app.extensions.get("charging_desk"))
         thread = threading.Thread(target=dispatcher.run, args=(stop,), name=f"dispatch-{region}", daemon=True)
         thread.start()
         threads.append(thread)

@@ -4,32 +4,41 @@ They report through the same services a real fleet uses (telemetry, vehicle even
 dispatcher, the ride stream and payments behave as in production. Time runs `speedup` times
 faster than the clock so a demo ride takes a minute or two.
 """
+import logging
 import threading
 
 import numpy as np
 from sqlmodel import Session, select
 
-from backend.accounts.tokens import Principal
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
+from backend.errors import ApiError
+from robotaxi_dispatch.charging import ChargingDesk
 from robotaxi_dispatch.engine.chongqing import to_lat_lon, to_xy
 from robotaxi_dispatch.rides import fleet
 from robotaxi_dispatch.rides.models import Ride, TelemetryRow, Vehicle, VehicleStatus
 
 SPEED_MPS = 9.0
 ARRIVED_M = 40.0
-FLEET_OPERATOR = Principal(user_id=0, roles=frozenset({"admin"}), organisation_ids=frozenset())
+BATTERY_KWH = 60.0
+DRAIN_PER_KM = 0.5    # % of the battery per kilometre driven
+FULL_SOC = 95.0
+
+log = logging.getLogger(__name__)
 
 
 class DemoFleet:
     """Moves every vehicle of some regions one step at a time."""
 
     def __init__(self, engine, redis, gateway, *, regions=("liangjiang", "yongchuan"), speedup: float = 10.0,
-                 seed: int = 7):
-        self.engine, self.redis, self.gateway = engine, redis, gateway
+                 seed: int = 7, charging: ChargingDesk | None = None):
+        self.engine, self.redis, self.gateway, self.charging = engine, redis, gateway, charging
         self.regions, self.speedup, self.rng = regions, speedup, np.random.default_rng(seed)
 
     def _target(self, session: Session, vehicle: Vehicle) -> tuple[float, float] | None:
+        if vehicle.status == VehicleStatus.to_charger.value:
+            # Unbooked, it charges where it is; booked, it drives to the station.
+            return (vehicle.lat, vehicle.lon) if vehicle.target_lat is None else (vehicle.target_lat, vehicle.target_lon)
         ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
         if ride is None:
             return None
@@ -48,43 +57,49 @@ class DemoFleet:
                 x, y = to_xy(vehicle.lat, vehicle.lon)
                 target = self._target(session, vehicle)
                 if target is None:  # cruising: drift a little so positions stay fresh
-                    x, y = x + self.rng.normal(0, 20), y + self.rng.normal(0, 20)
+                    nx, ny = x + self.rng.normal(0, 20), y + self.rng.normal(0, 20)
                 else:
                     tx, ty = to_xy(*target)
                     gap = float(np.hypot(tx - x, ty - y))
                     share = min(1.0, reach / gap) if gap else 1.0
-                    x, y = x + (tx - x) * share, y + (ty - y) * share
+                    nx, ny = x + (tx - x) * share, y + (ty - y) * share
                     if gap <= reach + ARRIVED_M:
                         arrivals.append(vehicle)
-                lat, lon = to_lat_lon(x, y)
+                lat, lon = to_lat_lon(nx, ny)
+                soc = (vehicle.soc or 90) - DRAIN_PER_KM * float(np.hypot(nx - x, ny - y)) / 1000
                 rows.append(TelemetryRow(vehicle_id=vehicle.id, lat=float(lat), lon=float(lon),
-                                         speed_mps=SPEED_MPS, soc=max(20.0, (vehicle.soc or 90) - 0.01),
-                                         ts=utcnow()))
+                                         speed_mps=SPEED_MPS, soc=max(1.0, soc), ts=utcnow()))
             if rows:
-                fleet.ingest_telemetry(session, self.redis, principal=FLEET_OPERATOR, rows=rows)
+                fleet.ingest_telemetry(session, self.redis, principal=fleet.PLATFORM, rows=rows)
             for vehicle in arrivals:
                 self._arrive(session, vehicle)
             for vehicle in vehicles:
-                self._charge(session, vehicle)
+                if vehicle.status == VehicleStatus.charging.value:
+                    self._charge(session, vehicle)
+
+    def _report(self, session: Session, vehicle: Vehicle, event: str, **extra) -> bool:
+        try:
+            fleet.vehicle_event(session, self.gateway, self.redis, principal=fleet.PLATFORM,
+                                vehicle_id=vehicle.id, event=event, charging=self.charging, **extra)
+        except ApiError as exc:  # for example early for its charging slot: it waits and tries again
+            log.info("vehicle %s: %s refused (%s)", vehicle.id, event, exc.code)
+            return False
+        return True
 
     def _arrive(self, session: Session, vehicle: Vehicle) -> None:
-        """Report arrival: at the pickup the rider boards at once; at the drop-off they leave."""
-        events = (["arrived_pickup", "picked_up"] if vehicle.status == VehicleStatus.dispatched.value
-                  else ["dropped_off"])
+        """Report arrival: at a pickup the rider boards at once, at a drop-off they leave, at a charger it plugs in."""
+        events = {VehicleStatus.dispatched.value: ["arrived_pickup", "picked_up"],
+                  VehicleStatus.to_charger.value: ["charging_started"]}.get(vehicle.status, ["dropped_off"])
         for name in events:
-            fleet.vehicle_event(session, self.gateway, self.redis, principal=FLEET_OPERATOR,
-                                vehicle_id=vehicle.id, event=name)
+            if not self._report(session, vehicle, name):
+                return
 
     def _charge(self, session: Session, vehicle: Vehicle) -> None:
-        """Charge in place: plug in, then come back full and in service."""
-        if vehicle.status == VehicleStatus.to_charger.value:
-            fleet.vehicle_event(session, self.gateway, self.redis, principal=FLEET_OPERATOR,
-                                vehicle_id=vehicle.id, event="charging_started")
-        elif vehicle.status == VehicleStatus.charging.value:
-            with write_transaction(session):
-                session.get(Vehicle, vehicle.id).soc = 95.0
-            fleet.vehicle_event(session, self.gateway, self.redis, principal=FLEET_OPERATOR,
-                                vehicle_id=vehicle.id, event="charged")
+        """Charge to full in one step and report the energy delivered."""
+        energy = BATTERY_KWH * max(0.0, FULL_SOC - (vehicle.soc or 0)) / 100
+        with write_transaction(session):
+            session.get(Vehicle, vehicle.id).soc = FULL_SOC
+        self._report(session, vehicle, "charged", energy_kwh=round(energy, 2))
 
     def run(self, stop: threading.Event, every_s: float = 1.0) -> None:
         """Drive until stopped."""

@@ -17,12 +17,12 @@ from sqlmodel import Session, select
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
 from robotaxi_dispatch import streams
+from robotaxi_dispatch.charging import ChargingDesk
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE, FleetIndex
 from robotaxi_dispatch.engine.matcher import OpenRequests, assign_rides, candidates
-from robotaxi_dispatch.rides import fares
+from robotaxi_dispatch.rides import fares, fleet
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
 from robotaxi_dispatch.rides.services import ETA, record, settle
-from robotaxi_dispatch.rides.states import vehicle_move
 
 TICK_S = 2.0
 LEASE_MS = 10_000
@@ -34,8 +34,10 @@ CHARGE_BELOW_SOC = 20.0  # a free vehicle below this goes to charge instead of t
 class Dispatcher:
     """Matches one region's open rides to its vehicles, tick after tick."""
 
-    def __init__(self, engine, redis, gateway, *, region: str, owner: str | None = None):
+    def __init__(self, engine, redis, gateway, *, region: str, owner: str | None = None,
+                 charging: ChargingDesk | None = None):
         self.engine, self.redis, self.gateway, self.region = engine, redis, gateway, region
+        self.charging = charging
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.index = FleetIndex(stale_after_s=120)
         streams.ensure_groups(redis, region)
@@ -58,14 +60,14 @@ class Dispatcher:
                           ts=np.array([t.timestamp() for t in seen]), seats=np.array(seats),
                           soc=np.array([100.0 if s is None else s for s in soc]), status=codes)
 
-    def _send_to_charge(self, session: Session) -> None:
-        """Take free vehicles with a low battery out of service and send them to charge."""
-        with write_transaction(session):
-            low = session.exec(select(Vehicle).where(
-                Vehicle.region == self.region, Vehicle.status == VehicleStatus.available.value,
-                Vehicle.soc < CHARGE_BELOW_SOC).with_for_update()).all()
-            for vehicle in low:
-                vehicle.status = vehicle_move("go_charge", vehicle.status)
+    def _send_to_charge(self, session: Session, now: datetime) -> None:
+        """Take free vehicles with a low battery out of service and send them to a booked charger."""
+        low = session.exec(select(Vehicle.id).where(
+            Vehicle.region == self.region, Vehicle.status == VehicleStatus.available.value,
+            Vehicle.soc < CHARGE_BELOW_SOC)).all()
+        for vehicle_id in low:
+            fleet.vehicle_event(session, self.gateway, self.redis, principal=fleet.PLATFORM, vehicle_id=vehicle_id,
+                                event="go_charge", now=now, charging=self.charging)
 
     def step(self, now: datetime | None = None) -> dict:
         """Run one tick: consume the streams, match, commit, then acknowledge."""
@@ -74,7 +76,7 @@ class Dispatcher:
         requests = self._consume(streams.requests_key(self.region))
         self._pending = False
         with Session(self.engine, expire_on_commit=False) as session:
-            self._send_to_charge(session)
+            self._send_to_charge(session, now)
             self._refresh_fleet(session)
             assigned, lapsed = self._match(session, now)
             for ride in lapsed:

@@ -21,5 +21,6 @@ def init_app(app: Flask) -> None:
         if started.acquire(blocking=False):
             start_dispatchers(app, REGIONS, stop)
             demo = DemoFleet(app.extensions["db_engine"], app.extensions["redis"],
-                             app.extensions["payment_gateway"], regions=REGIONS)
+                             app.extensions["payment_gateway"], regions=REGIONS,
+                             charging=app.extensions.get("charging_desk"))
             threading.Thread(target=demo.run, args=(stop,), name="demo-fleet", daemon=True).start()

@@ -52,8 +52,8 @@ def check_free(session: Session, *, resource: Resource, site: Site, start: datet
 
 
 def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
-              now: datetime | None = None) -> Booking:
-    """Hold a slot for the user; free bookings are confirmed at once."""
+              now: datetime | None = None, on_account: bool = False) -> Booking:
+    """Hold a slot for the user; free bookings, and fleets billed on account, are confirmed at once."""
     now = now or utcnow()
     try:
         with write_transaction(session):
@@ -63,12 +63,14 @@ def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
                                  end=data.end, quantity=data.quantity, now=now)
             price = pricing.estimate_price(resource.kind, resource.attributes, data.start,
                                            data.end, data.quantity)
+            pay_now = price > 0 and not on_account
             booking = Booking(user_id=user_id, resource_id=resource.id, site_id=site.id,
                               kind=resource.kind, start_at=data.start, end_at=data.end,
                               blocked_until=blocked, quantity=data.quantity,
                               exclusive=resource.capacity == 1, price_fen=price,
-                              status=BookingStatus.held if price else BookingStatus.confirmed,
-                              hold_expires_at=now + rules.HOLD_TTL if price else None)
+                              status=BookingStatus.held if pay_now else BookingStatus.confirmed,
+                              hold_expires_at=now + rules.HOLD_TTL if pay_now else None,
+                              settlement={"billing": "account"} if on_account else {})
             session.add(booking)
             session.flush()
     except IntegrityError as exc:
@@ -156,8 +158,8 @@ def complete_booking(session: Session, gateway, *, booking_id: int, user_id: int
         booking = own_booking(session, booking_id=booking_id, user_id=user_id, lock=True)
         if booking.status != BookingStatus.checked_in:
             raise ApiError(409, "wrong_status", f"A {booking.status.value} booking cannot complete.")
-        booking.settlement = _settlement(session, booking, energy_kwh, hydrogen_kg,
-                                         unplugged_at or now)
+        booking.settlement = {**booking.settlement, **_settlement(session, booking, energy_kwh, hydrogen_kg,
+                                                                  unplugged_at or now)}
         booking.final_price_fen = booking.settlement["total_fen"]
         _finish(booking, BookingStatus.completed, now)
     billing.settle(session, gateway, booking=booking, keep_fen=booking.final_price_fen)

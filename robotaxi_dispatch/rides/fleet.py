@@ -10,6 +10,8 @@ from backend.db import write_transaction
 from backend.dbtypes import utcnow
 from backend.errors import ApiError
 from backend.geo import Point
+from robotaxi_dispatch import charging as charging_desk
+from robotaxi_dispatch.charging import ChargingDesk
 from robotaxi_dispatch.rides import fares
 from robotaxi_dispatch.rides.models import (
     Ride, RideStatus, TelemetryRow, Vehicle, VehicleCreate, VehiclePublic, VehicleStatus,
@@ -19,6 +21,8 @@ from robotaxi_dispatch.rides.states import check_ride_move, vehicle_move
 from robotaxi_dispatch.streams import notify_ride, publish_request, publish_telemetry
 
 NOT_PICKED_UP = (RideStatus.assigned.value, RideStatus.arriving.value)
+# The platform's own processes (dispatcher, demo fleet) act on every fleet.
+PLATFORM = Principal(user_id=0, roles=frozenset({"admin"}), organisation_ids=frozenset())
 
 
 def register_vehicle(session: Session, *, principal: Principal, data: VehicleCreate) -> Vehicle:
@@ -76,16 +80,32 @@ def _locked_vehicle(session: Session, principal: Principal, vehicle_id: int) -> 
 
 
 def vehicle_event(session: Session, gateway, redis, *, principal: Principal, vehicle_id: int,
-                  event: str, now: datetime | None = None) -> Vehicle:
-    """Apply a vehicle's event or an operator's command to the vehicle and its ride."""
+                  event: str, now: datetime | None = None, charging: ChargingDesk | None = None,
+                  energy_kwh: float | None = None) -> Vehicle:
+    """Apply a vehicle's event or an operator's command to the vehicle, its ride and its charging slot."""
     now = now or utcnow()
+    current = own_vehicle(session, principal=principal, vehicle_id=vehicle_id)
+    if event == "charged" and current.charge_booking_id and energy_kwh is None:
+        raise ApiError(422, "energy_required", "A vehicle charging on a booked slot reports energy_kwh.")
+    slot = charging_desk.book_near(session, charging, current, now) if event == "go_charge" else None
+    if event == "charging_started" and current.charge_booking_id and charging:
+        charging.plug_in(session, booking_id=current.charge_booking_id, now=now)
     requeue = None
-    with write_transaction(session):
-        vehicle = _locked_vehicle(session, principal, vehicle_id)
-        ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
-        vehicle.status = vehicle_move(event, vehicle.status)
-        if ride is not None:
-            requeue = _ride_follows(session, vehicle, ride, event, now)
+    try:
+        with write_transaction(session):
+            vehicle = _locked_vehicle(session, principal, vehicle_id)
+            ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
+            before, vehicle.status = vehicle.status, vehicle_move(event, vehicle.status)
+            left = charging_desk.aim_at(vehicle, slot)
+            if ride is not None:
+                requeue = _ride_follows(session, vehicle, ride, event, now)
+    except ApiError:
+        if slot is not None:  # the move was refused: give the slot back
+            charging.release(session, booking_id=slot.booking_id, now=now)
+        raise
+    if left:
+        charging_desk.settle_slot(session, charging, booking_id=left, energy_kwh=energy_kwh, now=now,
+                                  plugged_in=before == VehicleStatus.charging.value)
     if ride is not None:
         if ride.status == RideStatus.completed.value:
             settle(session, gateway, ride=ride, keep_fen=ride.fare_fen)

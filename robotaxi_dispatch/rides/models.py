@@ -55,6 +55,10 @@ class Vehicle(SQLModel, table=True):
     speed_mps: float | None = None
     soc: float | None = None
     position_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Out of service to charge: the slot booked for it and where that station is.
+    charge_booking_id: int | None = None
+    target_lat: float | None = None
+    target_lon: float | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

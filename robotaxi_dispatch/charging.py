@@ -1,0 +1,81 @@
+"""How dispatch gets a charger for a low-battery vehicle, without knowing how bookings work.
+
+The app wires in a desk backed by the booking service (see `booking.bookings.fleet`); dispatch
+only sees this protocol. Without a desk, vehicles still leave service to charge, unbooked.
+"""
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlmodel import Session
+
+from backend.errors import ApiError
+from robotaxi_dispatch.rides.models import VehicleStatus
+
+log = logging.getLogger(__name__)
+CHARGING_STATUSES = (VehicleStatus.to_charger.value, VehicleStatus.charging.value)
+
+
+@dataclass(frozen=True)
+class ChargeSlot:
+    """A slot booked for a vehicle: the booking, and where and when to plug in."""
+    booking_id: int
+    site_id: int
+    lat: float
+    lon: float
+    start_at: datetime
+    end_at: datetime
+
+
+class ChargingDesk(Protocol):
+    def book(self, session: Session, *, organisation_id: int, lat: float, lon: float,
+             now: datetime) -> ChargeSlot | None:
+        """Book the nearest free charger or swap lane for the fleet; None when there is none."""
+
+    def plug_in(self, session: Session, *, booking_id: int, now: datetime) -> None:
+        """Check the vehicle in at the station (409 `outside_check_in_window` if too early)."""
+
+    def finish(self, session: Session, *, booking_id: int, energy_kwh: float, now: datetime) -> None:
+        """Complete the booking with the energy delivered, so it is settled at its real price."""
+
+    def release(self, session: Session, *, booking_id: int, now: datetime) -> None:
+        """Cancel a slot the vehicle will not use (an operator sent it elsewhere)."""
+
+
+def book_near(session: Session, desk: ChargingDesk | None, vehicle, now: datetime) -> ChargeSlot | None:
+    """Book a charger near the vehicle; None without a desk, a position or a free charger."""
+    if desk is None or vehicle.lat is None:
+        return None
+    try:
+        return desk.book(session, organisation_id=vehicle.organisation_id, lat=vehicle.lat,
+                         lon=vehicle.lon, now=now)
+    except ApiError as exc:  # the vehicle still leaves service to charge, unbooked
+        log.warning("no charger booked for vehicle %s: %s", vehicle.id, exc.code)
+        return None
+
+
+def aim_at(vehicle, slot: ChargeSlot | None) -> int | None:
+    """Point the vehicle at a newly booked slot, or forget a slot it no longer heads for.
+
+    Return the booking id the vehicle has just left behind, if any.
+    """
+    if slot is not None:
+        vehicle.charge_booking_id, vehicle.target_lat, vehicle.target_lon = slot.booking_id, slot.lat, slot.lon
+        return None
+    if vehicle.charge_booking_id is None or vehicle.status in CHARGING_STATUSES:
+        return None
+    left = vehicle.charge_booking_id
+    vehicle.charge_booking_id = vehicle.target_lat = vehicle.target_lon = None
+    return left
+
+
+def settle_slot(session: Session, desk: ChargingDesk | None, *, booking_id: int, plugged_in: bool,
+                energy_kwh: float | None, now: datetime) -> None:
+    """Settle a used slot at the energy delivered, or release one never plugged into."""
+    if desk is None:
+        return
+    if plugged_in:
+        desk.finish(session, booking_id=booking_id, energy_kwh=energy_kwh or 0.0, now=now)
+    else:
+        desk.release(session, booking_id=booking_id, now=now)
