@@ -84,8 +84,8 @@ def _service_areas(session: Session) -> int:
 def _vehicles(session: Session, orgs: dict[str, int]) -> int:
     known = set(session.exec(select(Vehicle.plate)).all())
     fresh = [Vehicle(organisation_id=orgs["liangjiang-robotaxi"], plate=plate, model="apollo-rt6",
-                     seats=seats, region=region, lat=lat, lon=lon, soc=90.0, position_at=utcnow())
-             for plate, region, lat, lon, seats in demo_vehicles() if plate not in known]
+                     seats=seats, region=region, lat=lat, lon=lon, soc=soc, position_at=utcnow())
+             for plate, region, lat, lon, seats, soc in demo_vehicles() if plate not in known]
     session.add_all(fresh)
     return len(fresh)
 

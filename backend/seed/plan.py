@@ -141,8 +141,12 @@ def demo_sites() -> list[PlannedSite]:
     return sites
 
 
-def demo_vehicles(per_region: dict[str, int] = None) -> list[tuple[str, str, float, float, int]]:
-    """Return (plate, region, lat, lon, seats) of the demo robotaxis, inside their service areas."""
+def demo_vehicles(per_region: dict[str, int] = None) -> list[tuple[str, str, float, float, int, float]]:
+    """Return (plate, region, lat, lon, seats, soc) of the demo robotaxis, inside their service areas.
+
+    Batteries range from just above the charging threshold to full, so the demo shows vehicles
+    leaving service to charge after a ride or two.
+    """
     rng = random.Random(_SEED + 1)
     per_region = per_region or {"liangjiang": 30, "yongchuan": 12}
     found = []
@@ -154,5 +158,5 @@ def demo_vehicles(per_region: dict[str, int] = None) -> list[tuple[str, str, flo
             if area.contains(ShapelyPoint(lon, lat)) and not in_water(lat, lon):
                 n += 1
                 found.append((f"渝A·{slug[0].upper()}{n:04d}", region, round(lat, 6), round(lon, 6),
-                              rng.choice([4, 4, 6])))
+                              rng.choice([4, 4, 6]), round(rng.uniform(22, 95), 1)))
     return found
