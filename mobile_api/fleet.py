@@ -41,7 +41,8 @@ class CommandBody(BaseModel):
 
 
 class BoxQuery(BaseModel):
-    bbox: str = Field(description="south,west,north,east", pattern=r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$")
+    bbox: str = Field(description="south,west,north,east",
+                      pattern=r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?$")
 
 
 class VehicleList(BaseModel):

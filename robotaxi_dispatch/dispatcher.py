@@ -2,10 +2,13 @@
 
 The database is the record of rides and vehicles; the region's Redis Streams carry telemetry
 and new requests through a consumer group, acknowledged only once a tick has committed what
-they caused. A dispatcher holds the region's leader lease while it works; killed and
+they caused. The fleet index is loaded from the database once, then follows the telemetry
+stream (positions, and status notes from vehicle events and cancelled rides), with a full
+reload every minute in case Redis lost a note. A dispatcher holds the region's leader lease while it works; killed and
 restarted, it reads its unacknowledged entries again and the open rides from the database,
 so no request is lost.
 """
+import json
 import os
 import socket
 import threading
@@ -29,6 +32,12 @@ LEASE_MS = 10_000
 MAX_PICKUP_S = 900
 NO_VEHICLE_AFTER = timedelta(minutes=10)
 CHARGE_BELOW_SOC = 20.0  # a free vehicle below this goes to charge instead of taking rides
+RELOAD_EVERY = timedelta(seconds=60)
+
+
+def _codes(statuses) -> np.ndarray:
+    """Return the index's status codes: only available vehicles may be matched."""
+    return np.array([AVAILABLE if s == VehicleStatus.available.value else OUT_OF_SERVICE for s in statuses])
 
 
 class Dispatcher:
@@ -42,23 +51,40 @@ class Dispatcher:
         self.index = FleetIndex(stale_after_s=120)
         streams.ensure_groups(redis, region)
         self._pending = True  # first read this consumer's unacknowledged entries (after a restart)
+        self._loaded_at: datetime | None = None
 
     def _consume(self, key: str) -> list[tuple[str, dict]]:
         entries = streams.read_group(self.redis, key, self.owner, pending=self._pending)
         return entries + streams.claim_stale(self.redis, key, self.owner, min_idle_ms=LEASE_MS)
 
-    def _refresh_fleet(self, session: Session) -> None:
-        """Load the region's vehicles (status and last position) into the index."""
-        rows = session.exec(select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.seats, Vehicle.soc,
-                                   Vehicle.status, Vehicle.position_at)
-                            .where(Vehicle.region == self.region, Vehicle.lat.is_not(None))).all()
+    def _load_fleet(self, session: Session, ids: list[int] | None = None) -> None:
+        """Load the region's vehicles (or some of them) from the database into the index."""
+        query = select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.seats, Vehicle.soc, Vehicle.status,
+                       Vehicle.position_at).where(Vehicle.region == self.region, Vehicle.lat.is_not(None))
+        rows = session.exec(query if ids is None else query.where(Vehicle.id.in_(ids))).all()
         if not rows:
             return
         ids, lat, lon, seats, soc, status, seen = zip(*rows)
-        codes = np.array([AVAILABLE if s == VehicleStatus.available.value else OUT_OF_SERVICE for s in status])
         self.index.upsert(np.array(ids), np.array(lat), np.array(lon),
                           ts=np.array([t.timestamp() for t in seen]), seats=np.array(seats),
-                          soc=np.array([100.0 if s is None else s for s in soc]), status=codes)
+                          soc=np.array([100.0 if s is None else s for s in soc]), status=_codes(status))
+
+    def _follow_telemetry(self, session: Session, entries: list[tuple[str, dict]]) -> None:
+        """Apply the stream's positions and status notes to the index, in order."""
+        for _, fields in entries:
+            if fields.get("kind") == "status":
+                vid = int(fields["vehicle_id"])
+                if self.index.known([vid])[0]:
+                    self.index.set_status([vid], _codes([fields["status"]])[0])
+                continue
+            c = json.loads(fields["columns"])
+            ids = np.array(c["id"], dtype=np.int64)
+            fresh = ~self.index.known(ids)
+            if fresh.any():  # first heard of: seats and status come from the database
+                self._load_fleet(session, ids[fresh].tolist())
+            soc = np.array(c["soc"], dtype=np.float64)  # a missing battery level arrives as NaN
+            soc[np.isnan(soc)] = 100.0
+            self.index.upsert(ids, np.array(c["lat"]), np.array(c["lon"]), ts=np.array(c["ts"]), soc=soc)
 
     def _send_to_charge(self, session: Session, now: datetime) -> None:
         """Take free vehicles with a low battery out of service and send them to a booked charger."""
@@ -77,7 +103,11 @@ class Dispatcher:
         self._pending = False
         with Session(self.engine, expire_on_commit=False) as session:
             self._send_to_charge(session, now)
-            self._refresh_fleet(session)
+            if self._loaded_at is None or now - self._loaded_at > RELOAD_EVERY:
+                self._load_fleet(session)  # a full reload now and then heals any note Redis lost
+                self._loaded_at = now
+            else:
+                self._follow_telemetry(session, telemetry)
             assigned, lapsed = self._match(session, now)
             for ride in lapsed:
                 settle(session, self.gateway, ride=ride, keep_fen=0)

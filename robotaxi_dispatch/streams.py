@@ -2,7 +2,8 @@
 
 Every key carries its region in a hash tag (`dispatch:{liangjiang}:requests`), so Redis Cluster
 keeps one region's streams and lease on one shard. Telemetry travels as one stream entry per
-batch (a JSON array), so thousands of positions cost one XADD instead of thousands.
+batch (JSON columns), so thousands of positions cost one XADD instead of thousands, and the
+dispatcher turns them into arrays without a loop per row.
 """
 import json
 
@@ -35,9 +36,15 @@ def ensure_groups(r: redis.Redis, region: str) -> None:
                 raise
 
 
-def publish_telemetry(r: redis.Redis, region: str, rows: list[dict]) -> str:
-    """Append one batch of positions (or status notes) for a region's dispatcher."""
-    return r.xadd(telemetry_key(region), {"region": region, "rows": json.dumps(rows)},
+def publish_positions(r: redis.Redis, region: str, columns: dict[str, list]) -> str:
+    """Append one batch of positions for a region's dispatcher: columns id, lat, lon, soc, ts (epoch s)."""
+    return r.xadd(telemetry_key(region), {"kind": "positions", "columns": json.dumps(columns)},
+                  maxlen=TELEMETRY_MAXLEN, approximate=True)
+
+
+def publish_status(r: redis.Redis, region: str, vehicle_id: int, status: str) -> str:
+    """Tell the region's dispatcher a vehicle changed status (event, command, cancelled ride)."""
+    return r.xadd(telemetry_key(region), {"kind": "status", "vehicle_id": str(vehicle_id), "status": status},
                   maxlen=TELEMETRY_MAXLEN, approximate=True)
 
 

@@ -79,6 +79,14 @@ class FleetIndex:
         self.status[self._slots(np.asarray(ids, dtype=np.int64))] = status
         self._tree = None
 
+    def known(self, ids) -> np.ndarray:
+        """Tell, for each vehicle id, whether the index has seen it."""
+        ids = np.asarray(ids, dtype=np.int64)
+        inside = ids < len(self._slot_of)
+        seen = np.zeros(len(ids), dtype=bool)
+        seen[inside] = self._slot_of[ids[inside]] >= 0
+        return seen
+
     def slots_of(self, ids) -> np.ndarray:
         """Return the array slots of known vehicle ids."""
         return self._slot_of[np.asarray(ids, dtype=np.int64)]

@@ -18,7 +18,7 @@ from robotaxi_dispatch.rides.models import (
 )
 from robotaxi_dispatch.rides.services import record, settle
 from robotaxi_dispatch.rides.states import check_ride_move, vehicle_move
-from robotaxi_dispatch.streams import notify_ride, publish_request, publish_telemetry
+from robotaxi_dispatch.streams import notify_ride, publish_positions, publish_request, publish_status
 
 NOT_PICKED_UP = (RideStatus.assigned.value, RideStatus.arriving.value)
 # The platform's own processes (dispatcher, demo fleet) act on every fleet.
@@ -63,8 +63,10 @@ def ingest_telemetry(session: Session, redis, *, principal: Principal, rows: lis
             {"vid": r.vehicle_id, "lat": r.lat, "lon": r.lon, "heading": r.heading,
              "speed_mps": r.speed_mps, "soc": r.soc, "position_at": r.ts} for r in latest.values()])
     for region in set(regions.values()):
-        publish_telemetry(redis, region, [r.model_dump(mode="json") for r in latest.values()
-                                          if regions[r.vehicle_id] == region])
+        batch = [r for r in latest.values() if regions[r.vehicle_id] == region]
+        publish_positions(redis, region, {"id": [r.vehicle_id for r in batch], "lat": [r.lat for r in batch],
+                                          "lon": [r.lon for r in batch], "soc": [r.soc for r in batch],
+                                          "ts": [r.ts.timestamp() for r in batch]})
     return len(latest)
 
 
@@ -106,6 +108,7 @@ def vehicle_event(session: Session, gateway, redis, *, principal: Principal, veh
     if left:
         charging_desk.settle_slot(session, charging, booking_id=left, energy_kwh=energy_kwh, now=now,
                                   plugged_in=before == VehicleStatus.charging.value)
+    publish_status(redis, vehicle.region, vehicle.id, vehicle.status)
     if ride is not None:
         if ride.status == RideStatus.completed.value:
             settle(session, gateway, ride=ride, keep_fen=ride.fare_fen)

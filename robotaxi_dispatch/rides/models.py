@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from backend.dbtypes import JSONDoc, UTCDateTime, utcnow
+from backend.dbtypes import DbId, JSONDoc, UTCDateTime, utcnow
 from backend.geo import Point
 from backend.money import Money
 
@@ -161,7 +161,7 @@ class VehiclePublic(SQLModel):
 
 
 class TelemetryRow(SQLModel):
-    vehicle_id: int
+    vehicle_id: DbId
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     heading: float | None = Field(default=None, ge=0, lt=360)

@@ -20,7 +20,7 @@ from robotaxi_dispatch.rides.models import (
 )
 from robotaxi_dispatch.rides.states import check_ride_move
 from robotaxi_dispatch.service_areas import area_at
-from robotaxi_dispatch.streams import notify_ride, publish_request
+from robotaxi_dispatch.streams import notify_ride, publish_request, publish_status
 
 PAYABLE_TYPE = "ride"
 ETA = BridgeAwareEta()
@@ -116,11 +116,13 @@ def ride_public(session: Session, ride: Ride) -> RidePublic:
         payment=payments.payment_public(payment).model_dump(mode="json") if payment else None)
 
 
-def _release_vehicle(session: Session, ride: Ride) -> None:
-    if ride.vehicle_id:
-        vehicle = session.get(Vehicle, ride.vehicle_id)
-        if vehicle.ride_id == ride.id:
-            vehicle.status, vehicle.ride_id = VehicleStatus.available.value, None
+def _release_vehicle(session: Session, ride: Ride) -> Vehicle | None:
+    """Free the ride's vehicle, if it still serves this ride; return it."""
+    vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
+    if vehicle is None or vehicle.ride_id != ride.id:
+        return None
+    vehicle.status, vehicle.ride_id = VehicleStatus.available.value, None
+    return vehicle
 
 
 def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int) -> Ride:
@@ -134,10 +136,12 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int)
             ride.status == RideStatus.assigned.value and (ride.pickup_eta_s or 1e9) <= FEE_WHEN_ETA_BELOW_S)
         ride.cancellation_fee_fen = fares.CANCELLATION_FEE_FEN if close else 0
         ride.status, ride.ended_at = RideStatus.cancelled.value, utcnow()
-        _release_vehicle(session, ride)
+        freed = _release_vehicle(session, ride)
         record(session, ride, "rider_cancelled", fee_fen=ride.cancellation_fee_fen)
     settle(session, gateway, ride=ride, keep_fen=ride.cancellation_fee_fen)
     notify_ride(redis, ride.id)
+    if freed is not None:
+        publish_status(redis, freed.region, freed.id, freed.status)
     return ride
 
 

@@ -6,6 +6,7 @@ import pytest
 from backend.dbtypes import utcnow
 from backend.seed.geography import SERVICE_AREAS
 from robotaxi_dispatch.dispatcher import Dispatcher
+from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE
 from robotaxi_dispatch.service_areas import ServiceArea, polygon_ewkt
 from tests.factories import bearer, make_org, make_user
 
@@ -145,3 +146,21 @@ def test_low_battery_vehicle_goes_to_charge_instead_of_riding(app, client, city)
                                                 headers=city["operator"]).json["items"]}
     assert fleet_now[low["id"]]["status"] == "to_charger"
     assert client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"] == full["id"]
+
+
+def test_dispatcher_follows_telemetry_and_status_notes_between_reloads(app, client, city):
+    d = dispatcher(app)
+    d.step()  # the first tick loads the fleet from the database
+    moved, stopped = (v["id"] for v in city["vehicles"])
+    row = {"vehicle_id": moved, "lat": 29.7000, "lon": 106.5700, "soc": 55, "ts": utcnow().isoformat()}
+    assert client.post("/api/v1/fleet/telemetry", headers=city["operator"], json={"rows": [row]}).status_code == 202
+    assert client.post(f"/api/v1/ops/vehicles/{stopped}/commands", headers=city["operator"],
+                       json={"command": "pull_over"}).status_code == 200
+    d.step()
+    lat, lon = d.index.positions([moved])
+    assert (float(lat[0]), float(lon[0])) == pytest.approx((29.7000, 106.5700))
+    assert d.index.soc[d.index.slots_of([moved])[0]] == 55
+    assert d.index.status[d.index.slots_of([stopped])[0]] == OUT_OF_SERVICE
+    client.post(f"/api/v1/ops/vehicles/{stopped}/commands", headers=city["operator"], json={"command": "resume"})
+    d.step()
+    assert d.index.status[d.index.slots_of([stopped])[0]] == AVAILABLE

@@ -105,8 +105,6 @@ def test_patch_with_nulls_leaves_the_fields(client, city):
     assert answer.status_code == 200 and answer.json["title"]
 
 
-@pytest.mark.xfail(strict=True, reason="known bug in the fleet views: a bbox that matches the pattern "
-                                       "but is not four numbers is a 500 (float() ValueError), not 422")
 def test_bbox_of_malformed_numbers_is_422(client, city):
     """GET /api/v1/ops/fleet?bbox=1.2.3,1,2,3 should be refused as invalid input."""
     answer = client.get("/api/v1/ops/fleet", query_string={"bbox": "1.2.3,1,2,3"}, headers=city["headers"])

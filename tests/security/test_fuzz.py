@@ -27,14 +27,6 @@ EXCLUDED = re.compile("|".join([
     # Event streams stay open for minutes while a ride or the fleet is live: not request/answer.
     r"^/api/v1/rides/\{ride_id\}/events$",
     r"^/api/v1/ops/stream$",
-    # Known bug in the fleet views (owned by another change): a bbox that matches the pattern
-    # but is not four numbers, e.g. GET /api/v1/ops/fleet?bbox=1.2.3,1,2,3, is a 500
-    # (ValueError from float()) instead of 422.
-    r"^/api/v1/ops/fleet$",
-    # Known bug in the fleet models (owned by another change): TelemetryRow.vehicle_id is
-    # unbounded, so POST /api/v1/fleet/telemetry {"rows": [{"vehicle_id": 9223372036854775808,
-    # ...}]} is a 500 on SQLite (OverflowError) instead of 422.
-    r"^/api/v1/fleet/telemetry$",
 ]))
 
 
