@@ -14,4 +14,7 @@ def configured(name: str):
 def init_app(app) -> None:
     """Bind the limiter to the app's storage."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    # Redis down: each worker keeps limiting in memory rather than failing every limited request.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)

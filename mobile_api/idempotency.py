@@ -6,8 +6,10 @@ refused too (409 idempotency_request_in_progress) rather than run twice.
 """
 import hashlib
 import json
+import logging
 from functools import wraps
 
+import redis
 from flask import Response, current_app, make_response, request
 
 from backend.errors import ApiError
@@ -15,6 +17,7 @@ from mobile_api.http import optional_principal
 
 KEEP_FOR_S = 24 * 3600
 IN_FLIGHT_S = 60
+log = logging.getLogger(__name__)
 
 
 def _fingerprint() -> str:
@@ -36,6 +39,20 @@ def _replay(record: dict, fingerprint: str) -> Response:
     return response
 
 
+def _forget(store, slot: str) -> None:
+    try:
+        store.delete(slot)
+    except redis.RedisError:
+        log.warning("idempotency store unavailable; the key expires in %s s", IN_FLIGHT_S)
+
+
+def _remember(store, slot: str, record: str) -> None:
+    try:
+        store.set(slot, record, ex=KEEP_FOR_S)
+    except redis.RedisError:
+        log.warning("idempotency store unavailable; the answer was not kept for replay")
+
+
 def idempotent(view):
     """Make a creating view safe to retry with the same Idempotency-Key."""
 
@@ -50,16 +67,24 @@ def idempotent(view):
         slot = f"idempotency:{principal.user_id if principal else 'anonymous'}:{key}"
         store, fingerprint = current_app.extensions["redis"], _fingerprint()
         claim = json.dumps({"fingerprint": fingerprint, "state": "running"})
-        if not store.set(slot, claim, nx=True, ex=IN_FLIGHT_S):
-            return _replay(json.loads(store.get(slot) or claim), fingerprint)
+        try:
+            claimed = store.set(slot, claim, nx=True, ex=IN_FLIGHT_S)
+            earlier = None if claimed else store.get(slot)
+        except redis.RedisError:
+            # Without Redis the request still runs: the database's own rules (one booking per
+            # slot, seats within quota) keep a retry from doing harm, only the replay is lost.
+            log.warning("idempotency store unavailable; running %s without replay", request.path)
+            return view(*args, **kwargs)
+        if not claimed:
+            return _replay(json.loads(earlier or claim), fingerprint)
         try:
             response = make_response(view(*args, **kwargs))
         except Exception:
-            store.delete(slot)  # a request that failed may be retried with the same key
+            _forget(store, slot)  # a request that failed may be retried with the same key
             raise
-        store.set(slot, json.dumps({"fingerprint": fingerprint, "state": "done",
-                                    "status": response.status_code, "mimetype": response.mimetype,
-                                    "body": response.get_data(as_text=True)}), ex=KEEP_FOR_S)
+        _remember(store, slot, json.dumps({"fingerprint": fingerprint, "state": "done",
+                                           "status": response.status_code, "mimetype": response.mimetype,
+                                           "body": response.get_data(as_text=True)}))
         return response
 
     return wrapper

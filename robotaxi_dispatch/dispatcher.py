@@ -9,12 +9,15 @@ restarted, it reads its unacknowledged entries again and the open rides from the
 so no request is lost.
 """
 import json
+import logging
 import os
 import socket
 import threading
 from datetime import datetime, timedelta
 
 import numpy as np
+import redis
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from backend.db import write_transaction
@@ -27,6 +30,7 @@ from robotaxi_dispatch.rides import fares, fleet
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
 from robotaxi_dispatch.rides.services import ETA, record, settle
 
+log = logging.getLogger(__name__)
 TICK_S = 2.0
 LEASE_MS = 10_000
 MAX_PICKUP_S = 900
@@ -49,9 +53,9 @@ class Dispatcher:
         self.charging = charging
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.index = FleetIndex(stale_after_s=120)
-        streams.ensure_groups(redis, region)
-        self._pending = True  # first read this consumer's unacknowledged entries (after a restart)
-        self._loaded_at: datetime | None = None
+        # _starting: (re)join the streams before the next tick; _pending: re-read own unacked
+        # entries; _loaded_at: when the index was last loaded whole from the database.
+        self._starting, self._pending, self._loaded_at = True, True, None
 
     def _consume(self, key: str) -> list[tuple[str, dict]]:
         entries = streams.read_group(self.redis, key, self.owner, pending=self._pending)
@@ -98,6 +102,9 @@ class Dispatcher:
     def step(self, now: datetime | None = None) -> dict:
         """Run one tick: consume the streams, match, commit, then acknowledge."""
         now = now or utcnow()
+        if self._starting:  # first tick, or Redis came back (maybe empty): groups, pending entries, fleet
+            streams.ensure_groups(self.redis, self.region)
+            self._pending, self._loaded_at, self._starting = True, None, False
         telemetry = self._consume(streams.telemetry_key(self.region))
         requests = self._consume(streams.requests_key(self.region))
         self._pending = False
@@ -153,9 +160,19 @@ class Dispatcher:
         return assigned, lapsed
 
     def run(self, stop: threading.Event) -> None:
-        """Dispatch while holding the region's lease, until stopped."""
+        """Dispatch while holding the region's lease, until stopped; outages are waited out."""
         while not stop.is_set():
-            if streams.acquire_lease(self.redis, self.region, self.owner, LEASE_MS):
-                self.step()
+            try:
+                if streams.acquire_lease(self.redis, self.region, self.owner, LEASE_MS):
+                    self.step()
+            except (redis.RedisError, OperationalError) as exc:  # an outage: wait, start afresh once back
+                log.warning("dispatch %s: waiting for Redis or the database: %s", self.region, exc)
+                self._starting = True
+            except Exception:  # a bug must not stop dispatch for the whole region
+                log.exception("dispatch %s: tick failed, retrying", self.region)
+                self._starting = True
             stop.wait(TICK_S)
-        streams.release_lease(self.redis, self.region, self.owner)
+        try:
+            streams.release_lease(self.redis, self.region, self.owner)
+        except redis.RedisError:
+            log.warning("dispatch %s: lease left to expire", self.region)

@@ -6,9 +6,12 @@ batch (JSON columns), so thousands of positions cost one XADD instead of thousan
 dispatcher turns them into arrays without a loop per row.
 """
 import json
+import logging
+from functools import wraps
 
 import redis
 
+log = logging.getLogger(__name__)
 GROUP = "dispatchers"
 TELEMETRY_MAXLEN = 100_000
 RIDE_CHANNEL = "rides:{ride}:updates"
@@ -36,18 +39,37 @@ def ensure_groups(r: redis.Redis, region: str) -> None:
                 raise
 
 
+def best_effort(publish):
+    """Let a publish fail quietly while Redis is down: the database already holds what it says.
+
+    The dispatcher reloads the fleet and the open rides from the database when Redis is back,
+    so a lost position, note or wake-up costs a little latency, never a ride.
+    """
+    @wraps(publish)
+    def wrapper(*args, **kwargs):
+        try:
+            return publish(*args, **kwargs)
+        except redis.RedisError as exc:
+            log.warning("%s skipped, Redis unavailable: %s", publish.__name__, exc)
+            return None
+    return wrapper
+
+
+@best_effort
 def publish_positions(r: redis.Redis, region: str, columns: dict[str, list]) -> str:
     """Append one batch of positions for a region's dispatcher: columns id, lat, lon, soc, ts (epoch s)."""
     return r.xadd(telemetry_key(region), {"kind": "positions", "columns": json.dumps(columns)},
                   maxlen=TELEMETRY_MAXLEN, approximate=True)
 
 
+@best_effort
 def publish_status(r: redis.Redis, region: str, vehicle_id: int, status: str) -> str:
     """Tell the region's dispatcher a vehicle changed status (event, command, cancelled ride)."""
     return r.xadd(telemetry_key(region), {"kind": "status", "vehicle_id": str(vehicle_id), "status": status},
                   maxlen=TELEMETRY_MAXLEN, approximate=True)
 
 
+@best_effort
 def publish_request(r: redis.Redis, region: str, ride_id: int) -> str:
     """Tell the region's dispatcher a ride waits for a vehicle."""
     return r.xadd(requests_key(region), {"region": region, "ride_id": str(ride_id)})
@@ -113,6 +135,7 @@ def release_lease(r: redis.Redis, region: str, owner: str) -> None:
             pass
 
 
+@best_effort
 def notify_ride(r: redis.Redis, ride_id: int) -> None:
     """Wake SSE streams watching a ride."""
     r.publish(RIDE_CHANNEL.format(ride=ride_id), "changed")
