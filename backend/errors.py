@@ -3,6 +3,7 @@ import logging
 
 from flask import Response, json
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from backend.i18n import current_language
@@ -28,7 +29,9 @@ TITLES = {
     "email_taken": ("该邮箱已注册", "Email already registered"),
     "unknown_role": ("未知角色", "Unknown role"),
     "not_a_member": ("不是该组织成员", "Not a member of that organisation"),
+    "database_unavailable": ("数据库暂时不可用", "Database temporarily unavailable"),
 }
+RETRY_AFTER_S = 2
 
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
@@ -91,6 +94,14 @@ def _handle_http(exc: HTTPException):
     return problem(exc.code or 500, code, exc.description or "", title=exc.name)
 
 
+def _handle_database_down(exc: OperationalError):
+    # The pool's pre-ping reconnects on the next request once the server is back.
+    log.warning("database unavailable: %s", exc.orig)
+    response = problem(503, "database_unavailable", "The database is restarting; retry in a moment.")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 def _handle_unexpected(exc: Exception):
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "internal_error", "An unexpected error occurred; it has been logged.")
@@ -101,4 +112,5 @@ def init_app(app) -> None:
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(ValidationError, validation_problem)
     app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(OperationalError, _handle_database_down)
     app.register_error_handler(Exception, _handle_unexpected)
