@@ -5,6 +5,7 @@ import pytest
 
 from backend.dbtypes import utcnow
 from backend.seed.geography import SERVICE_AREAS
+from robotaxi_dispatch import streams
 from robotaxi_dispatch.dispatcher import Dispatcher
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE
 from robotaxi_dispatch.service_areas import ServiceArea, polygon_ewkt
@@ -107,7 +108,8 @@ def test_fault_before_pickup_sends_another_car(app, client, city):
 def test_a_restarted_dispatcher_loses_no_request(app, client, city):
     ride = request(client, city)
     crashed = dispatcher(app)
-    crashed._consume("dispatch:{liangjiang}:requests")  # read, then killed before acknowledging
+    streams.ensure_groups(app.extensions["redis"], "liangjiang")  # it had joined the group,
+    crashed._consume("dispatch:{liangjiang}:requests")  # read, then was killed before acknowledging
     restarted = dispatcher(app)
     assert restarted.step()["assigned"] == 1
     assert client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["status"] == "assigned"
