@@ -60,11 +60,12 @@ def check_range(start: datetime, end: datetime) -> None:
 
 def _grid_starts(rule: rules.KindRule, start: datetime, end: datetime):
     """Yield the slot starts of the kind's grid inside [start, end), in local days."""
-    moment = start.astimezone(CITY_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    step = rule.step
+    midnight = start.astimezone(CITY_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    moment = midnight + -(-(start - midnight) // step) * step  # the first grid start not before `start`
     while moment < end:
-        if moment >= start:
-            yield moment
-        moment += rule.step
+        yield moment
+        moment += step
 
 
 def free_slots(resource: Resource, site: Site, *, bookings, outages, start: datetime,
@@ -120,11 +121,12 @@ def nearby_availability(session: Session, *, lat: float, lon: float, radius_m: f
     """Return nearby sites with a free matching slot in the window, nearest first (four queries)."""
     check_range(start, end)
     nearby = nearby_sites(session, lat=lat, lon=lon, radius_m=radius_m, kind=site_kind,
-                          limit=200, offset=0)
+                          limit=200, offset=0, resource_kind=wanted.resource_kind)
     sites = {site.id: site for site, _ in nearby}
-    resources = [r for r in session.exec(select(Resource).where(
-        Resource.site_id.in_(list(sites)), Resource.active).order_by(Resource.id)).all()
-        if wanted.accepts(r)] if sites else []
+    query = select(Resource).where(Resource.site_id.in_(list(sites)), Resource.active)
+    if wanted.resource_kind:  # the cheap part of the filter in SQL, attributes in Python
+        query = query.where(Resource.kind == wanted.resource_kind)
+    resources = [r for r in session.exec(query.order_by(Resource.id)).all() if wanted.accepts(r)] if sites else []
     taken, down = _occupancy(session, resources, start=start, end=end, now=now)
     by_site = {}
     for resource in resources:

@@ -1,4 +1,5 @@
 """Finding sites near a point, and site operators publishing and editing their own."""
+from sqlalchemy import exists
 from sqlmodel import Session, select
 
 from backend.accounts.tokens import Principal
@@ -13,9 +14,12 @@ from booking.sites.models import (
 
 
 def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
-                 kind: SiteKind | str | None = None, limit: int = 50,
-                 offset: int = 0) -> list[tuple[Site, float]]:
-    """Return published sites within the radius, nearest first, with their distance in metres."""
+                 kind: SiteKind | str | None = None, limit: int = 50, offset: int = 0,
+                 resource_kind: str | None = None) -> list[tuple[Site, float]]:
+    """Return published sites within the radius, nearest first, with their distance in metres.
+
+    `resource_kind` keeps only sites with an active resource of that kind.
+    """
     dialect = session.get_bind().dialect.name
     table = Site.__table__
     distance = distance_m(Site.location, lat, lon, dialect).label("distance_m")
@@ -31,6 +35,9 @@ def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
     if kind is not None:
         # Callers pass the enum or its value (nearby availability passes the value).
         query = query.where(Site.kind == SiteKind(kind).value)
+    if resource_kind is not None:
+        query = query.where(exists().where(Resource.site_id == Site.id, Resource.kind == resource_kind,
+                                           Resource.active))
     return [(site, float(dist)) for site, dist in session.exec(query).all()]
 
 
