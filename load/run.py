@@ -42,9 +42,9 @@ def _wait_ready(base: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{base}/ready", timeout=2).status_code == 200:
+            if requests.get(f"{base}/ready", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or workers still booting past the timeout
             pass
         time.sleep(0.5)
     raise RuntimeError("the server never became ready")
@@ -102,7 +102,10 @@ def main() -> int:
         _flask(env, "db", "upgrade")
         _flask(env, "seed")
         processes.append(subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                                           "--threads", "8", "--worker-class", "gthread", "wsgi:app"],
+                                           "--threads", "8", "--worker-class", "gthread",
+                                           # idle connections outlive the users' think time (1-3 s), as
+                                           # behind a load balancer: no close racing a request
+                                           "--keep-alive", "10", "wsgi:app"],
                                           cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
         processes.append(subprocess.Popen([str(BIN / "flask"), "--app", "wsgi", "dispatch", "run"], cwd=ROOT,
                                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
