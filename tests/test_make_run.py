@@ -1,4 +1,5 @@
 """`make run` from this checkout serves the seeded platform and answers /ready."""
+import json
 import os
 import signal
 import socket
@@ -31,9 +32,9 @@ def test_make_run_serves_ready_platform(tmp_path):
         deadline, ready = time.monotonic() + 180, None
         while time.monotonic() < deadline and server.poll() is None:
             try:
-                ready = requests.get(f"{base}/ready", timeout=2)
+                ready = requests.get(f"{base}/ready", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 time.sleep(0.5)
         assert ready is not None, f"server never answered; exit={server.poll()}"
         assert ready.status_code == 200, ready.text
@@ -42,6 +43,7 @@ def test_make_run_serves_ready_platform(tmp_path):
         assert sites["items"], "the seeded demo has sites near Jiefangbei"
         assert requests.get(f"{base}/docs/swagger", timeout=5).status_code == 200
         _ride_is_dispatched(base)
+        _console_shows_the_fleet(base)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0]
@@ -62,3 +64,15 @@ def _ride_is_dispatched(base: str) -> None:
         time.sleep(1)
         status = requests.get(f"{base}/api/v1/rides/{ride['id']}", headers=rider, timeout=5).json()["status"]
     assert status in ("assigned", "arriving", "in_progress", "completed"), status
+
+
+def _console_shows_the_fleet(base: str) -> None:
+    """/ops is served, and its live stream carries the demo fleet."""
+    assert "ops.js" in requests.get(f"{base}/ops", timeout=5).text
+    login = requests.post(f"{base}/api/v1/auth/login", timeout=10,
+                          json={"email": "operator@demo.cq", "password": DEMO_PASSWORD}).json()
+    with requests.get(f"{base}/api/v1/ops/stream", stream=True, timeout=10,
+                      headers={"Authorization": f"Bearer {login['access_token']}"}) as stream:
+        lines = stream.iter_lines(decode_unicode=True)
+        frame = next(json.loads(line[5:]) for line in lines if line.startswith("data:"))
+    assert len(frame["vehicles"]["id"]) == 42
