@@ -9,6 +9,7 @@ from backend.dbtypes import utcnow
 from backend.seed.geography import DISTRICT_NAMES, OUTLINES
 from robotaxi_dispatch.dispatcher import CHARGE_BELOW_SOC
 from robotaxi_dispatch.engine.chongqing import BRIDGES, RIVERS
+from robotaxi_dispatch.rides.fleet import own_fleet, visible_rides
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
 
 # Status order is the wire code of each status in a frame: the page maps codes to colours.
@@ -33,16 +34,11 @@ def city_map() -> dict:
     return {"type": "FeatureCollection", "features": districts + rivers + bridges}
 
 
-def _own(query, column, principal: Principal):
-    """Limit a query to the caller's organisations unless the caller is an admin."""
-    return query if principal.has_role("admin") else query.where(column.in_(principal.organisation_ids))
-
-
 def live_frame(session: Session, *, principal: Principal) -> dict:
     """Return the caller's fleet and the open ride requests as compact columns."""
-    rows = session.exec(_own(select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.status, Vehicle.soc,
-                                    Vehicle.ride_id).where(Vehicle.lat.is_not(None)),
-                             Vehicle.organisation_id, principal).order_by(Vehicle.id)).all()
+    rows = session.exec(own_fleet(select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.status, Vehicle.soc,
+                                         Vehicle.ride_id).where(Vehicle.lat.is_not(None)), principal)
+                        .order_by(Vehicle.id)).all()
     ids, lat, lon, status, soc, ride = zip(*rows) if rows else ((),) * 6
     # Open requests have no vehicle yet, hence no organisation: an operator sees the demand it may serve.
     requests = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at)
@@ -70,11 +66,8 @@ def vehicle_detail(session: Session, *, vehicle: Vehicle) -> dict:
 def metrics_history(session: Session, *, principal: Principal, minutes: int = 60, bucket_minutes: int = 5) -> list:
     """Return requests, completed rides and mean pickup wait per bucket over the last `minutes`."""
     start = utcnow() - timedelta(minutes=minutes)
-    query = (select(Ride.requested_at, Ride.picked_up_at, Ride.status)
-             .join(Vehicle, Vehicle.id == Ride.vehicle_id, isouter=True).where(Ride.requested_at >= start))
-    if not principal.has_role("admin"):  # unserved demand is everyone's; served rides are their fleet's
-        query = query.where(Vehicle.organisation_id.in_(principal.organisation_ids) | Ride.vehicle_id.is_(None))
-    rides = session.exec(query).all()
+    rides = session.exec(visible_rides(principal, Ride.requested_at, Ride.picked_up_at, Ride.status)
+                         .where(Ride.requested_at >= start)).all()
     buckets = []
     for n in range(minutes // bucket_minutes):
         lo, hi = start + timedelta(minutes=n * bucket_minutes), start + timedelta(minutes=(n + 1) * bucket_minutes)

@@ -152,26 +152,38 @@ def vehicle_public(vehicle: Vehicle) -> VehiclePublic:
                          soc=vehicle.soc, position_at=vehicle.position_at)
 
 
+def own_fleet(query, principal: Principal):
+    """Limit a query on vehicles to the caller's organisations, unless the caller is an admin."""
+    if principal.has_role("admin"):
+        return query
+    return query.where(Vehicle.organisation_id.in_(principal.organisation_ids))
+
+
+def visible_rides(principal: Principal, *columns):
+    """Select rides an operator answers for: their fleet's, and those no vehicle serves yet."""
+    query = select(*columns).join(Vehicle, Vehicle.id == Ride.vehicle_id, isouter=True)
+    if principal.has_role("admin"):
+        return query
+    return query.where(Vehicle.organisation_id.in_(principal.organisation_ids) | Ride.vehicle_id.is_(None))
+
+
 def fleet_in_box(session: Session, *, principal: Principal,
                  box: tuple[float, float, float, float]) -> list[Vehicle]:
     """Return the caller's fleet inside (south, west, north, east)."""
     south, west, north, east = box
     query = select(Vehicle).where(Vehicle.lat.between(south, north), Vehicle.lon.between(west, east))
-    if not principal.has_role("admin"):
-        query = query.where(Vehicle.organisation_id.in_(principal.organisation_ids))
-    return list(session.exec(query.order_by(Vehicle.id)).all())
+    return list(session.exec(own_fleet(query, principal).order_by(Vehicle.id)).all())
 
 
 def metrics(session: Session, *, principal: Principal, since: timedelta = timedelta(hours=1)) -> dict:
     """Return open requests, mean and p95 pickup wait, utilisation and served share."""
     now = utcnow()
-    rides = session.exec(select(Ride).where(Ride.requested_at >= now - since)).all()
+    rides = session.exec(visible_rides(principal, Ride).where(Ride.requested_at >= now - since)).all()
     waits = np.array([(r.picked_up_at - r.requested_at).total_seconds() for r in rides if r.picked_up_at])
     ended = [r for r in rides if r.status in (RideStatus.completed.value, RideStatus.no_vehicle.value,
                                               RideStatus.cancelled.value)]
-    statuses = dict(session.exec(select(Vehicle.status, func.count()).where(
-        Vehicle.organisation_id.in_(principal.organisation_ids) if not principal.has_role("admin") else True)
-        .group_by(Vehicle.status)).all())
+    statuses = dict(session.exec(own_fleet(select(Vehicle.status, func.count()), principal)
+                                 .group_by(Vehicle.status)).all())
     busy = statuses.get(VehicleStatus.dispatched.value, 0) + statuses.get(VehicleStatus.on_trip.value, 0)
     in_service = busy + statuses.get(VehicleStatus.available.value, 0)
     served = [r for r in ended if r.status == RideStatus.completed.value]

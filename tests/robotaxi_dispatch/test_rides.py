@@ -166,3 +166,21 @@ def test_dispatcher_follows_telemetry_and_status_notes_between_reloads(app, clie
     client.post(f"/api/v1/ops/vehicles/{stopped}/commands", headers=city["operator"], json={"command": "resume"})
     d.step()
     assert d.index.status[d.index.slots_of([stopped])[0]] == AVAILABLE
+
+
+def test_an_operator_sees_its_own_fleet_rides_and_the_unserved_demand(app, client, session, city):
+    ride = request(client, city)
+    dispatcher(app).step()
+    vehicle_id = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"]
+    for name in ("arrived_pickup", "picked_up", "dropped_off"):
+        assert event(client, city, vehicle_id, name).status_code == 200
+    unserved = request(client, city)  # nobody has it yet: every operator may see it waiting
+    rival = bearer(app, session, make_user(session, roles=("operator",), organisation=make_org(session, kind="operator")))
+    ours = client.get("/api/v1/ops/metrics", headers=city["operator"]).json
+    theirs = client.get("/api/v1/ops/metrics", headers=rival).json
+    assert ours["served_share"] == 1.0 and ours["mean_pickup_wait_s"] is not None
+    assert theirs["served_share"] is None and theirs["mean_pickup_wait_s"] is None
+    assert ours["open_requests"] == theirs["open_requests"] == 1 and theirs["vehicles_by_status"] == {}
+    history = client.get("/api/v1/ops/metrics/history", headers=rival).json["buckets"]
+    assert sum(b["requests"] for b in history) == 1 and sum(b["completed"] for b in history) == 0
+    assert unserved["status"] == "requested"
