@@ -38,7 +38,9 @@ class DemoFleet:
     def _target(self, session: Session, vehicle: Vehicle) -> tuple[float, float] | None:
         if vehicle.status == VehicleStatus.to_charger.value:
             # Unbooked, it charges where it is; booked, it drives to the station.
-            return (vehicle.lat, vehicle.lon) if vehicle.target_lat is None else (vehicle.target_lat, vehicle.target_lon)
+            if vehicle.target_lat is None:
+                return vehicle.lat, vehicle.lon
+            return vehicle.target_lat, vehicle.target_lon
         ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
         if ride is None:
             return None

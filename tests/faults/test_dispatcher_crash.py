@@ -87,8 +87,8 @@ def test_a_crash_inside_the_matching_transaction_leaves_nothing_half_done(outage
 def _dispatch_process(backend: dict, redis_url: str) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": backend["DATABASE_URL"], "REDIS_URL": redis_url,
            "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256"}
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "dispatch", "run", "--region", "liangjiang"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "dispatch", "run", "--region", "liangjiang"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
 
 

@@ -175,7 +175,8 @@ def test_an_operator_sees_its_own_fleet_rides_and_the_unserved_demand(app, clien
     for name in ("arrived_pickup", "picked_up", "dropped_off"):
         assert event(client, city, vehicle_id, name).status_code == 200
     unserved = request(client, city)  # nobody has it yet: every operator may see it waiting
-    rival = bearer(app, session, make_user(session, roles=("operator",), organisation=make_org(session, kind="operator")))
+    rival_fleet = make_org(session, kind="operator")
+    rival = bearer(app, session, make_user(session, roles=("operator",), organisation=rival_fleet))
     ours = client.get("/api/v1/ops/metrics", headers=city["operator"]).json
     theirs = client.get("/api/v1/ops/metrics", headers=rival).json
     assert ours["served_share"] == 1.0 and ours["mean_pickup_wait_s"] is not None
