@@ -11,7 +11,7 @@ from booking.bookings.models import (
 )
 from booking.bookings.rules import city_time
 from booking.sites.models import CarModel, ResourceKind, SiteKind
-from mobile_api.http import BEARER, decode_cursor, json_response, page, payment_gateway, require_principal
+from mobile_api.http import BEARER, QueryParams, decode_cursor, json_response, page, payment_gateway, require_principal
 from mobile_api.idempotency import idempotent
 
 bp = APIBlueprint("bookings", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="bookings")])
@@ -30,12 +30,12 @@ class OutagePath(BaseModel):
     resource_id: int
 
 
-class PageQuery(BaseModel):
+class PageQuery(QueryParams):
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=64)
 
 
-class WindowQuery(BaseModel):
+class WindowQuery(QueryParams):
     model_config = ConfigDict(populate_by_name=True)
     start: AwareDatetime = Field(alias="from", description="RFC 3339 with offset")
     end: AwareDatetime = Field(alias="to", description="RFC 3339 with offset")

@@ -12,14 +12,14 @@ from booking.events.models import (
     EventCategory, EventPublic, Order, OrderCreate, OrderPublic, Ticket, TicketPublic, WaitlistJoin,
 )
 from booking.events.tickets import qr_svg, ticket_code
-from mobile_api.http import BEARER, decode_cursor, json_response, page, payment_gateway, require_principal
+from mobile_api.http import BEARER, QueryParams, decode_cursor, json_response, page, payment_gateway, require_principal
 from mobile_api.idempotency import idempotent
 from payments import services as payments
 
 bp = APIBlueprint("events", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="events")])
 
 
-class EventQuery(BaseModel):
+class EventQuery(QueryParams):
     model_config = ConfigDict(populate_by_name=True)
     start_from: AwareDatetime | None = Field(default=None, alias="from")
     category: EventCategory | None = None

@@ -9,7 +9,9 @@ from sqlmodel import Session
 
 from backend.db import get_session
 from backend.errors import ApiError
-from mobile_api.http import BEARER, json_response, payment_gateway, require_principal, sse_event, sse_response
+from mobile_api.http import (
+    BEARER, QueryParams, json_response, payment_gateway, require_principal, sse_event, sse_response,
+)
 from robotaxi_dispatch.console import live
 from robotaxi_dispatch.rides import fleet
 from robotaxi_dispatch.rides.models import TelemetryRow, VehicleCreate, VehiclePublic
@@ -40,7 +42,7 @@ class CommandBody(BaseModel):
     command: Literal[COMMANDS]
 
 
-class BoxQuery(BaseModel):
+class BoxQuery(QueryParams):
     bbox: str = Field(description="south,west,north,east",
                       pattern=r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?,-?\d+(\.\d+)?$")
 
@@ -53,7 +55,7 @@ class VehicleDetail(VehiclePublic):
     ride: dict | None = Field(description="the ride it serves: status, passengers, pickup, drop-off")
 
 
-class HistoryQuery(BaseModel):
+class HistoryQuery(QueryParams):
     minutes: int = Field(default=60, ge=5, le=24 * 60)
     bucket_minutes: int = Field(default=5, ge=1, le=60)
 

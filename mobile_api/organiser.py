@@ -6,7 +6,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from backend.db import get_session
 from booking.events import catalogue, organiser, tickets
 from booking.events.models import EventCreate, EventPublic, EventUpdate, TierCreate, TierUpdate
-from mobile_api.http import BEARER, json_response, payment_gateway, require_principal
+from mobile_api.http import BEARER, QueryParams, json_response, payment_gateway, require_principal
 
 bp = APIBlueprint("organiser", __name__, url_prefix="/api/v1/organiser", abp_tags=[Tag(name="organiser")])
 ROLES = ("organiser", "admin")
@@ -21,7 +21,7 @@ class TierPath(BaseModel):
     tier_id: int
 
 
-class SalesQuery(BaseModel):
+class SalesQuery(QueryParams):
     format: str = Field(default="json", pattern="^(json|csv)$")
 
 

@@ -10,14 +10,14 @@ from booking.sites.models import (
     SiteUpdate,
 )
 from mobile_api.http import (
-    BEARER, decode_cursor, encode_cursor, json_response, optional_principal, require_principal,
+    BEARER, QueryParams, decode_cursor, encode_cursor, json_response, optional_principal, require_principal,
 )
 from robotaxi_dispatch.service_areas import service_areas_geojson
 
 bp = APIBlueprint("sites", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="sites")])
 
 
-class NearbyQuery(BaseModel):
+class NearbyQuery(QueryParams):
     lat: float = Field(ge=-90, le=90, description="WGS84 latitude")
     lon: float = Field(ge=-180, le=180, description="WGS84 longitude")
     radius_m: float = Field(default=5000, gt=0, le=100_000)

@@ -6,7 +6,7 @@ from backend.db import get_session
 from backend.timeline import TimelineEntry
 from booking.bookings.services import timeline_entries as booking_entries
 from booking.events.catalogue import timeline_entries as order_entries
-from mobile_api.http import BEARER, decode_cursor, json_response, page, require_principal
+from mobile_api.http import BEARER, QueryParams, decode_cursor, json_response, page, require_principal
 
 bp = APIBlueprint("timeline", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="accounts")])
 
@@ -14,7 +14,7 @@ bp = APIBlueprint("timeline", __name__, url_prefix="/api/v1", abp_tags=[Tag(name
 SOURCES = [booking_entries, order_entries]
 
 
-class TimelineQuery(BaseModel):
+class TimelineQuery(QueryParams):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=64)
 
