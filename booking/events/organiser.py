@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from backend.accounts.tokens import Principal
 from backend.db import write_transaction
 from backend.errors import ApiError
+from backend.patches import apply_patch
 from booking.events.models import (
     Event, EventCreate, EventStatus, EventUpdate, Order, OrderItem, OrderStatus, Ticket, TicketTier,
     TierCreate, TierUpdate,
@@ -52,10 +53,7 @@ def update_event(session: Session, *, principal: Principal, event_id: int, patch
         event = own_event(session, event_id=event_id, principal=principal, lock=True)
         if event.status == EventStatus.cancelled:
             raise ApiError(409, "wrong_status", "A cancelled event cannot change.")
-        # null leaves a field as it is, like an absent one: none of these columns may be empty.
-        for name, value in patch.model_dump(exclude_unset=True).items():
-            if value is not None:
-                setattr(event, name, value)
+        apply_patch(event, patch)
         _check_times(event.starts_at, event.ends_at)
     return event
 
@@ -79,10 +77,7 @@ def update_tier(session: Session, *, principal: Principal, event_id: int, tier_i
         tier = session.exec(select(TicketTier).where(TicketTier.id == tier_id).with_for_update()).first()
         if tier is None or tier.event_id != event_id:
             raise ApiError(404, "tier_not_found", "No such tier in this event.")
-        # null leaves a field as it is, like an absent one: none of these columns may be empty.
-        for name, value in patch.model_dump(exclude_unset=True).items():
-            if value is not None:
-                setattr(tier, name, value)
+        apply_patch(tier, patch)
         if tier.quota < tier.sold:
             raise ApiError(409, "quota_below_sold", f"{tier.sold} seats are already taken.")
     return tier

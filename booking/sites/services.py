@@ -7,6 +7,7 @@ from backend.dbtypes import utcnow
 from backend.errors import ApiError
 from backend.geo import bounding_box, distance_m, lat_lon, point_ewkt, within_box
 from backend.i18n import pick
+from backend.patches import apply_patch
 from booking.sites.models import (
     Point, Resource, ResourceCreate, ResourcePublic, ResourceUpdate, Site, SiteCreate,
     SiteDetail, SiteKind, SitePublic, SiteUpdate,
@@ -103,11 +104,7 @@ def create_site(session: Session, *, principal: Principal, data: SiteCreate,
 def update_site(session: Session, *, principal: Principal, site_id: int, patch: SiteUpdate) -> Site:
     """Edit a site the caller manages."""
     site = managed_site(session, site_id=site_id, principal=principal)
-    # null leaves a field as it is, like an absent one: none of these columns may be empty.
-    changes = {k: v for k, v in patch.model_dump(exclude_unset=True, exclude={"location"}).items()
-               if v is not None}
-    for field, value in changes.items():
-        setattr(site, field, value)
+    apply_patch(site, patch, exclude=frozenset({"location"}))
     if patch.location is not None:
         site.location = point_ewkt(patch.location.lat, patch.location.lon)
     site.updated_at = utcnow()
@@ -133,10 +130,7 @@ def update_resource(session: Session, *, principal: Principal, site_id: int, res
     resource = session.get(Resource, resource_id)
     if resource is None or resource.site_id != site_id:
         raise ApiError(404, "not_found", f"No resource {resource_id} at site {site_id}.")
-    # null leaves a field as it is, like an absent one: none of these columns may be empty.
-    for field, value in patch.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(resource, field, value)
+    apply_patch(resource, patch)
     session.add(resource)
     session.commit()
     return resource
