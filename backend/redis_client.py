@@ -1,7 +1,12 @@
 """Redis client: a real server when REDIS_URL is set, an in-process fakeredis otherwise."""
+import logging
+from functools import wraps
+
 import fakeredis
 import redis
 from flask import current_app
+
+log = logging.getLogger(__name__)
 
 
 def make_redis(url: str | None) -> redis.Redis:
@@ -19,3 +24,18 @@ def get_redis() -> redis.Redis:
 def init_app(app) -> None:
     """Attach the Redis client to the app."""
     app.extensions["redis"] = make_redis(app.config["REDIS_URL"])
+
+
+def best_effort(call):
+    """Let a Redis call fail quietly while Redis is down, for what the platform can do without.
+
+    The call then answers None and the outage is logged.
+    """
+    @wraps(call)
+    def wrapper(*args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except redis.RedisError as exc:
+            log.warning("%s skipped, Redis unavailable: %s", call.__name__, exc)
+            return None
+    return wrapper

@@ -13,6 +13,7 @@ import redis
 from flask import Response, current_app, make_response, request
 
 from backend.errors import ApiError
+from backend.redis_client import best_effort
 from mobile_api.http import optional_principal
 
 KEEP_FOR_S = 24 * 3600
@@ -39,18 +40,16 @@ def _replay(record: dict, fingerprint: str) -> Response:
     return response
 
 
+@best_effort
 def _forget(store, slot: str) -> None:
-    try:
-        store.delete(slot)
-    except redis.RedisError:
-        log.warning("idempotency store unavailable; the key expires in %s s", IN_FLIGHT_S)
+    """Let a failed request be retried with its key (else the key lapses after IN_FLIGHT_S)."""
+    store.delete(slot)
 
 
+@best_effort
 def _remember(store, slot: str, record: str) -> None:
-    try:
-        store.set(slot, record, ex=KEEP_FOR_S)
-    except redis.RedisError:
-        log.warning("idempotency store unavailable; the answer was not kept for replay")
+    """Keep the answer for replays (without Redis, a retry runs again)."""
+    store.set(slot, record, ex=KEEP_FOR_S)
 
 
 def idempotent(view):

@@ -6,12 +6,14 @@ batch (JSON columns), so thousands of positions cost one XADD instead of thousan
 dispatcher turns them into arrays without a loop per row.
 """
 import json
-import logging
-from functools import wraps
 
 import redis
 
-log = logging.getLogger(__name__)
+from backend.redis_client import best_effort
+
+# Publishes are best effort: the database already holds what they say. The dispatcher reloads
+# the fleet and the open rides from it when Redis is back, so a lost position, status note or
+# wake-up costs a little latency, never a ride.
 GROUP = "dispatchers"
 TELEMETRY_MAXLEN = 100_000
 RIDE_CHANNEL = "rides:{ride}:updates"
@@ -37,22 +39,6 @@ def ensure_groups(r: redis.Redis, region: str) -> None:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-
-
-def best_effort(publish):
-    """Let a publish fail quietly while Redis is down: the database already holds what it says.
-
-    The dispatcher reloads the fleet and the open rides from the database when Redis is back,
-    so a lost position, note or wake-up costs a little latency, never a ride.
-    """
-    @wraps(publish)
-    def wrapper(*args, **kwargs):
-        try:
-            return publish(*args, **kwargs)
-        except redis.RedisError as exc:
-            log.warning("%s skipped, Redis unavailable: %s", publish.__name__, exc)
-            return None
-    return wrapper
 
 
 @best_effort
