@@ -4,9 +4,9 @@ The database is the record of rides and vehicles; the region's Redis Streams car
 and new requests through a consumer group, acknowledged only once a tick has committed what
 they caused. The fleet index is loaded from the database once, then follows the telemetry
 stream (positions, and status notes from vehicle events and cancelled rides), with a full
-reload every minute in case Redis lost a note. A dispatcher holds the region's leader lease while it works; killed and
-restarted, it reads its unacknowledged entries again and the open rides from the database,
-so no request is lost.
+reload every minute in case Redis lost a note. A dispatcher holds the region's leader lease
+while it works; killed and restarted, it reads its unacknowledged entries again and the open
+rides from the database, so no request is lost.
 """
 import json
 import logging
@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
+from backend.errors import ApiError
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.charging import ChargingDesk
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE, FleetIndex
@@ -92,12 +93,14 @@ class Dispatcher:
 
     def _send_to_charge(self, session: Session, now: datetime) -> None:
         """Take free vehicles with a low battery out of service and send them to a booked charger."""
-        low = session.exec(select(Vehicle.id).where(
-            Vehicle.region == self.region, Vehicle.status == VehicleStatus.available.value,
-            Vehicle.soc < CHARGE_BELOW_SOC)).all()
+        low = self.index.ids[(self.index.status == AVAILABLE) & (self.index.soc < CHARGE_BELOW_SOC)].tolist()
         for vehicle_id in low:
-            fleet.vehicle_event(session, self.gateway, self.redis, principal=fleet.PLATFORM, vehicle_id=vehicle_id,
-                                event="go_charge", now=now, charging=self.charging)
+            try:
+                fleet.vehicle_event(session, self.gateway, self.redis, principal=fleet.PLATFORM,
+                                    vehicle_id=vehicle_id, event="go_charge", now=now, charging=self.charging)
+            except ApiError as exc:  # its status changed since the index heard: the note is on its way
+                log.info("dispatch %s: vehicle %s not sent to charge (%s)", self.region, vehicle_id, exc.code)
+        self.index.set_status(low, OUT_OF_SERVICE)  # not matched this tick either way
 
     def step(self, now: datetime | None = None) -> dict:
         """Run one tick: consume the streams, match, commit, then acknowledge."""
@@ -109,12 +112,12 @@ class Dispatcher:
         requests = self._consume(streams.requests_key(self.region))
         self._pending = False
         with Session(self.engine, expire_on_commit=False) as session:
-            self._send_to_charge(session, now)
             if self._loaded_at is None or now - self._loaded_at > RELOAD_EVERY:
                 self._load_fleet(session)  # a full reload now and then heals any note Redis lost
                 self._loaded_at = now
             else:
                 self._follow_telemetry(session, telemetry)
+            self._send_to_charge(session, now)
             assigned, lapsed = self._match(session, now)
             for ride in lapsed:
                 settle(session, self.gateway, ride=ride, keep_fen=0)
@@ -143,7 +146,7 @@ class Dispatcher:
             assigned = []
             for ride_id, vehicle_id, pickup_s in zip(plan.request_ids.tolist(), plan.vehicle_ids.tolist(),
                                                      plan.pickup_s.tolist()):
-                vehicle = session.exec(select(Vehicle).where(Vehicle.id == vehicle_id).with_for_update()).one()
+                vehicle = fleet.locked_vehicle(session, vehicle_id)
                 if vehicle.status != VehicleStatus.available.value:
                     continue  # taken out of service since the index was loaded: next tick
                 ride = by_id[ride_id]

@@ -76,9 +76,10 @@ def own_vehicle(session: Session, *, principal: Principal, vehicle_id: int) -> V
     return session.get(Vehicle, vehicle_id)
 
 
-def _locked_vehicle(session: Session, principal: Principal, vehicle_id: int) -> Vehicle:
-    _fleet_ids(session, principal, [vehicle_id])
-    return session.exec(select(Vehicle).where(Vehicle.id == vehicle_id).with_for_update()).one()
+def locked_vehicle(session: Session, vehicle_id: int) -> Vehicle:
+    """Lock the vehicle's row and read it afresh: an earlier read in this session may be stale."""
+    return session.exec(select(Vehicle).where(Vehicle.id == vehicle_id).with_for_update()
+                        .execution_options(populate_existing=True)).one()
 
 
 def vehicle_event(session: Session, gateway, redis, *, principal: Principal, vehicle_id: int,
@@ -95,7 +96,7 @@ def vehicle_event(session: Session, gateway, redis, *, principal: Principal, veh
     requeue = None
     try:
         with write_transaction(session):
-            vehicle = _locked_vehicle(session, principal, vehicle_id)
+            vehicle = locked_vehicle(session, vehicle_id)  # the caller's, as own_vehicle checked
             ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
             before, vehicle.status = vehicle.status, vehicle_move(event, vehicle.status)
             left = charging_desk.aim_at(vehicle, slot)
