@@ -11,7 +11,7 @@ from typing import Protocol
 from sqlmodel import Session
 
 from backend.errors import ApiError
-from robotaxi_dispatch.rides.models import VehicleStatus
+from robotaxi_dispatch.rides.models import Vehicle, VehicleStatus
 
 log = logging.getLogger(__name__)
 CHARGING_STATUSES = (VehicleStatus.to_charger.value, VehicleStatus.charging.value)
@@ -19,13 +19,10 @@ CHARGING_STATUSES = (VehicleStatus.to_charger.value, VehicleStatus.charging.valu
 
 @dataclass(frozen=True)
 class ChargeSlot:
-    """A slot booked for a vehicle: the booking, and where and when to plug in."""
+    """A slot booked for a vehicle: the booking, and the station it drives to."""
     booking_id: int
-    site_id: int
     lat: float
     lon: float
-    start_at: datetime
-    end_at: datetime
 
 
 class ChargingDesk(Protocol):
@@ -43,7 +40,7 @@ class ChargingDesk(Protocol):
         """Cancel a slot the vehicle will not use (an operator sent it elsewhere)."""
 
 
-def book_near(session: Session, desk: ChargingDesk | None, vehicle, now: datetime) -> ChargeSlot | None:
+def book_near(session: Session, desk: ChargingDesk | None, vehicle: Vehicle, now: datetime) -> ChargeSlot | None:
     """Book a charger near the vehicle; None without a desk, a position or a free charger."""
     if desk is None or vehicle.lat is None:
         return None
@@ -55,7 +52,7 @@ def book_near(session: Session, desk: ChargingDesk | None, vehicle, now: datetim
         return None
 
 
-def aim_at(vehicle, slot: ChargeSlot | None) -> int | None:
+def aim_at(vehicle: Vehicle, slot: ChargeSlot | None) -> int | None:
     """Point the vehicle at a newly booked slot, or forget a slot it no longer heads for.
 
     Return the booking id the vehicle has just left behind, if any.

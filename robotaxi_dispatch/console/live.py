@@ -14,6 +14,7 @@ from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleSta
 
 # Status order is the wire code of each status in a frame: the page maps codes to colours.
 STATUSES = [s.value for s in VehicleStatus]
+_CODES = {status: code for code, status in enumerate(STATUSES)}
 
 
 def city_map() -> dict:
@@ -46,7 +47,7 @@ def live_frame(session: Session, *, principal: Principal) -> dict:
     now = utcnow()
     return {"at": now.isoformat(), "statuses": STATUSES, "low_soc": CHARGE_BELOW_SOC,
             "vehicles": {"id": list(ids), "lat": [round(v, 5) for v in lat], "lon": [round(v, 5) for v in lon],
-                         "status": [STATUSES.index(s) for s in status],
+                         "status": [_CODES[s] for s in status],
                          "soc": [None if s is None else round(s, 1) for s in soc], "ride": list(ride)},
             "requests": [{"id": r.id, "lat": r.pickup_lat, "lon": r.pickup_lon,
                           "waiting_s": round((now - r.requested_at).total_seconds())} for r in requests]}
