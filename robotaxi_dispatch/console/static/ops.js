@@ -41,7 +41,7 @@
     lang: store.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en"),
     access: store.getItem("access"), refresh: store.getItem("refresh"),
     map: null, areas: null, frame: null, from: null, frameAt: 0, frameGap: 400,
-    view: null, base: null, selected: null, history: [], abort: null,
+    view: null, base: null, selected: null, history: [], historyTimer: null, abort: null,
   };
   const t = (key) => TEXT[state.lang][key] || key;
 
@@ -101,6 +101,7 @@
 
   function logout() {
     if (state.abort) state.abort.abort();
+    clearTimeout(state.historyTimer);
     state.access = state.refresh = null; store.removeItem("access"); store.removeItem("refresh");
     $("console").hidden = true; $("logout").hidden = true; $("login").hidden = false;
   }
@@ -154,12 +155,14 @@
 
   function takeFrame(frame) {
     // Vehicles glide from where they are drawn now to the new positions over one frame gap.
-    const now = performance.now();
-    const drawn = state.frame ? positionsAt(now) : null;
-    const index = new Map(state.frame ? state.frame.vehicles.id.map((id, i) => [id, i]) : []);
-    const v = frame.vehicles;
-    frame.fromLat = v.lat.map((lat, i) => (drawn && index.has(v.id[i]) ? drawn.lat[index.get(v.id[i])] : lat));
-    frame.fromLon = v.lon.map((lon, i) => (drawn && index.has(v.id[i]) ? drawn.lon[index.get(v.id[i])] : lon));
+    const now = performance.now(), previous = state.frame, v = frame.vehicles;
+    const drawn = previous ? positionsAt(now) : null;
+    const from = (fresh, shown) => fresh.map((value, i) => {
+      const j = previous ? previous.byId.get(v.id[i]) : undefined;
+      return j === undefined ? value : shown[j];   // a vehicle new to the map starts where it is
+    });
+    frame.fromLat = from(v.lat, drawn && drawn.lat);
+    frame.fromLon = from(v.lon, drawn && drawn.lon);
     if (state.frameAt) state.frameGap = Math.min(2000, Math.max(100, now - state.frameAt));
     state.frame = frame; state.frameAt = now;
     frame.byId = new Map(v.id.map((id, i) => [id, i]));
@@ -189,7 +192,7 @@
   async function loadHistory() {
     const res = await api("/api/v1/ops/metrics/history");
     if (res.ok) { state.history = (await res.json()).buckets; drawChart(); }
-    setTimeout(() => { if (state.access) loadHistory(); }, 60000);
+    state.historyTimer = setTimeout(loadHistory, 60000);
   }
 
   function drawChart() {
