@@ -41,8 +41,11 @@ class ChargingDesk(Protocol):
 
 
 def book_near(session: Session, desk: ChargingDesk | None, vehicle: Vehicle, now: datetime) -> ChargeSlot | None:
-    """Book a charger near the vehicle; None without a desk, a position or a free charger."""
-    if desk is None or vehicle.lat is None:
+    """Book a charger near the vehicle; None without a desk, a position or a free charger.
+
+    A vehicle that already holds a slot keeps it: asking again books nothing more.
+    """
+    if desk is None or vehicle.lat is None or vehicle.charge_booking_id is not None:
         return None
     try:
         return desk.book(session, organisation_id=vehicle.organisation_id, lat=vehicle.lat,

@@ -107,3 +107,13 @@ def test_without_a_desk_the_vehicle_still_leaves_service_to_charge(app, session,
     vehicle = session.get(Vehicle, low_vehicle.id)
     assert vehicle.status == VehicleStatus.to_charger.value and vehicle.charge_booking_id is None
     assert session.exec(select(Booking)).all() == []
+
+
+def test_sending_a_vehicle_to_charge_twice_keeps_its_one_slot(app, session, low_vehicle):
+    _dispatch(app).step(now=NOW)
+    session.expire_all()
+    booking_id = session.get(Vehicle, low_vehicle.id).charge_booking_id
+    _event(app, session, low_vehicle, "go_charge", NOW + timedelta(minutes=1))
+    session.expire_all()
+    assert session.get(Vehicle, low_vehicle.id).charge_booking_id == booking_id
+    assert [b.id for b in session.exec(select(Booking)).all()] == [booking_id]
