@@ -4,7 +4,7 @@ from typing import Literal
 
 from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session
 
 from backend.db import get_session
@@ -58,6 +58,12 @@ class VehicleDetail(VehiclePublic):
 class HistoryQuery(QueryParams):
     minutes: int = Field(default=60, ge=5, le=24 * 60)
     bucket_minutes: int = Field(default=5, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _bucket_fits(self):
+        if self.bucket_minutes > self.minutes:
+            raise ValueError("bucket_minutes may not exceed minutes")
+        return self
 
 
 def _apply(path: VehiclePath, action: str, energy_kwh: float | None = None):

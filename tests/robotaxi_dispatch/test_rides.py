@@ -185,3 +185,10 @@ def test_an_operator_sees_its_own_fleet_rides_and_the_unserved_demand(app, clien
     history = client.get("/api/v1/ops/metrics/history", headers=rival).json["buckets"]
     assert sum(b["requests"] for b in history) == 1 and sum(b["completed"] for b in history) == 0
     assert unserved["status"] == "requested"
+
+
+def test_metrics_history_refuses_a_bucket_longer_than_the_window(client, city):
+    answer = client.get("/api/v1/ops/metrics/history", query_string={"minutes": 5, "bucket_minutes": 60},
+                        headers=city["operator"])
+    assert answer.status_code == 422 and answer.json["code"] == "validation_error"
+    assert answer.mimetype == "application/problem+json"
