@@ -2,10 +2,13 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
+# gevent workers (gunicorn.conf.py): live streams hold a socket each, not a thread.
+SERVE := $(VENV)/bin/gunicorn --config gunicorn.conf.py
 PORT ?= 8000
-export PORT
+OCPP_PORT ?= 9000
+export PORT OCPP_PORT
 
-.PHONY: run test setup system-deps bench load
+.PHONY: run test setup system-deps bench load streams
 
 setup: system-deps $(VENV)/.installed
 
@@ -35,12 +38,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# The embedded default runs in development mode, the one mode the public development key is
+# accepted in; everywhere else SECRET_KEY must be set.
+run: export APP_ENV = development
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) seed
 	@echo "Platform on http://127.0.0.1:$(PORT)  docs: http://127.0.0.1:$(PORT)/docs  spec: http://127.0.0.1:$(PORT)/openapi.json"
-	EMBEDDED_DISPATCH=1 $(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers 1 --threads 16 --worker-class gthread \
-	  --timeout 120 --access-logfile - wsgi:app
+	@echo "Chargers (OCPP 2.0.1 / 1.6) on ws://127.0.0.1:$(OCPP_PORT)/ocpp/<identity>"
+	# The CSMS is a process of its own beside the web server, and ends with it.
+	$(FLASK) ocpp serve --port $(OCPP_PORT) & csms=$$!; \
+	trap 'kill $$csms 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	EMBEDDED_DISPATCH=1 EMBEDDED_JOBS=1 $(SERVE) --access-logfile -
 
 test: setup
 	$(PY) -m pytest -q
@@ -51,3 +60,7 @@ bench: setup
 # Needs PostgreSQL/PostGIS and Redis on 127.0.0.1 (see load/run.py for the knobs).
 load: setup
 	$(PY) -m load.run
+
+# Thousands of live streams and the telemetry path, measured on 127.0.0.1 (see README, Live streams).
+streams: setup
+	$(PY) -m load.streams

@@ -46,8 +46,9 @@ def downgrade(revision):
 @click.command("seed")
 def seed():
     """Load the Chongqing demo (idempotent: existing demo rows are kept)."""
-    from backend.seed.loader import load_demo
     from sqlmodel import Session
+
+    from backend.seed.loader import load_demo
 
     with Session(current_app.extensions["db_engine"]) as session:
         counts = load_demo(session)

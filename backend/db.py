@@ -9,6 +9,7 @@ from flask import current_app, g
 from geoalchemy2.admin.dialects.sqlite import load_spatialite
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, create_engine
 
 # Debian's name for the SpatiaLite module; the loader finds it on the library path.
@@ -109,6 +110,19 @@ def write_transaction(session: Session):
     except Exception:
         session.rollback()
         raise
+
+
+@contextmanager
+def unique_or(conflict: Exception):
+    """Raise `conflict` when the block breaks a unique rule, as a racing duplicate insert does.
+
+    A check before the insert answers the common case; this answers the two requests that
+    passed the check together, which the database's unique index tells apart.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        raise conflict from exc
 
 
 def _close_session(_exc):

@@ -1,37 +1,29 @@
 """Errors as application/problem+json with a stable machine-readable `code`."""
 import logging
 
-from flask import Response, json
-from pydantic import ValidationError
+from flask import Response
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from backend.i18n import current_language
+from backend import exceptions as domain
+from backend.exceptions import DomainError
+from backend.i18n import current_language, translate
+from backend.i18n import title as title_of
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
-# Titles per stable code, in both languages; unknown codes fall back to the HTTP phrase.
-TITLES = {
-    "validation_error": ("请求参数无效", "Invalid request"),
-    "malformed_json": ("请求体不是有效的 JSON", "Request body is not valid JSON"),
-    "not_found": ("未找到", "Not found"),
-    "method_not_allowed": ("不支持该请求方法", "Method not allowed"),
-    "payload_too_large": ("请求体过大", "Request body too large"),
-    "rate_limited": ("请求过于频繁", "Too many requests"),
-    "internal_error": ("服务器内部错误", "Internal server error"),
-    "unauthenticated": ("需要登录", "Authentication required"),
-    "invalid_token": ("令牌无效或已过期", "Token invalid or expired"),
-    "invalid_credentials": ("邮箱或密码错误", "Wrong email or password"),
-    "refresh_token_reused": ("刷新令牌已被使用", "Refresh token already used"),
-    "forbidden": ("无权执行此操作", "Not allowed"),
-    "email_taken": ("该邮箱已注册", "Email already registered"),
-    "unknown_role": ("未知角色", "Unknown role"),
-    "not_a_member": ("不是该组织成员", "Not a member of that organisation"),
-    "database_unavailable": ("数据库暂时不可用", "Database temporarily unavailable"),
-}
 RETRY_AFTER_S = 2
+
+# The one table from a domain exception's family to its HTTP status.
+STATUS_BY_FAMILY = {
+    domain.BadRequest: 400, domain.Unauthenticated: 401, domain.PaymentRequired: 402,
+    domain.Forbidden: 403, domain.NotFound: 404, domain.Conflict: 409, domain.Invalid: 422,
+    domain.TooManyRequests: 429, domain.Unavailable: 503,
+}
 
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
@@ -40,31 +32,34 @@ _HTTP_CODES = {
 }
 
 
-class ApiError(Exception):
-    """A domain error that maps to a problem+json answer."""
+class FieldError(BaseModel):
+    """One field that failed validation."""
 
-    def __init__(self, status: int, code: str, detail: str = "", errors: list | None = None):
-        super().__init__(detail or code)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.errors = errors
+    field: str = Field(description="dotted path of the field; `body` or `query` for the whole")
+    message: str = Field(description="what is wrong, in English")
+    type: str = Field(description="machine-readable kind, e.g. `missing`, `greater_than`")
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem details) with a stable machine-readable `code`."""
+
+    type: str = Field(description="URI naming the error code")
+    title: str = Field(description="short summary of the code, in the Accept-Language language")
+    status: int = Field(description="the HTTP status")
+    detail: str = Field(description="why this request failed, translated where the text is fixed")
+    code: str = Field(description="stable code clients branch on, e.g. `slot_taken`, `validation_error`")
+    errors: list[FieldError] | None = Field(default=None, description="each invalid field (422)")
 
 
 def problem(status: int, code: str, detail: str = "", errors: list | None = None,
-            title: str | None = None) -> Response:
-    """Build a problem+json response."""
-    zh, en = TITLES.get(code, (title or code, title or code))
-    body = {
-        "type": f"https://errors.cq-mobility.example/{code}",
-        "title": en if current_language() == "en" else zh,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+            title: str | None = None, params: dict | None = None) -> Response:
+    """Build a problem+json response in the caller's language; `detail` may be a template of `params`."""
+    language = current_language()
+    body = Problem(type=f"https://errors.cq-mobility.example/{code}",
+                   title=title_of(code, language) or title or code, status=status,
+                   detail=translate(detail, language, **(params or {})) if detail else "",
+                   code=code, errors=errors)
+    return Response(body.model_dump_json(exclude_none=True), status=status, mimetype=PROBLEM_JSON)
 
 
 def field_errors(exc: ValidationError) -> list[dict]:
@@ -85,19 +80,39 @@ def validation_problem(exc: ValidationError) -> Response:
     return problem(422, "validation_error", f"Invalid field(s): {fields}", errors)
 
 
-def _handle_api_error(exc: ApiError):
-    return problem(exc.status, exc.code, exc.detail, exc.errors)
+def status_of(exc: DomainError) -> int:
+    """Return the HTTP status of a domain exception's family."""
+    return next(STATUS_BY_FAMILY[kind] for kind in type(exc).__mro__ if kind in STATUS_BY_FAMILY)
+
+
+def _handle_domain_error(exc: DomainError):
+    response = problem(status_of(exc), exc.code, exc.template, exc.errors, params=exc.params)
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _handle_http(exc: HTTPException):
     code = _HTTP_CODES.get(exc.code, "http_error")
-    return problem(exc.code or 500, code, exc.description or "", title=exc.name)
+    response = problem(exc.code or 500, code, exc.description or "", title=exc.name)
+    # 405 names the methods the path does take (Allow), as HTTP requires.
+    response.headers.extend((name, value) for name, value in exc.get_headers() if name == "Allow")
+    return response
 
 
 def _handle_database_down(exc: OperationalError):
     # The pool's pre-ping reconnects on the next request once the server is back.
     log.warning("database unavailable: %s", exc.orig)
     response = problem(503, "database_unavailable", "The database is restarting; retry in a moment.")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+def _handle_pool_exhausted(exc: PoolTimeout):
+    # Every connection of this process is busy (a rush): back-pressure, not a failure.
+    log.warning("database connections exhausted: %s", exc)
+    response = problem(503, "database_busy", "The server is busy; retry in a moment.")
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
@@ -109,8 +124,9 @@ def _handle_unexpected(exc: Exception):
 
 def init_app(app) -> None:
     """Answer every error, including 404/405/413/500, as problem+json."""
-    app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(DomainError, _handle_domain_error)
     app.register_error_handler(ValidationError, validation_problem)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(OperationalError, _handle_database_down)
+    app.register_error_handler(PoolTimeout, _handle_pool_exhausted)
     app.register_error_handler(Exception, _handle_unexpected)

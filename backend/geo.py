@@ -1,10 +1,11 @@
 """Geo helpers that read the same on PostGIS and SpatiaLite: points, boxes, distances."""
 import math
 
+from geoalchemy2 import Geography, WKTElement
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Float, cast, func, literal_column, select, text
-from geoalchemy2 import Geography, WKTElement
 from sqlmodel import Field, SQLModel
+
 
 class Point(SQLModel):
     """A WGS84 point as the API shows it."""

@@ -3,5 +3,7 @@ from sqlmodel import SQLModel
 
 
 class Money(SQLModel):
+    """An amount in minor units (fen) with its currency."""
+
     amount: int
     currency: str = "CNY"

@@ -1,8 +1,16 @@
-"""Liveness, readiness, Prometheus metrics and the spec at the paths the contract fixes."""
+"""Liveness, readiness, Prometheus metrics and the spec at the paths the contract fixes.
+
+Under gunicorn each worker is a process of its own: with PROMETHEUS_MULTIPROC_DIR set (the
+gunicorn config sets it) every worker writes its samples there and /metrics adds them up, so a
+scrape sees the whole server whichever worker answers it.
+"""
+import hmac
+import ipaddress
+import os
 import time
 
-from flask import Blueprint, Response, g, redirect, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from flask import Blueprint, Response, abort, current_app, g, redirect, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from sqlalchemy import text
 
 from backend.db import get_engine
@@ -42,9 +50,28 @@ def ready():
     return response
 
 
+def _may_scrape() -> bool:
+    """Scrapers bring the METRICS_TOKEN when one is set; otherwise they call from inside the network."""
+    token = current_app.config["METRICS_TOKEN"]
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(sent.encode(), token.encode())
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
 @bp.get("/metrics")
 def metrics():
-    """Expose Prometheus metrics."""
+    """Expose Prometheus metrics, of every worker, to the platform's own scrapers only."""
+    if not _may_scrape():
+        abort(404)  # as if there were no such page
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -1,9 +1,16 @@
 """Rate limits (Flask-Limiter), stored in Redis when there is one so all workers share them."""
-from flask import current_app
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def login_account() -> str:
+    """Key a login attempt on the account it tries, whatever address it comes from."""
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return f"account:{email.strip().lower()}" if isinstance(email, str) else get_remote_address()
 
 
 def configured(name: str):

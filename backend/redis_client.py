@@ -1,19 +1,31 @@
-"""Redis client: a real server when REDIS_URL is set, an in-process fakeredis otherwise."""
+"""Redis client: a server or a cluster when REDIS_URL is set, an in-process fakeredis otherwise.
+
+Every key that is used together with another carries its region or user as a hash tag
+(`dispatch:{liangjiang}:requests`), so the same code runs on one server and on Redis Cluster.
+"""
 import logging
 from functools import wraps
 
 import fakeredis
 import redis
 from flask import current_app
+from redis.cluster import RedisCluster
 
 log = logging.getLogger(__name__)
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
 def make_redis(url: str | None) -> redis.Redis:
-    """Return a Redis client for the URL, or a fakeredis one when there is none."""
-    if url:
-        return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
-    return fakeredis.FakeRedis(decode_responses=True)
+    """Return a client for `redis://`, `redis+cluster://` (any one node), or fakeredis when unset."""
+    if not url:
+        return fakeredis.FakeRedis(decode_responses=True)
+    scheme, _, rest = url.partition("://")
+    if scheme in CLUSTER_SCHEMES:
+        # RedisCluster speaks the same commands; it finds the other nodes from the one named.
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", decode_responses=True)
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
 def get_redis() -> redis.Redis:

@@ -1,9 +1,16 @@
-"""`make load`: serve the platform on PostgreSQL/PostGIS + Redis, run the locust evening, write results.
+"""`make load`: serve the platform as in production, run the locust evening, write results and thresholds' verdict.
 
-Environment: LOAD_USERS (default 40), LOAD_SPAWN_RATE (10), LOAD_SECONDS (60),
-LOAD_DATABASE_URL (an admin URL of the PostgreSQL server; default postgres on 127.0.0.1),
-LOAD_REDIS_URL (redis://127.0.0.1:6379/13), LOAD_RESULTS (load/results.md), and the thresholds
-of load/thresholds.py. The exit code is locust's: non-zero when a threshold is broken.
+The server is gunicorn with several workers on PostgreSQL/PostGIS + Redis, with `flask dispatch run`
+and the scheduler (`flask jobs run`) alongside. First the evening mix (load/locustfile.py) runs; then two
+probes measure `/health` and nearby availability alone at the same concurrency, with no think
+time, for the throughput ratio the issue asks about.
+
+LOAD_PROFILE picks the defaults: `short` (40 users for 60 s, what CI runs shorter still) or
+`evening` (1,000 users ramping over three minutes, then two minutes at full strength, 2,000
+robotaxis). Each can be overridden: LOAD_USERS, LOAD_SPAWN_RATE, LOAD_SECONDS, LOAD_VEHICLES,
+LOAD_WORKERS, LOAD_PROBE_USERS, LOAD_PROBE_SECONDS; LOAD_DATABASE_URL and LOAD_REDIS_URL (see
+load/stage.py); LOAD_RESULTS (load/results.md; locust's HTML report goes beside it). The exit
+code is non-zero when a threshold of load/thresholds.py is broken.
 """
 import json
 import os
@@ -12,30 +19,63 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-import redis
 import requests
-from sqlalchemy.engine import make_url
 
-from load.report import read_stats, results_table
+from load import thresholds
+from load.provision import provision
+from load.report import probe_table, read_stats, results_table
+from load.stage import BIN, ROOT, seeded_database
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 PASSWORD = "Chongqing-demo-2026"
+MIX = ("Driver", "Fan", "Rider", "Fleet", "Gate")
+PROBES = ("HealthProbe", "AvailabilityProbe")  # the floor first
+WARM_UP_USERS, WARM_UP_SECONDS = 20, 15
+
+
+@dataclass(frozen=True)
+class Settings:
+    users: int
+    spawn_rate: float
+    seconds: int
+    vehicles: int
+    workers: int
+    probe_users: int
+    probe_seconds: int
+    seats: int
+    gates: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        defaults = PROFILES[os.environ.get("LOAD_PROFILE", "short")]
+        return cls(**{name: type(value)(os.environ.get(f"LOAD_{name.upper()}", value))
+                      for name, value in defaults.items()})
+
+
+PROFILES = {
+    "short": {"users": 40, "spawn_rate": 10.0, "seconds": 60, "vehicles": 200, "workers": 2, "probe_users": 20,
+              "probe_seconds": 10, "seats": 2000, "gates": 1},
+    "evening": {"users": 1000, "spawn_rate": 5.5, "seconds": 300, "vehicles": 2000, "workers": 4,
+                "probe_users": 100, "probe_seconds": 30, "seats": 3000, "gates": 10},
+}
+
+
+def server_command(port: int, workers: int) -> list[str]:
+    """Return the production-like server: gunicorn workers with threads (change the worker class here)."""
+    return [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--threads", "8", "--worker-class", "gthread",
+            # idle connections outlive any client's pause, as behind a load balancer whose idle
+            # timeout is the shorter one: the server never closes a connection a request is on its way to
+            "--keep-alive", "75", "--backlog", "4096", "wsgi:app"]
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _flask(env: dict, *args: str) -> None:
-    subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True)
 
 
 def _wait_ready(base: str) -> None:
@@ -56,22 +96,23 @@ def _login(base: str, email: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _fixture(base: str) -> dict:
-    """Put an event on sale, sell tickets for the gates, and list the robotaxis."""
-    organiser, citizen, operator = (_login(base, f"{who}@demo.cq") for who in ("organiser", "citizen", "operator"))
+def _fixture(base: str, settings: "Settings", people: dict) -> dict:
+    """Put an event on sale and sell tickets for the gates; add who is out this evening."""
+    organiser, citizen = (_login(base, f"{who}@demo.cq") for who in ("organiser", "citizen"))
     venue = requests.get(f"{base}/api/v1/sites", params={"lat": 29.744, "lon": 106.805, "radius_m": 500,
                                                          "kind": "venue"}, timeout=10).json()["items"][0]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     event = requests.post(f"{base}/api/v1/organiser/events", headers=organiser, timeout=10, json={
         "category": "motorsport", "title_zh": "龙兴赛道之夜", "title_en": "Longxing Night Race",
         "venue_site_id": venue["id"], "starts_at": (now + timedelta(days=7)).isoformat(),
         "ends_at": (now + timedelta(days=7, hours=4)).isoformat()}).json()
     tier = requests.post(f"{base}/api/v1/organiser/events/{event['id']}/tiers", headers=organiser, timeout=10,
-                         json={"name_zh": "看台", "name_en": "Grandstand", "price_fen": 18000, "quota": 100_000,
-                               "sales_start": now.isoformat(), "sales_end": (now + timedelta(days=6)).isoformat()}).json()
+                         json={"name_zh": "看台", "name_en": "Grandstand", "price_fen": 18000,
+                               "quota": settings.seats, "sales_start": now.isoformat(),
+                               "sales_end": (now + timedelta(days=6)).isoformat()})
+    tier.raise_for_status()
     requests.post(f"{base}/api/v1/organiser/events/{event['id']}/publish", headers=organiser, timeout=10)
-    tier_id = tier["tiers"][0]["id"]
-    codes = []
+    tier_id = tier.json()["id"]  # adding a tier answers the tier
     for _ in range(10):
         order = requests.post(f"{base}/api/v1/events/{event['id']}/orders", headers=citizen, timeout=10,
                               json={"items": [{"tier_id": tier_id, "quantity": 4}]}).json()
@@ -79,59 +120,83 @@ def _fixture(base: str) -> dict:
                              headers=citizen, json={"card_number": "4242424242424242"})
         paid.raise_for_status()
     codes = [t["code"] for t in requests.get(f"{base}/api/v1/tickets", headers=citizen, timeout=10).json()["items"]]
-    fleet = requests.get(f"{base}/api/v1/ops/fleet", params={"bbox": "29.6,106.5,29.8,106.7"},
-                         headers=operator, timeout=10).json()["items"]
     return {"event_id": event["id"], "tier_id": tier_id, "ticket_codes": codes, "password": PASSWORD,
             "organiser_email": "organiser@demo.cq", "operator_email": "operator@demo.cq",
-            "vehicle_ids": [v["id"] for v in fleet]}
+            "gates": settings.gates, **people}
+
+
+def _locust(base: str, env: dict, csv: Path, classes: tuple[str, ...], *, users: int, spawn_rate: float,
+            seconds: int, html: Path | None = None) -> int:
+    """Run locust headless with some user classes; with an HTML report, the measured run, return the verdict."""
+    command = [str(BIN / "locust"), "-f", str(ROOT / "load" / "locustfile.py"), "--headless", "-u", str(users),
+               "-r", str(spawn_rate), "-t", f"{seconds}s", "--host", base, "--csv", str(csv), "--only-summary",
+               # figures and thresholds count from when every user is in (the HTML charts show the ramp)
+               "--reset-stats",
+               *(["--html", str(html)] if html else []), *classes]
+    # Only the measured run answers to the thresholds: the warm-up and the probes are not the evening.
+    measured = {"LOAD_THRESHOLDS": "on" if html else "off"}
+    return subprocess.run(command, cwd=ROOT, env={**env, **measured, "PYTHONPATH": str(ROOT)}).returncode
+
+
+def _without_local_paths(report: Path) -> None:
+    """Strip this machine's directories from the tracebacks locust puts in its HTML report."""
+    text = report.read_text()
+    for directory in sorted({str(ROOT), sys.prefix, str(Path(sys.prefix).resolve()), sys.base_prefix},
+                            key=len, reverse=True):
+        text = text.replace(directory + "/", "")
+    report.write_text(text)
+
+
+def _serve(env: dict, settings: Settings, port: int) -> list[subprocess.Popen]:
+    """Start gunicorn, the dispatcher and the scheduler."""
+    def start(command):
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    flask = [str(BIN / "flask"), "--app", "wsgi"]
+    return [start(server_command(port, settings.workers)), start([*flask, "dispatch", "run"]),
+            start([*flask, "jobs", "run"])]
 
 
 def main() -> int:
-    admin = os.environ.get("LOAD_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"cq_load_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    redis_url = os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/13")
-    redis.Redis.from_url(redis_url).flushdb()
-    port, work = _free_port(), Path(tempfile.mkdtemp(prefix="cq-load-"))
-    env = {**os.environ, "DATABASE_URL": make_url(admin).set(database=name).render_as_string(hide_password=False),
-           "REDIS_URL": redis_url, "SECRET_KEY": uuid.uuid4().hex * 2, "STRIPE_API_KEY": "",
-           "LOGIN_RATE_LIMIT": "100000 per minute", "REGISTER_RATE_LIMIT": "100000 per minute"}
-    processes = []
-    try:
-        _flask(env, "db", "upgrade")
-        _flask(env, "seed")
-        processes.append(subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                                           "--threads", "8", "--worker-class", "gthread",
-                                           # idle connections outlive the users' think time (1-3 s), as
-                                           # behind a load balancer: no close racing a request
-                                           "--keep-alive", "10", "wsgi:app"],
-                                          cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
-        processes.append(subprocess.Popen([str(BIN / "flask"), "--app", "wsgi", "dispatch", "run"], cwd=ROOT,
-                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base)
-        fixture = work / "fixture.json"
-        fixture.write_text(json.dumps(_fixture(base)))
-        users, seconds = os.environ.get("LOAD_USERS", "40"), os.environ.get("LOAD_SECONDS", "60")
-        locust = subprocess.run([str(BIN / "locust"), "-f", str(ROOT / "load" / "locustfile.py"), "--headless",
-                                 "-u", users, "-r", os.environ.get("LOAD_SPAWN_RATE", "10"), "-t", f"{seconds}s",
-                                 "--host", base, "--csv", str(work / "run"), "--only-summary"],
-                                cwd=ROOT, env={**env, "LOAD_FIXTURE": str(fixture), "PYTHONPATH": str(ROOT)})
-        table = results_table(read_stats(work / "run"))
-        header = (f"# Load results\n\n{users} locust users for {seconds} s against gunicorn (2 workers x 8 threads) "
-                  f"on PostgreSQL/PostGIS + Redis, 127.0.0.1, with `flask dispatch run` alongside; written by "
-                  f"`make load` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. The floor is `GET /health` in the "
-                  f"same app and run.\n\n")
-        Path(os.environ.get("LOAD_RESULTS", ROOT / "load" / "results.md")).write_text(header + table)
-        print(header + table)
-        return locust.returncode
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=30)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    settings, port, work = Settings.from_env(), _free_port(), Path(tempfile.mkdtemp(prefix="cq-load-"))
+    results = Path(os.environ.get("LOAD_RESULTS", ROOT / "load" / "results.md"))
+    with seeded_database("cq_load") as env:
+        people = provision(env, citizens=settings.users, vehicles=settings.vehicles)
+        processes = _serve(env, settings, port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base)
+            fixture = work / "fixture.json"
+            fixture.write_text(json.dumps(_fixture(base, settings, people)))
+            env = {**env, "LOAD_FIXTURE": str(fixture)}
+            # Every worker meets every request once before anything counts, as behind a load balancer
+            # that sends traffic to a new instance only after warming it.
+            _locust(base, env, work / "warm-up", MIX, users=WARM_UP_USERS, spawn_rate=WARM_UP_USERS,
+                    seconds=WARM_UP_SECONDS)
+            verdict = _locust(base, env, work / "mix", MIX, users=settings.users, spawn_rate=settings.spawn_rate,
+                              seconds=settings.seconds, html=results.with_suffix(".html"))
+            _without_local_paths(results.with_suffix(".html"))
+            for probe in PROBES:  # measurements at saturation: their own percentiles are not thresholds
+                _locust(base, env, work / probe, (probe,), users=settings.probe_users,
+                        spawn_rate=settings.probe_users, seconds=settings.probe_seconds)
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=30)
+    mix, probes = read_stats(work / "mix"), [read_stats(work / probe)[0] for probe in PROBES]
+    header = (f"# Load results\n\n{settings.users} locust users (spawning {settings.spawn_rate}/s) for "
+              f"{settings.seconds} s against gunicorn ({settings.workers} workers x 8 threads) on PostgreSQL/PostGIS + "
+              f"Redis, 127.0.0.1, with `flask dispatch run` and `flask jobs run` alongside and "
+              f"{settings.vehicles} robotaxis reporting; written by `make load` on "
+              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. The floor is `GET /health` in the same app and run.\n\n")
+    probe_header = (f"\n## Capacity at the same concurrency\n\n{settings.probe_users} users with no think time, "
+                    f"{settings.probe_seconds} s each, right after the mix:\n\n")
+    report = header + results_table(mix) + probe_header + probe_table(probes)
+    results.write_text(report)
+    print(report)
+    problems = thresholds.floor_breaches(mix, probes)
+    for problem in problems:
+        print(f"THRESHOLD BROKEN: {problem}")
+    return 1 if verdict or problems else 0
 
 
 if __name__ == "__main__":

@@ -1,20 +1,55 @@
 """Bookings of charging, swap, hydrogen, test-drive, track and valet slots, and their availability."""
+from datetime import datetime
+
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlmodel import select
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.db import get_session
 from backend.dbtypes import utcnow
-from booking.bookings import availability, billing, outages, services
+from backend.exceptions import Conflict, Forbidden, NotFound, SlotTaken
+from backend.i18n import current_language, pick
+from backend.redis_client import get_redis
+from booking.bookings import availability, billing, outages, policy, services
 from booking.bookings.models import (
-    BookingComplete, BookingCreate, BookingPage, BookingPublic, OutageCreate, OutagePublic, Rebook,
+    Booking,
+    BookingComplete,
+    BookingCreate,
+    BookingPage,
+    BookingPublic,
+    BookingStatus,
+    OutageCreate,
+    OutagePublic,
+    Rebook,
 )
 from booking.bookings.rules import city_time
-from booking.sites.models import CarModel, ResourceKind, SiteKind
-from mobile_api.http import BEARER, QueryParams, decode_cursor, json_response, page, payment_gateway, require_principal
+from booking.calendar import calendar_file
+from booking.chargers import live as chargers
+from booking.sites import services as site_services
+from booking.sites.models import CarModel, Resource, ResourceKind, Site, SiteKind
+from mobile_api.http import (
+    BEARER,
+    QueryParams,
+    QueryTime,
+    calendar_response,
+    decode_keyset,
+    encode_keyset,
+    json_response,
+    keyset_page,
+    payment_gateway,
+    require_principal,
+)
 from mobile_api.idempotency import idempotent
+from mobile_api.openapi import operation
+from payments import wallet
+from payments.exceptions import PaymentMethodRequired
 
-bp = APIBlueprint("bookings", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="bookings")])
+bp = APIBlueprint("bookings", __name__, url_prefix="/api/v1", abp_tags=[Tag(
+    name="bookings", description="Charging, swap, hydrogen, test-drive, track and valet slots: availability, holds, "
+                                 "payment, check-in, completion, cancellation.")])
+
+
+# Besides the cancellable ones, the statuses whose calendar entry still stands.
+LIVE = (BookingStatus.checked_in, BookingStatus.completed)
 
 
 class BookingPath(BaseModel):
@@ -32,13 +67,13 @@ class OutagePath(BaseModel):
 
 class PageQuery(QueryParams):
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=64)
+    cursor: str | None = Field(default=None, max_length=200)
 
 
 class WindowQuery(QueryParams):
     model_config = ConfigDict(populate_by_name=True)
-    start: AwareDatetime = Field(alias="from", description="RFC 3339 with offset")
-    end: AwareDatetime = Field(alias="to", description="RFC 3339 with offset")
+    start: QueryTime = Field(alias="from", description="RFC 3339 with offset")
+    end: QueryTime = Field(alias="to", description="RFC 3339 with offset")
     resource_kind: ResourceKind | None = None
     min_power_kw: float | None = Field(default=None, ge=0, le=1000)
     connector: str | None = Field(default=None, max_length=32)
@@ -63,49 +98,85 @@ class NearbyWindowQuery(WindowQuery):
 
 
 class AvailabilityPage(BaseModel):
+    """Nearby sites with a free slot, nearest first."""
+
     items: list[availability.SiteAvailability]
 
 
-class CarModelList(BaseModel):
+class CarModelPage(BaseModel):
+    """The test-drive catalogue by maker, with the cursor of the next page."""
+
     items: list[CarModel]
+    next_cursor: str | None = None
+
+
+def booking_view(session, booking) -> BookingPublic:
+    """Return a booking's public view with what cancelling it costs now."""
+    language = current_language()
+    view = services.booking_public(session, booking, language=language)
+    view.cancellation = policy.cancellation(booking, utcnow(), language)
+    return view
 
 
 def _answer(booking, status: int = 200):
-    return json_response(services.booking_public(get_session(), booking), status)
+    return json_response(booking_view(get_session(), booking), status)
 
 
-@bp.post("/bookings", responses={201: BookingPublic}, security=BEARER)
+@bp.post("/bookings", security=BEARER, **operation(
+    "createBooking", {201: BookingPublic}, raises=(SlotTaken, Conflict, NotFound, PaymentMethodRequired),
+    idempotent=True,
+    example={"resource_id": 42, "start": "2026-12-01T14:00:00+08:00", "end": "2026-12-01T14:30:00+08:00"}))
 @idempotent
 def create_booking(body: BookingCreate):
     """Hold a slot (`held` until paid, with `hold_expires_at`); 409 `slot_taken` if it is gone."""
     principal = require_principal()
     session = get_session()
+    if body.pay_with_wallet:
+        wallet.default_method(session, payment_gateway(), user_id=principal.user_id)  # 402 before holding
     booking = services.hold_slot(session, user_id=principal.user_id, data=body)
-    billing.request_payment(session, payment_gateway(), booking=booking)
-    return _answer(booking, 201)
+    billing.request_payment(session, payment_gateway(), booking=booking, pay_with_wallet=body.pay_with_wallet)
+    return _answer(session.get(Booking, booking.id, populate_existing=True), 201)
 
 
-@bp.get("/bookings", responses={200: BookingPage}, security=BEARER)
+@bp.get("/bookings", **operation("listBookings", {200: BookingPage}), security=BEARER)
 def list_bookings(query: PageQuery):
     """List the caller's own bookings, latest first."""
     principal, session = require_principal(), get_session()
-    offset = decode_cursor(query.cursor)
+    services.expire_on_read(session, user_id=principal.user_id)
     rows = services.list_bookings(session, user_id=principal.user_id, limit=query.limit + 1,
-                                  offset=offset)
-    rows, cursor = page(rows, limit=query.limit, offset=offset)
-    return json_response(BookingPage(items=[services.booking_public(session, b) for b in rows],
-                                     next_cursor=cursor))
+                                  after=decode_keyset(query.cursor, datetime, int))
+    last = rows[query.limit - 1] if len(rows) > query.limit else None
+    return json_response(BookingPage(items=[booking_view(session, b) for b in rows[:query.limit]],
+                                     next_cursor=last and encode_keyset((last.start_at, last.id))))
 
 
-@bp.get("/bookings/<int:booking_id>", responses={200: BookingPublic}, security=BEARER)
+@bp.get("/bookings/<int:booking_id>", security=BEARER,
+        **operation("getBooking", {200: BookingPublic}, raises=(NotFound,)))
 def get_booking(path: BookingPath):
     """Return one of the caller's bookings."""
-    principal = require_principal()
-    return _answer(services.own_booking(get_session(), booking_id=path.booking_id,
-                                        user_id=principal.user_id))
+    principal, session = require_principal(), get_session()
+    services.expire_on_read(session, user_id=principal.user_id)
+    return _answer(services.own_booking(session, booking_id=path.booking_id, user_id=principal.user_id))
 
 
-@bp.post("/bookings/<int:booking_id>/cancel", responses={200: BookingPublic}, security=BEARER)
+@bp.get("/bookings/<int:booking_id>.ics", security=BEARER, **operation(
+    "getBookingCalendar", {200: {"description": "The booking as an iCalendar file",
+                                 "content": {"text/calendar": {"schema": {"type": "string"}}}}}, raises=(NotFound,)))
+def booking_calendar(path: BookingPath):
+    """The booking as a calendar file, with the site's address and location."""
+    principal, session, language = require_principal(), get_session(), current_language()
+    booking = services.own_booking(session, booking_id=path.booking_id, user_id=principal.user_id)
+    site, resource = session.get(Site, booking.site_id), session.get(Resource, booking.resource_id)
+    terms = policy.cancellation(booking, utcnow(), language)
+    body = calendar_file(uid=f"booking-{booking.id}", summary=pick(resource.name_zh, resource.name_en, language),
+                         start=booking.start_at, end=booking.end_at, venue=site, language=language,
+                         description=terms.summary if terms else "",
+                         cancelled=booking.status not in policy.CANCELLABLE + LIVE)
+    return calendar_response(body, f"booking-{booking.id}.ics")
+
+
+@bp.post("/bookings/<int:booking_id>/cancel", security=BEARER,
+         **operation("cancelBooking", {200: BookingPublic}, raises=(NotFound, Conflict)))
 def cancel_booking(path: BookingPath):
     """Cancel; free until the kind's cut-off, then a fee is kept and the rest refunded."""
     principal = require_principal()
@@ -113,15 +184,19 @@ def cancel_booking(path: BookingPath):
                                            booking_id=path.booking_id, user_id=principal.user_id))
 
 
-@bp.post("/bookings/<int:booking_id>/check-in", responses={200: BookingPublic}, security=BEARER)
+@bp.post("/bookings/<int:booking_id>/check-in", security=BEARER,
+         **operation("checkInBooking", {200: BookingPublic}, raises=(NotFound, Conflict)))
 def check_in(path: BookingPath):
     """Check in at the site (from 30 minutes before the start)."""
-    principal = require_principal()
-    return _answer(services.check_in(get_session(), booking_id=path.booking_id,
-                                     user_id=principal.user_id))
+    principal, session = require_principal(), get_session()
+    booking = services.check_in(session, booking_id=path.booking_id, user_id=principal.user_id)
+    chargers.wake_owner(get_redis(), session, booking.resource_id)  # the remote start goes out now
+    return _answer(booking)
 
 
-@bp.post("/bookings/<int:booking_id>/complete", responses={200: BookingPublic}, security=BEARER)
+@bp.post("/bookings/<int:booking_id>/complete", security=BEARER, **operation(
+    "completeBooking", {200: BookingPublic}, raises=(NotFound, Conflict),
+    example={"energy_kwh": 42.5, "unplugged_at": "2026-12-01T14:35:00+08:00"}))
 def complete(path: BookingPath, body: BookingComplete):
     """Complete; charging and hydrogen are settled from what was delivered."""
     principal = require_principal()
@@ -130,7 +205,9 @@ def complete(path: BookingPath, body: BookingComplete):
         energy_kwh=body.energy_kwh, hydrogen_kg=body.hydrogen_kg, unplugged_at=body.unplugged_at))
 
 
-@bp.post("/bookings/<int:booking_id>/rebook", responses={200: BookingPublic}, security=BEARER)
+@bp.post("/bookings/<int:booking_id>/rebook", security=BEARER, **operation(
+    "rebookBooking", {200: BookingPublic}, raises=(NotFound, SlotTaken, Conflict),
+    example={"start": "2026-12-01T15:00:00+08:00", "end": "2026-12-01T15:30:00+08:00"}))
 def rebook(path: BookingPath, body: Rebook):
     """Move a booking an outage disrupted to another free slot of the same site, free of charge."""
     principal = require_principal()
@@ -138,34 +215,38 @@ def rebook(path: BookingPath, body: Rebook):
                                   user_id=principal.user_id, data=body))
 
 
-@bp.get("/sites/<int:site_id>/availability", responses={200: availability.SiteAvailability})
+@bp.get("/sites/<int:site_id>/availability",
+        **operation("getSiteAvailability", {200: availability.SiteAvailability}, raises=(NotFound,)))
 def site_availability(path: SitePath, query: WindowQuery):
     """Free slots per resource of a site in a window (at most 7 days)."""
     answer = availability.site_availability(get_session(), site_id=path.site_id,
                                             start=query.start, end=query.end,
-                                            wanted=query.wanted(), now=utcnow())
+                                            wanted=query.wanted(), now=utcnow(), language=current_language())
     return json_response(answer)
 
 
-@bp.get("/availability", responses={200: AvailabilityPage})
+@bp.get("/availability", **operation("listNearbyAvailability", {200: AvailabilityPage}))
 def nearby_availability(query: NearbyWindowQuery):
     """Nearby sites with a free matching slot in the window, nearest first."""
     items = availability.nearby_availability(
         get_session(), lat=query.lat, lon=query.lon, radius_m=query.radius_m,
         site_kind=query.kind.value if query.kind else None, wanted=query.wanted(),
-        start=query.start, end=query.end, now=utcnow(), limit=query.limit)
+        start=query.start, end=query.end, now=utcnow(), limit=query.limit, language=current_language())
     return json_response(AvailabilityPage(items=items))
 
 
-@bp.get("/car-models", responses={200: CarModelList})
-def car_models():
-    """The test-drive catalogue: powertrain (BEV, EREV, PHEV, FCEV), range and autonomy level."""
-    rows = get_session().exec(select(CarModel).order_by(CarModel.maker, CarModel.code)).all()
-    return json_response(CarModelList(items=list(rows)))
+@bp.get("/car-models", **operation("listCarModels", {200: CarModelPage}))
+def car_models(query: PageQuery):
+    """The test-drive catalogue by maker: powertrain (BEV, EREV, PHEV, FCEV), range and autonomy level."""
+    rows = site_services.car_models(get_session(), limit=query.limit + 1,
+                                    cursor=decode_keyset(query.cursor, str, str))
+    items, cursor = keyset_page(rows, limit=query.limit, key=lambda m: (m.maker, m.code))
+    return json_response(CarModelPage(items=items, next_cursor=cursor))
 
 
-@bp.post("/manage/sites/<int:site_id>/resources/<int:resource_id>/outages",
-         responses={201: OutagePublic}, security=BEARER)
+@bp.post("/manage/sites/<int:site_id>/resources/<int:resource_id>/outages", security=BEARER, **operation(
+    "addOutage", {201: OutagePublic}, raises=(Forbidden, NotFound),
+    example={"start": "2026-12-02T09:00:00+08:00", "end": "2026-12-02T12:00:00+08:00", "reason": "Cable replacement"}))
 def add_outage(path: OutagePath, body: OutageCreate):
     """Take a resource out of service for a window (site_operator); bookings hit are disrupted."""
     principal = require_principal("site_operator", "admin")

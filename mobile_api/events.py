@@ -1,33 +1,57 @@
 """Citizens and events: browse, order tickets, pay, cancel, join waiting lists, show QR codes."""
 from flask import Response, current_app
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from sqlmodel import select
-
+from backend import keys
 from backend.db import get_session
-from backend.errors import ApiError
-from booking.events import catalogue, orders
+from backend.exceptions import Conflict, Invalid, NotFound
+from backend.i18n import current_language, pick
+from backend.keys import KeyRing
+from booking.calendar import calendar_file
+from booking.events import catalogue, listing, orders
 from booking.events.models import (
-    EventCategory, EventPublic, Order, OrderCreate, OrderPublic, Ticket, TicketPublic, WaitlistJoin,
+    EventCategory,
+    EventPublic,
+    EventStatus,
+    Order,
+    OrderCreate,
+    OrderPublic,
+    Ticket,
+    WaitlistJoin,
 )
 from booking.events.tickets import qr_svg, ticket_code
-from mobile_api.http import BEARER, QueryParams, decode_cursor, json_response, page, payment_gateway, require_principal
+from mobile_api.http import (
+    BEARER,
+    QueryParams,
+    QueryTime,
+    calendar_response,
+    decode_keyset,
+    encode_keyset,
+    json_response,
+    keyset_page,
+    payment_gateway,
+    require_principal,
+)
 from mobile_api.idempotency import idempotent
+from mobile_api.openapi import operation
 from payments import services as payments
+from payments import wallet
+from payments.exceptions import PaymentMethodRequired
 
-bp = APIBlueprint("events", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="events")])
+bp = APIBlueprint("events", __name__, url_prefix="/api/v1", abp_tags=[Tag(
+    name="events", description="Motorsport and car-culture events: tickets, orders, waiting lists, QR codes.")])
 
 
 class EventQuery(QueryParams):
     model_config = ConfigDict(populate_by_name=True)
-    start_from: AwareDatetime | None = Field(default=None, alias="from")
+    start_from: QueryTime | None = Field(default=None, alias="from")
     category: EventCategory | None = None
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     radius_m: float = Field(default=100_000, gt=0, le=500_000)
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=64)
+    cursor: str | None = Field(default=None, max_length=200)
 
 
 class EventPath(BaseModel):
@@ -43,96 +67,141 @@ class TicketPath(BaseModel):
 
 
 class EventPage(BaseModel):
+    """Published events, with the cursor of the next page."""
+
     items: list[EventPublic]
     next_cursor: str | None = None
 
 
-class TicketList(BaseModel):
-    items: list[TicketPublic]
+class PageQuery(QueryParams):
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class TicketPage(BaseModel):
+    """The caller's tickets, newest first, with the cursor of the next page."""
+
+    items: list[listing.TicketDetail]
+    next_cursor: str | None = None
 
 
 class WaitlistPublic(BaseModel):
+    """A place on a tier's waiting list."""
+
     id: int
     tier_id: int
     quantity: int
     position: int
 
 
-def _secret() -> str:
-    return current_app.config["SECRET_KEY"]
+def _ticket_keys() -> KeyRing:
+    return keys.ring(current_app.config, keys.TICKET_CODE)
 
 
 def order_answer(order, status: int = 200):
     """Answer an order with its tickets and payment."""
     session = get_session()
     payment = payments.payment_for(session, orders.PAYABLE_TYPE, order.id)
-    view = catalogue.order_public(session, order, secret=_secret(),
+    view = catalogue.order_public(session, order, keys=_ticket_keys(),
                                   payment=payments.payment_public(payment).model_dump(mode="json") if payment else None)
     return json_response(view, status)
 
 
-@bp.get("/events", responses={200: EventPage})
+@bp.get("/events", **operation("listEvents", {200: EventPage}))
 def list_events(query: EventQuery):
     """Published events from a date, by category, near a point (nearest first) or by date."""
-    offset = decode_cursor(query.cursor)
-    rows = catalogue.list_events(get_session(), start_from=query.start_from, category=query.category,
-                                 lat=query.lat, lon=query.lon, radius_m=query.radius_m,
-                                 limit=query.limit + 1, offset=offset)
-    items, cursor = page(rows, limit=query.limit, offset=offset)
-    return json_response(EventPage(items=items, next_cursor=cursor))
+    near = (query.lat, query.lon, query.radius_m) if query.lat is not None and query.lon is not None else None
+    search = catalogue.EventSearch(start_from=query.start_from, category=query.category, near=near)
+    items, last = catalogue.list_events(get_session(), search=search, limit=query.limit,
+                                        after=decode_keyset(query.cursor, *search.key_types),
+                                        language=current_language())
+    return json_response(EventPage(items=items, next_cursor=last and encode_keyset(last)))
 
 
-@bp.get("/events/<int:event_id>", responses={200: EventPublic})
+@bp.get("/events/<int:event_id>", **operation("getEvent", {200: EventPublic}, raises=(NotFound,)))
 def get_event(path: EventPath):
     """An event with its tiers and the seats left in each."""
     session = get_session()
-    return json_response(catalogue.event_public(session, catalogue.published_event(session, path.event_id)))
+    event = catalogue.published_event(session, path.event_id)
+    orders.expire_on_read(session, event_id=event.id)
+    return json_response(catalogue.event_public(session, event, language=current_language()))
 
 
-@bp.post("/events/<int:event_id>/orders", responses={201: OrderPublic}, security=BEARER)
+@bp.post("/events/<int:event_id>/orders", security=BEARER, **operation(
+    "placeOrder", {201: OrderPublic}, raises=(NotFound, Conflict, Invalid, PaymentMethodRequired), idempotent=True,
+    example={"items": [{"tier_id": 7, "quantity": 2}]}))
 @idempotent
 def place_order(path: EventPath, body: OrderCreate):
     """Hold seats as a `pending` order with `expires_at` and a payment; 409 `sold_out`."""
     principal, session = require_principal(), get_session()
+    if body.pay_with_wallet:
+        wallet.default_method(session, payment_gateway(), user_id=principal.user_id)  # 402 before holding seats
     order = orders.place_order(session, user_id=principal.user_id, event_id=path.event_id, data=body)
-    orders.request_payment(session, payment_gateway(), order=order)
+    orders.request_payment(session, payment_gateway(), order=order, pay_with_wallet=body.pay_with_wallet)
     return order_answer(session.get(Order, order.id, populate_existing=True), 201)
 
 
-@bp.get("/orders/<int:order_id>", responses={200: OrderPublic}, security=BEARER)
+@bp.get("/orders/<int:order_id>", security=BEARER, **operation("getOrder", {200: OrderPublic}, raises=(NotFound,)))
 def get_order(path: OrderPath):
     """One of the caller's orders, with its tickets once paid."""
-    principal = require_principal()
-    return order_answer(orders.own_order(get_session(), order_id=path.order_id, user_id=principal.user_id))
+    principal, session = require_principal(), get_session()
+    order = orders.own_order(session, order_id=path.order_id, user_id=principal.user_id)
+    orders.expire_on_read(session, event_id=order.event_id)
+    return order_answer(session.get(Order, order.id, populate_existing=True))
 
 
-@bp.post("/orders/<int:order_id>/cancel", responses={200: OrderPublic}, security=BEARER)
+@bp.post("/orders/<int:order_id>/cancel", security=BEARER,
+         **operation("cancelOrder", {200: OrderPublic}, raises=(NotFound, Conflict)))
 def cancel_order(path: OrderPath):
-    """Cancel; a paid order is refunded in full until the event's cut-off."""
+    """Cancel; a paid order is refunded per the event's policy; 409 `ticket_used` once admitted."""
     principal = require_principal()
     return order_answer(orders.cancel_order(get_session(), payment_gateway(), order_id=path.order_id,
                                             user_id=principal.user_id))
 
 
-@bp.get("/tickets", responses={200: TicketList}, security=BEARER)
-def list_tickets():
-    """The caller's tickets, each with its signed code for the QR."""
-    principal, session = require_principal(), get_session()
-    rows = session.exec(select(Ticket).where(Ticket.user_id == principal.user_id).order_by(Ticket.id)).all()
-    return json_response(TicketList(items=[catalogue.ticket_public(t, secret=_secret()) for t in rows]))
+@bp.get("/tickets", **operation("listTickets", {200: TicketPage}), security=BEARER)
+def list_tickets(query: PageQuery):
+    """The caller's tickets, newest first, each with its signed QR code, event, time and venue."""
+    principal = require_principal()
+    rows = listing.user_tickets(get_session(), user_id=principal.user_id, limit=query.limit + 1,
+                                cursor=decode_keyset(query.cursor, int), keys=_ticket_keys(),
+                                language=current_language())
+    items, cursor = keyset_page(rows, limit=query.limit, key=lambda t: (t.id,))
+    return json_response(TicketPage(items=items, next_cursor=cursor))
 
 
-@bp.get("/tickets/<int:ticket_id>/qr.svg", security=BEARER)
+@bp.get("/tickets/<int:ticket_id>/qr.svg", security=BEARER, **operation(
+    "getTicketQr", {200: {"description": "The QR code as SVG",
+                          "content": {"image/svg+xml": {"schema": {"type": "string"}}}}}, raises=(NotFound,)))
 def ticket_qr(path: TicketPath):
     """The ticket's code as an SVG QR image."""
     principal = require_principal()
     ticket = get_session().get(Ticket, path.ticket_id)
     if ticket is None or ticket.user_id != principal.user_id:
-        raise ApiError(404, "ticket_not_found", "No such ticket.")
-    return Response(qr_svg(ticket_code(ticket, secret=_secret())), mimetype="image/svg+xml")
+        raise NotFound("ticket_not_found", "No such ticket.")
+    return Response(qr_svg(ticket_code(ticket, keys=_ticket_keys())), mimetype="image/svg+xml")
 
 
-@bp.post("/events/<int:event_id>/waitlist", responses={201: WaitlistPublic}, security=BEARER)
+@bp.get("/tickets/<int:ticket_id>.ics", security=BEARER, **operation(
+    "getTicketCalendar", {200: {"description": "The event as an iCalendar file",
+                                "content": {"text/calendar": {"schema": {"type": "string"}}}}}, raises=(NotFound,)))
+def ticket_calendar(path: TicketPath):
+    """The ticket's event as a calendar file, with the venue's address and location."""
+    principal, language = require_principal(), current_language()
+    found = listing.user_ticket(get_session(), user_id=principal.user_id, ticket_id=path.ticket_id)
+    if found is None:
+        raise NotFound("ticket_not_found", "No such ticket.")
+    ticket, event, venue = found
+    body = calendar_file(uid=f"ticket-{ticket.id}", summary=pick(event.title_zh, event.title_en, language),
+                         start=event.starts_at, end=event.ends_at, venue=venue, language=language,
+                         description=pick(event.description_zh, event.description_en, language),
+                         cancelled=not ticket.valid or event.status == EventStatus.cancelled)
+    return calendar_response(body, f"ticket-{ticket.id}.ics")
+
+
+@bp.post("/events/<int:event_id>/waitlist", security=BEARER, **operation(
+    "joinWaitlist", {201: WaitlistPublic}, raises=(NotFound, Conflict, Invalid),
+    example={"tier_id": 7, "quantity": 2}))
 def join_waitlist(path: EventPath, body: WaitlistJoin):
     """Queue for a sold-out tier; returned seats are offered in order as a held pending order."""
     principal = require_principal()

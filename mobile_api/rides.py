@@ -1,88 +1,122 @@
 """Robotaxi rides for citizens: quote, request, watch (Server-Sent Events), cancel."""
-import time
+from datetime import datetime
 
 from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel
-from sqlmodel import Session, select
+from pydantic import BaseModel, Field
 
 from backend.db import get_session
-from mobile_api.http import BEARER, json_response, payment_gateway, require_principal, sse_event, sse_response
+from backend.exceptions import Conflict, Invalid, NotFound, TooManyRequests, Unavailable
+from backend.i18n import current_language
+from mobile_api.http import (
+    BEARER,
+    QueryParams,
+    decode_keyset,
+    json_response,
+    keyset_page,
+    payment_gateway,
+    require_principal,
+    token_expires_at,
+)
 from mobile_api.idempotency import idempotent
-from robotaxi_dispatch.rides import services
-from robotaxi_dispatch.rides.models import TERMINAL, RideEvent, RidePublic, RideQuote, RideRequest, RideStatus
+from mobile_api.live import LiveStream, open_stream, stream_deadline
+from mobile_api.openapi import operation, stream
+from payments.exceptions import PaymentDeclined, PaymentMethodRequired
+from robotaxi_dispatch.rides import listing, services, watching
+from robotaxi_dispatch.rides.models import RidePublic, RideQuote, RideRequest
+from robotaxi_dispatch.streams import ride_channel
 
-bp = APIBlueprint("rides", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="rides")])
-SSE_POLL_S = 1.0
-SSE_MAX_S = 15 * 60
+bp = APIBlueprint("rides", __name__, url_prefix="/api/v1", abp_tags=[Tag(
+    name="rides", description="Robotaxi rides: service areas, quotes, requests, live status, cancellation.")])
+# From Liangjiang New Area's Yuelai to Lijia, inside one service area.
+TRIP_EXAMPLE = {"pickup": {"lat": 29.7162, "lon": 106.6305}, "dropoff": {"lat": 29.6479, "lon": 106.5617},
+                "passengers": 1}
 
 
 class RidePath(BaseModel):
     ride_id: int
 
 
+class RideHistoryQuery(QueryParams):
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class RidePage(BaseModel):
+    """The caller's rides, latest request first."""
+
+    items: list[RidePublic]
+    next_cursor: str | None = None
+
+
 def _redis():
     return current_app.extensions["redis"]
 
 
-@bp.post("/rides/quote", responses={200: RideQuote})
+@bp.post("/rides/quote", **operation("quoteRide", {200: RideQuote}, raises=(Invalid,), example=TRIP_EXAMPLE))
 def quote(body: RideRequest):
     """Fare, pickup ETA, trip time and distance; 422 `outside_service_area`."""
-    offer, _ = services.quote(get_session(), request=body)
+    offer, _ = services.quote(get_session(), _redis(), request=body, language=current_language())
     return json_response(offer)
 
 
-@bp.post("/rides", responses={201: RidePublic}, security=BEARER)
+@bp.post("/rides", security=BEARER, **operation(
+    "requestRide", {201: RidePublic}, raises=(Invalid, PaymentMethodRequired, PaymentDeclined, Unavailable),
+    idempotent=True, example=TRIP_EXAMPLE))
 @idempotent
 def request_ride(body: RideRequest):
-    """Request a ride: the quoted fare plus a margin is authorised, the final fare captured at drop-off."""
+    """Request a ride: the fare plus a margin is authorised against the wallet, the final fare captured at drop-off."""
     principal, session = require_principal(), get_session()
     ride = services.request_ride(session, payment_gateway(), _redis(), user_id=principal.user_id, request=body)
-    return json_response(services.ride_public(session, ride), 201)
+    return json_response(services.ride_public(session, ride, _redis()), 201)
 
 
-@bp.get("/rides/<int:ride_id>", responses={200: RidePublic}, security=BEARER)
+@bp.get("/rides", security=BEARER, **operation("listRides", {200: RidePage}))
+def list_rides(query: RideHistoryQuery):
+    """The caller's rides, latest request first."""
+    principal, session = require_principal(), get_session()
+    rows = listing.ride_history(session, user_id=principal.user_id, limit=query.limit + 1,
+                                cursor=decode_keyset(query.cursor, datetime, int))
+    rides, cursor = keyset_page(rows, limit=query.limit, key=lambda r: (r.requested_at, r.id))
+    return json_response(RidePage(items=[services.ride_public(session, r) for r in rides], next_cursor=cursor))
+
+
+@bp.get("/rides/<int:ride_id>", security=BEARER, **operation("getRide", {200: RidePublic}, raises=(NotFound,)))
 def get_ride(path: RidePath):
     """Status, vehicle with its position, pickup ETA and fare."""
     principal, session = require_principal(), get_session()
-    return json_response(services.ride_public(session, services.own_ride(session, ride_id=path.ride_id,
-                                                                         user_id=principal.user_id)))
+    ride = services.own_ride(session, ride_id=path.ride_id, user_id=principal.user_id)
+    return json_response(services.ride_public(session, ride, _redis()))
 
 
-@bp.post("/rides/<int:ride_id>/cancel", responses={200: RidePublic}, security=BEARER)
+@bp.post("/rides/<int:ride_id>/cancel", security=BEARER,
+         **operation("cancelRide", {200: RidePublic}, raises=(NotFound, Conflict)))
 def cancel_ride(path: RidePath):
     """Cancel before pickup; a fee once the vehicle is about to arrive."""
     principal, session = require_principal(), get_session()
     ride = services.cancel_ride(session, payment_gateway(), _redis(), ride_id=path.ride_id,
                                 user_id=principal.user_id)
-    return json_response(services.ride_public(session, ride))
+    return json_response(services.ride_public(session, ride, _redis()))
 
 
-@bp.get("/rides/<int:ride_id>/events", security=BEARER)
-def ride_events(path: RidePath):
-    """Server-Sent Events: each status change, and the vehicle's position while it moves."""
-    principal = require_principal()
-    services.own_ride(get_session(), ride_id=path.ride_id, user_id=principal.user_id)
-    engine = current_app.extensions["db_engine"]
+class StreamHeaders(BaseModel):
+    last_event_id: int | None = Field(default=None, alias="Last-Event-ID", ge=0,
+                                      description="replay the status events after this one")
 
-    def stream():
-        seen, last_position, deadline = 0, None, time.monotonic() + SSE_MAX_S
-        while time.monotonic() < deadline:
-            with Session(engine) as session:
-                ride = session.get(services.Ride, path.ride_id)
-                for event in session.exec(select(RideEvent).where(RideEvent.ride_id == ride.id,
-                                                                  RideEvent.id > seen).order_by(RideEvent.id)):
-                    seen = event.id
-                    yield sse_event("status", {"status": event.status, "reason": event.reason,
-                                                    "at": event.at.isoformat(), **event.data}, event_id=event.id)
-                view = services.ride_public(session, ride)
-                position = view.vehicle and view.vehicle.position
-                if position and position != last_position:
-                    last_position = position
-                    yield sse_event("position", {"vehicle_id": view.vehicle.id, **position.model_dump(),
-                                                  "pickup_eta_s": view.pickup_eta_s})
-                if RideStatus(ride.status) in TERMINAL:
-                    return
-            time.sleep(SSE_POLL_S)
 
-    return sse_response(stream())
+@bp.get("/rides/<int:ride_id>/events", security=BEARER, **operation(
+    "streamRideEvents", {200: stream("`status` events (status, reason, at) with `id:`, replayed after "
+                                     "`Last-Event-ID`, and `position` events (vehicle_id, lat, lon, heading, at, "
+                                     "pickup_eta_s, t: when published)")},
+    raises=(NotFound, TooManyRequests, Unavailable)))
+
+def ride_events(path: RidePath, header: StreamHeaders):
+    """Server-Sent Events: every status change (with `id:`, replayed after `Last-Event-ID`) and,
+    while a vehicle comes and carries the rider, its position with `pickup_eta_s`."""
+    principal, session = require_principal(), get_session()
+    ride = services.own_ride(session, ride_id=path.ride_id, user_id=principal.user_id)
+    watch = watching.RideWatch(current_app.extensions["db_engine"], _redis(), ride_id=ride.id,
+                               seen=header.last_event_id or 0)
+    return open_stream(LiveStream(kind="ride", channel=ride_channel(ride.id), user_id=principal.user_id,
+                                  ends_at=stream_deadline(token_expires_at()), opening=watch.opening,
+                                  render=watch.render))

@@ -1,9 +1,12 @@
 """Payments: the gateway interface, Stripe and the sandbox, webhooks, refunds and the ledger."""
-import hashlib
+from datetime import timedelta
 
 from sqlmodel import Session
 
-from payments import cli, webhooks
+from backend import jobs, keys
+from backend.dbtypes import utcnow
+from payments import cli, runner, webhooks
+from payments.reconcile import reconcile
 from payments.sandbox import SandboxGateway
 from payments.stripe_gateway import StripeGateway
 
@@ -13,7 +16,7 @@ def webhook_secret(app) -> str:
     configured = app.config.get("STRIPE_WEBHOOK_SECRET")
     if configured:
         return configured
-    return "whsec_" + hashlib.sha256(app.config["SECRET_KEY"].encode()).hexdigest()[:32]
+    return "whsec_" + keys.derive(app.config["SECRET_KEY"], keys.SANDBOX_WEBHOOK).secret.hex()[:32]
 
 
 def payment_method_types(app) -> tuple[str, ...]:
@@ -38,7 +41,22 @@ def make_gateway(app):
     return SandboxGateway(engine, webhook_secret=secret, deliver=deliver)
 
 
+# The scheduler compares payments touched this recently with the provider (a hold lasts minutes,
+# and the runner applies its own answers); `flask payments reconcile` compares them all.
+RECONCILE_WINDOW = timedelta(hours=1)
+
+
+def _run_instructions(app, session):
+    return runner.run_due(session, app.extensions["payment_gateway"]) or None
+
+
+def _reconcile(app, session):
+    return reconcile(session, app.extensions["payment_gateway"], since=utcnow() - RECONCILE_WINDOW) or None
+
+
 def init_app(app) -> None:
-    """Choose the gateway (`app.extensions["payment_gateway"]`) and register the CLI."""
+    """Choose the gateway (`app.extensions["payment_gateway"]`), register the CLI and the payment jobs."""
     app.extensions["payment_gateway"] = make_gateway(app)
     cli.init_app(app)
+    jobs.register(app, jobs.Job("payment-instructions", 10, _run_instructions))
+    jobs.register(app, jobs.Job("payments-reconcile", 300, _reconcile))

@@ -4,14 +4,14 @@ Webhooks, direct gateway answers and reconciliation all come through `apply_stat
 `apply_refund`. Each transition happens once: news that is old or repeated changes nothing,
 and a payment whose money has moved is never downgraded.
 """
-from dataclasses import dataclass
 from typing import Protocol
 
 from sqlmodel import Session, select
 
 from backend.dbtypes import utcnow
 from payments.gateway import GatewayPayment
-from payments.models import FINAL, PAID, LedgerEntry, Payment, PaymentStatus
+from payments.instructions import instruct, refundable
+from payments.models import FINAL, PAID, LedgerEntry, Payment, PaymentInstruction, PaymentStatus
 
 
 class Payable(Protocol):
@@ -30,18 +30,13 @@ class Payable(Protocol):
 
 
 _PAYABLES: dict[str, Payable] = {}
+# Still waiting for money: a declined attempt may be followed by one that pays.
+WAITING = (PaymentStatus.pending, PaymentStatus.failed)
 
 
 def register_payable(payable_type: str, handler: Payable) -> None:
     """Tell payments how to apply outcomes to one kind of payable."""
     _PAYABLES[payable_type] = handler
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    """A gateway call to make after the transaction commits: 'refund' or 'cancel'."""
-    action: str
-    payment_id: int
 
 
 def find_payment(session: Session, **where) -> Payment | None:
@@ -72,8 +67,12 @@ def _set(payment: Payment, status: PaymentStatus) -> None:
     payment.status, payment.updated_at = status, utcnow()
 
 
-def apply_state(session: Session, payment: Payment, remote: GatewayPayment) -> FollowUp | None:
-    """Bring a payment up to the provider's state and tell its payable; return what to do next."""
+def apply_state(session: Session, payment: Payment, remote: GatewayPayment) -> PaymentInstruction | None:
+    """Bring a payment up to the provider's state and tell its payable; return what it now owes.
+
+    Money that arrives for a payable that can no longer be had is sent back by an instruction
+    recorded here, in the same transaction: a crash after commit cannot lose it.
+    """
     handler = _PAYABLES[payment.payable_type]
     if remote.status == "succeeded" and payment.status not in PAID:
         _set(payment, PaymentStatus.succeeded)
@@ -82,25 +81,30 @@ def apply_state(session: Session, payment: Payment, remote: GatewayPayment) -> F
         if remote.fee:
             record(session, payment, kind="fee", amount=remote.fee, reference=f"{remote.id}:fee")
         if not handler.on_succeeded(session, payment.payable_id):
-            return FollowUp("refund", payment.id)
-    elif remote.status == "requires_capture" and payment.status == PaymentStatus.pending:
+            _apply_refunds(session, payment, remote)
+            return instruct(session, payment, "refund", amount=refundable(session, payment),
+                            reason="payable_unavailable")
+    elif remote.status == "requires_capture" and payment.status in WAITING:
         _set(payment, PaymentStatus.authorised)
         on_authorised = getattr(handler, "on_authorised", None)
         if on_authorised is not None and not on_authorised(session, payment.payable_id):
-            return FollowUp("cancel", payment.id)
+            return instruct(session, payment, "cancel", reason="payable_unavailable")
     elif remote.status == "canceled" and payment.status not in FINAL:
         _set(payment, PaymentStatus.canceled)
         handler.on_failed(session, payment.payable_id)
-    for refund_id, amount in remote.refunds:
-        apply_refund(session, payment, refund_id=refund_id, amount=amount)
+    _apply_refunds(session, payment, remote)
     return None
 
 
+def _apply_refunds(session: Session, payment: Payment, remote: GatewayPayment) -> None:
+    for refund_id, amount in remote.refunds:
+        apply_refund(session, payment, refund_id=refund_id, amount=amount)
+
+
 def apply_failure(session: Session, payment: Payment) -> None:
-    """Record a failed attempt; only a payment still waiting for money can fail."""
+    """Record a declined attempt; the payable keeps its hold, so the payer may retry until it lapses."""
     if payment.status == PaymentStatus.pending:
         _set(payment, PaymentStatus.failed)
-        _PAYABLES[payment.payable_type].on_failed(session, payment.payable_id)
 
 
 def apply_refund(session: Session, payment: Payment, *, refund_id: str, amount: int) -> None:

@@ -22,6 +22,22 @@ class GatewayPayment:
     client_secret: str | None = None
     fee: int = 0
     refunds: list[tuple[str, int]] = field(default_factory=list)
+    decline_code: str | None = None  # set when an off-session attempt was declined
+
+
+@dataclass(frozen=True)
+class SavedMethod:
+    """A payment method the provider keeps for a customer, for off-session use."""
+    id: str
+    brand: str
+    last4: str
+
+
+@dataclass(frozen=True)
+class OffSession:
+    """Pay with a saved method while the payer is not there (rides, charging, one-tap)."""
+    customer_id: str
+    method_id: str
 
 
 @dataclass(frozen=True)
@@ -38,7 +54,15 @@ class PaymentGateway(Protocol):
     name: str
 
     def create_payment(self, *, amount: int, currency: str, capture_method: CaptureMethod,
-                       metadata: dict[str, str], idempotency_key: str) -> GatewayPayment: ...
+                       metadata: dict[str, str], idempotency_key: str,
+                       off_session: OffSession | None = None) -> GatewayPayment: ...
+
+    def create_customer(self, *, user_id: int, idempotency_key: str) -> str: ...
+
+    def save_method(self, *, customer_id: str, method: str, idempotency_key: str) -> SavedMethod:
+        """Save a method for off-session use (Stripe: a confirmed SetupIntent); PaymentDeclined if refused."""
+
+    def remove_method(self, *, method_id: str) -> None: ...
 
     def capture(self, *, payment_id: str, amount: int, idempotency_key: str) -> GatewayPayment: ...
 

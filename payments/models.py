@@ -2,7 +2,7 @@
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import Index
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.dbtypes import JSONDoc, UTCDateTime, enum_column, utcnow
@@ -10,6 +10,8 @@ from backend.money import Money
 
 
 class PaymentStatus(str, Enum):
+    """Where a payment is in the provider's state machine."""
+
     pending = "pending"
     authorised = "authorised"
     succeeded = "succeeded"
@@ -86,7 +88,86 @@ class SandboxIntent(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class InstructionState(str, Enum):
+    pending = "pending"
+    done = "done"
+    failed = "failed"
+
+
+class PaymentInstruction(SQLModel, table=True):
+    """A capture, cancel or refund owed to the provider: recorded with the change that causes it.
+
+    The runner executes it after commit and retries with backoff until the provider answers,
+    so a crash or a provider error never loses money owed (pretix's OrderRefund is the model).
+    """
+
+    __tablename__ = "payment_instructions"
+    __table_args__ = (Index("ix_payment_instructions_due", "state", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payments.id", index=True)
+    kind: str = Field(max_length=16)  # capture, cancel or refund
+    amount: int | None = None  # fen; None for a cancel
+    idempotency_key: str = Field(max_length=255, unique=True)
+    reason: str = Field(default="", max_length=64)
+    state: InstructionState = Field(default=InstructionState.pending, sa_type=enum_column(InstructionState))
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PaymentCustomer(SQLModel, table=True):
+    """A user as the provider's customer (Stripe Customer), with the default of their saved methods."""
+
+    __tablename__ = "payment_customers"
+    __table_args__ = (UniqueConstraint("user_id", "gateway", name="uq_payment_customers_user_gateway"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    gateway: str = Field(max_length=16)
+    customer_id: str = Field(max_length=255)
+    default_method_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PaymentMethod(SQLModel, table=True):
+    """A payment method saved once for off-session use (a card after a SetupIntent)."""
+
+    __tablename__ = "payment_methods"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    gateway: str = Field(max_length=16)
+    gateway_method_id: str = Field(max_length=255, unique=True)
+    brand: str = Field(max_length=32)
+    last4: str = Field(max_length=4)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SandboxCard(SQLModel, table=True):
+    """A card saved in the sandbox provider; some test cards save but decline every charge."""
+
+    __tablename__ = "sandbox_cards"
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = Field(max_length=64)
+    brand: str = Field(max_length=32)
+    last4: str = Field(max_length=4)
+    declines: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PaymentMethodPublic(SQLModel):
+    """A saved payment method as its owner sees it: brand, last four digits, whether it is the default."""
+
+    id: int
+    brand: str
+    last4: str
+    default: bool
+    created_at: datetime
+
+
 class PaymentPublic(SQLModel):
+    """A payment as its payer sees it; `client_secret` confirms it in the app."""
+
     id: int
     status: PaymentStatus
     gateway: str
@@ -98,7 +179,11 @@ class PaymentPublic(SQLModel):
 
 
 class LedgerPublic(SQLModel):
+    """One charge, refund or fee of a payment."""
+
     kind: str
     amount: Money
     reference: str
     created_at: datetime
+    # "done" for money that moved; "pending" or "failed" for an instruction not yet carried out.
+    state: str = "done"

@@ -1,33 +1,50 @@
-"""Compare unfinished payments with the provider and repair drift, as a missed webhook would have."""
+"""Compare unfinished payments with the provider and repair drift, as a missed webhook would have.
+
+It also carries out the payment instructions still pending, so a refund or capture whose call
+failed or crashed is finished by the same command. A payment the provider took while its
+booking stayed `held` (the webhook was lost) is confirmed here, or refunded when its hold has
+lapsed and the slot is gone.
+"""
+from datetime import datetime
+
 from sqlmodel import Session, select
 
 from backend.db import write_transaction
-from payments import effects
+from payments import effects, runner
 from payments.gateway import PaymentGateway
 from payments.models import Payment, PaymentStatus
-from payments.services import run_follow_up
 
-OPEN = (PaymentStatus.pending, PaymentStatus.authorised, PaymentStatus.succeeded,
+OPEN = (PaymentStatus.pending, PaymentStatus.failed, PaymentStatus.authorised, PaymentStatus.succeeded,
         PaymentStatus.partially_refunded)
 
 
-def reconcile(session: Session, gateway: PaymentGateway) -> list[str]:
-    """Bring every open payment of this gateway up to the provider's state; say what changed."""
-    changes = []
-    ids = session.exec(select(Payment.id).where(Payment.gateway == gateway.name,
-                                                Payment.status.in_(OPEN))).all()
-    for payment_id in ids:
-        before = session.get(Payment, payment_id, populate_existing=True)
-        seen = (before.status, before.amount_captured, before.amount_refunded)
-        session.commit()  # hold no connection while the gateway answers
-        remote = gateway.retrieve(payment_id=before.gateway_payment_id)
-        with write_transaction(session):
-            payment = effects.locked_payment(session, id=payment_id)
-            follow_up = effects.apply_state(session, payment, remote)
-            now = (payment.status, payment.amount_captured, payment.amount_refunded)
-        run_follow_up(session, gateway, follow_up)
-        if now != seen:
-            changes.append(f"payment {payment_id} ({payment.payable_type} {payment.payable_id}): "
-                           f"{seen[0].value} -> {now[0].value}, captured {seen[1]} -> {now[1]}, "
-                           f"refunded {seen[2]} -> {now[2]}")
+def reconcile(session: Session, gateway: PaymentGateway, *, since: datetime | None = None) -> list[str]:
+    """Run pending instructions, then bring open payments (changed since `since`) up to the provider's state."""
+    done = runner.run_due(session, gateway)
+    changes = [f"{done} pending payment instruction(s) carried out"] if done else []
+    query = select(Payment.id).where(Payment.gateway == gateway.name, Payment.status.in_(OPEN))
+    if since is not None:
+        query = query.where(Payment.updated_at >= since)
+    for payment_id in session.exec(query.order_by(Payment.id)).all():
+        change = _repair(session, gateway, payment_id)
+        if change:
+            changes.append(change)
     return changes
+
+
+def _repair(session: Session, gateway: PaymentGateway, payment_id: int) -> str | None:
+    """Apply the provider's state to one payment; say what changed, if anything."""
+    before = session.get(Payment, payment_id, populate_existing=True)
+    seen = (before.status, before.amount_captured, before.amount_refunded)
+    session.commit()  # hold no connection while the gateway answers
+    remote = gateway.retrieve(payment_id=before.gateway_payment_id)
+    with write_transaction(session):
+        payment = effects.locked_payment(session, id=payment_id)
+        owed = effects.apply_state(session, payment, remote)
+        now = (payment.status, payment.amount_captured, payment.amount_refunded)
+    runner.run_after_commit(session, gateway, owed)
+    if now == seen:
+        return None
+    return (f"payment {payment_id} ({payment.payable_type} {payment.payable_id}): "
+            f"{seen[0].value} -> {now[0].value}, captured {seen[1]} -> {now[1]}, "
+            f"refunded {seen[2]} -> {now[2]}")

@@ -4,6 +4,7 @@ It answers like a provider and reports outcomes the way Stripe does, as signed w
 delivered to the platform's own webhook handler, so the embedded platform runs the production
 code path. Test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined.
 """
+import hashlib
 import json
 import secrets
 import time
@@ -12,11 +13,16 @@ from collections.abc import Callable
 from sqlmodel import Session, select
 from stripe import WebhookSignature
 
-from backend.errors import ApiError
-from payments.gateway import CaptureMethod, GatewayPayment, GatewayRefund
-from payments.models import SandboxIntent
+from backend.db import write_transaction
+from backend.exceptions import Conflict, Invalid, NotFound
+from payments.exceptions import PaymentDeclined, ProviderRefused
+from payments.gateway import CaptureMethod, GatewayPayment, GatewayRefund, OffSession, SavedMethod
+from payments.models import SandboxCard, SandboxIntent
 
 DECLINED_CARD = "4000000000000002"
+# Stripe's test card that saves fine and then declines every charge.
+DECLINES_AFTER_SAVING = "4000000000000341"
+BRANDS = {"4": "visa", "5": "mastercard", "6": "unionpay", "3": "amex"}
 FEE_PER_MILLE = 6  # 0.6%, what domestic wallets typically charge merchants
 
 
@@ -26,13 +32,37 @@ def _luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
-def _view(intent: SandboxIntent) -> GatewayPayment:
+def _card(number: str) -> str:
+    """Return a test card number without spaces, or refuse one that is not a card number."""
+    card = number.replace(" ", "")
+    if not (card.isdigit() and 12 <= len(card) <= 19 and _luhn_valid(card)):
+        raise Invalid("invalid_card", "Not a valid card number.")
+    return card
+
+
+def _view(intent: SandboxIntent, decline_code: str | None = None) -> GatewayPayment:
     return GatewayPayment(
         id=intent.id, status=intent.status, amount=intent.amount, currency=intent.currency,
         amount_received=intent.amount_received,
         amount_refunded=sum(r["amount"] for r in intent.refunds), client_secret=intent.client_secret,
         fee=intent.amount_received * FEE_PER_MILLE // 1000,
-        refunds=[(r["id"], r["amount"]) for r in intent.refunds])
+        refunds=[(r["id"], r["amount"]) for r in intent.refunds], decline_code=decline_code)
+
+
+def _pay(intent: SandboxIntent) -> str:
+    """Take (or, for manual capture, authorise) the money of a payment waiting for it."""
+    if intent.status != "requires_payment_method":
+        raise Conflict("payment_not_confirmable", "The payment is {status}.", params={"status": intent.status})
+    if intent.capture_method == "manual":
+        intent.status = "requires_capture"
+        return "payment_intent.amount_capturable_updated"
+    intent.status, intent.amount_received = "succeeded", intent.amount
+    return "payment_intent.succeeded"
+
+
+def _view_of(engine, payment_id: str, decline_code: str | None = None) -> GatewayPayment:
+    with Session(engine) as session:
+        return _view(session.get(SandboxIntent, payment_id), decline_code)
 
 
 class SandboxGateway:
@@ -44,15 +74,18 @@ class SandboxGateway:
         self._engine, self._secret, self._deliver = engine, webhook_secret, deliver
 
     def _change(self, payment_id: str, change: Callable[[SandboxIntent], str | None]) -> GatewayPayment:
-        """Apply a state change in the sandbox's own transaction, then deliver its event."""
-        with Session(self._engine, expire_on_commit=False) as session:
+        """Apply a state change in the sandbox's own transaction, then deliver its event.
+
+        A write transaction (BEGIN IMMEDIATE on SQLite, a row lock on PostgreSQL) makes each
+        change atomic: of ten concurrent confirms of one payment exactly one charges.
+        """
+        with Session(self._engine, expire_on_commit=False) as session, write_transaction(session):
             intent = session.exec(select(SandboxIntent).where(SandboxIntent.id == payment_id)
                                   .with_for_update()).first()
             if intent is None:
-                raise ApiError(404, "payment_not_found", "No such sandbox payment.")
+                raise NotFound("payment_not_found", "No such sandbox payment.")
             event_type = change(intent)
             session.add(intent)
-            session.commit()
         if event_type:
             self._send(event_type, intent)
         return _view(intent)
@@ -72,6 +105,45 @@ class SandboxGateway:
         self._deliver(payload, WebhookSignature.generate_signature_header(payload, self._secret))
 
     def create_payment(self, *, amount: int, currency: str, capture_method: CaptureMethod,
+                       metadata: dict[str, str], idempotency_key: str,
+                       off_session: OffSession | None = None) -> GatewayPayment:
+        intent = self._create_intent(amount=amount, currency=currency, capture_method=capture_method,
+                                     metadata=metadata, idempotency_key=idempotency_key)
+        if off_session is None or intent.status != "requires_payment_method":
+            return intent
+        with Session(self._engine) as session:
+            card = session.get(SandboxCard, off_session.method_id)
+        if card is None or card.customer_id != off_session.customer_id:
+            raise ProviderRefused("payment_method_unknown", "No such saved payment method.")
+        if card.declines:
+            self._change(intent.id, lambda _: "payment_intent.payment_failed")
+            return _view_of(self._engine, intent.id, decline_code="card_declined")
+        return self._change(intent.id, _pay)
+
+    def create_customer(self, *, user_id: int, idempotency_key: str) -> str:
+        # The same key names the same customer, as Stripe's idempotency would answer.
+        return "cus_sb" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+
+    def save_method(self, *, customer_id: str, method: str, idempotency_key: str) -> SavedMethod:
+        """Save a test card (the app would have tokenised it); the declined test card is refused."""
+        card = _card(method)
+        if card == DECLINED_CARD:
+            raise PaymentDeclined("The card was declined.")
+        saved = SandboxCard(id=f"pm_sb{secrets.token_hex(12)}", customer_id=customer_id,
+                            brand=BRANDS.get(card[0], "card"), last4=card[-4:],
+                            declines=card == DECLINES_AFTER_SAVING)
+        with Session(self._engine, expire_on_commit=False) as session:
+            session.add(saved)
+            session.commit()
+        return SavedMethod(id=saved.id, brand=saved.brand, last4=saved.last4)
+
+    def remove_method(self, *, method_id: str) -> None:
+        with Session(self._engine) as session, write_transaction(session):
+            card = session.get(SandboxCard, method_id)
+            if card is not None:
+                session.delete(card)
+
+    def _create_intent(self, *, amount: int, currency: str, capture_method: CaptureMethod,
                        metadata: dict[str, str], idempotency_key: str) -> GatewayPayment:
         with Session(self._engine, expire_on_commit=False) as session:
             found = session.exec(select(SandboxIntent).where(
@@ -90,20 +162,12 @@ class SandboxGateway:
 
     def confirm(self, *, payment_id: str, card_number: str) -> GatewayPayment:
         """Pay with a test card, as the app's payment sheet would."""
-        card = card_number.replace(" ", "")
-        if not (card.isdigit() and 12 <= len(card) <= 19 and _luhn_valid(card)):
-            raise ApiError(422, "invalid_card", "Not a valid card number.")
+        card = _card(card_number)
 
         def pay(intent: SandboxIntent) -> str:
-            if intent.status != "requires_payment_method":
-                raise ApiError(409, "payment_not_confirmable", f"The payment is {intent.status}.")
-            if card == DECLINED_CARD:
+            if card == DECLINED_CARD and intent.status == "requires_payment_method":
                 return "payment_intent.payment_failed"
-            if intent.capture_method == "manual":
-                intent.status = "requires_capture"
-                return "payment_intent.amount_capturable_updated"
-            intent.status, intent.amount_received = "succeeded", intent.amount
-            return "payment_intent.succeeded"
+            return _pay(intent)
 
         return self._change(payment_id, pay)
 
@@ -112,7 +176,8 @@ class SandboxGateway:
             if intent.status == "succeeded":
                 return None  # already captured: a retried capture changes nothing
             if intent.status != "requires_capture" or amount > intent.amount:
-                raise ApiError(409, "payment_not_capturable", f"The payment is {intent.status}.")
+                raise ProviderRefused("payment_not_capturable", "The payment is {status}.",
+                                      params={"status": intent.status})
             intent.status, intent.amount_received = "succeeded", amount
             return "payment_intent.succeeded"
 
@@ -123,7 +188,8 @@ class SandboxGateway:
             if intent.status == "canceled":
                 return None
             if intent.status not in ("requires_payment_method", "requires_capture"):
-                raise ApiError(409, "payment_not_cancelable", f"The payment is {intent.status}.")
+                raise ProviderRefused("payment_not_cancelable", "The payment is {status}.",
+                                      params={"status": intent.status})
             intent.status = "canceled"
             return "payment_intent.canceled"
 
@@ -136,7 +202,7 @@ class SandboxGateway:
             left = intent.amount_received - sum(r["amount"] for r in intent.refunds)
             wanted = left if amount is None else amount
             if intent.status != "succeeded" or not 0 < wanted <= left:
-                raise ApiError(409, "payment_not_refundable", "Nothing left to refund.")
+                raise ProviderRefused("payment_not_refundable", "Nothing left to refund.")
             intent.refunds = [*intent.refunds, {"id": f"re_sb{secrets.token_hex(12)}",
                                                 "amount": wanted, "key": idempotency_key}]
             return "charge.refunded"
@@ -150,7 +216,6 @@ class SandboxGateway:
 
     def retrieve(self, *, payment_id: str) -> GatewayPayment:
         with Session(self._engine) as session:
-            intent = session.get(SandboxIntent, payment_id)
-            if intent is None:
-                raise ApiError(404, "payment_not_found", "No such sandbox payment.")
-            return _view(intent)
+            if session.get(SandboxIntent, payment_id) is None:
+                raise NotFound("payment_not_found", "No such sandbox payment.")
+        return _view_of(self._engine, payment_id)

@@ -1,20 +1,18 @@
-"""Paying for payables: start, capture, cancel and refund through whichever gateway is configured.
+"""Paying for payables: start a payment, show it and its ledger.
 
-Each call commits the caller's work first and talks to the gateway outside any transaction,
-then applies the gateway's answer through `payments.effects` like a webhook would.
+Captures, cancels and refunds are recorded as instructions (`payments.instructions`) in the
+transaction that causes them and carried out by `payments.runner` after commit.
 """
-import logging
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.money import Money
-from payments import effects
-from payments.gateway import CaptureMethod, PaymentGateway
-from payments.models import LedgerEntry, LedgerPublic, Payment, PaymentPublic, PaymentStatus
-
-log = logging.getLogger(__name__)
+from payments import effects, instructions
+from payments.exceptions import PaymentDeclined
+from payments.gateway import CaptureMethod, GatewayPayment, OffSession, PaymentGateway
+from payments.models import LedgerEntry, LedgerPublic, Payment, PaymentInstruction, PaymentPublic, PaymentStatus
+from payments.runner import run_after_commit
 
 
 def payment_for(session: Session, payable_type: str, payable_id: int) -> Payment | None:
@@ -26,8 +24,13 @@ def payment_for(session: Session, payable_type: str, payable_id: int) -> Payment
 
 def start_payment(session: Session, gateway: PaymentGateway, *, payable_type: str, payable_id: int,
                   user_id: int, amount: int, currency: str = "CNY",
-                  capture_method: CaptureMethod = "automatic", description: str = "") -> Payment:
-    """Create the payable's payment once, however often it is asked for."""
+                  capture_method: CaptureMethod = "automatic", description: str = "",
+                  off_session: OffSession | None = None) -> Payment:
+    """Create the payable's payment once, however often it is asked for.
+
+    With `off_session` the provider charges a saved method at once and the answer is applied
+    here (402 payment_declined when it is declined); otherwise the payer confirms it later.
+    """
     key = f"{payable_type}-{payable_id}-payment"
     existing = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
     if existing:
@@ -36,7 +39,7 @@ def start_payment(session: Session, gateway: PaymentGateway, *, payable_type: st
     remote = gateway.create_payment(amount=amount, currency=currency, capture_method=capture_method,
                                     metadata={"payable_type": payable_type, "payable_id": str(payable_id),
                                               "description": description},
-                                    idempotency_key=key)
+                                    idempotency_key=key, off_session=off_session)
     payment = Payment(payable_type=payable_type, payable_id=payable_id, user_id=user_id,
                       gateway=gateway.name, gateway_payment_id=remote.id, idempotency_key=key,
                       amount=amount, currency=currency, capture_method=capture_method,
@@ -47,64 +50,35 @@ def start_payment(session: Session, gateway: PaymentGateway, *, payable_type: st
     except IntegrityError:
         # A concurrent caller stored the same gateway payment first: theirs is ours.
         return session.exec(select(Payment).where(Payment.idempotency_key == key)).one()
-    return payment
+    return payment if off_session is None else _apply_off_session(session, gateway, payment, remote)
 
 
-def _apply(session: Session, gateway: PaymentGateway, payment_id: int, remote) -> Payment:
-    """Apply a gateway answer to the payment and run what it asks for next."""
+def _apply_off_session(session: Session, gateway: PaymentGateway, payment: Payment,
+                       remote: GatewayPayment) -> Payment:
+    """Apply the provider's answer to an off-session attempt; refuse with 402 if it was declined."""
     with write_transaction(session):
-        payment = effects.locked_payment(session, id=payment_id)
-        follow_up = effects.apply_state(session, payment, remote)
-    run_follow_up(session, gateway, follow_up)
-    return payment
-
-
-def run_follow_up(session: Session, gateway: PaymentGateway, follow_up: effects.FollowUp | None) -> None:
-    """Give the money back for a payable that could not be fulfilled."""
-    if follow_up is None:
-        return
-    payment = session.get(Payment, follow_up.payment_id)
-    if follow_up.action == "refund":
-        refund_payment(session, gateway, payment=payment, amount=None, reason="payable_unavailable")
-    else:
-        cancel_payment(session, gateway, payment=payment)
-
-
-def capture_payment(session: Session, gateway: PaymentGateway, *, payment: Payment, amount: int) -> Payment:
-    """Capture the final amount of an authorised payment (at most what was authorised)."""
-    session.commit()
-    remote = gateway.capture(payment_id=payment.gateway_payment_id, amount=min(amount, payment.amount),
-                             idempotency_key=f"{payment.idempotency_key}-capture")
-    return _apply(session, gateway, payment.id, remote)
-
-
-def cancel_payment(session: Session, gateway: PaymentGateway, *, payment: Payment) -> Payment:
-    """Cancel a payment that has not taken money (an authorisation or an unpaid one)."""
-    session.commit()
-    remote = gateway.cancel(payment_id=payment.gateway_payment_id,
-                            idempotency_key=f"{payment.idempotency_key}-cancel")
-    return _apply(session, gateway, payment.id, remote)
-
-
-def refund_payment(session: Session, gateway: PaymentGateway, *, payment: Payment,
-                   amount: int | None = None, reason: str) -> Payment:
-    """Refund part of a captured payment, or all that is left of it when amount is None."""
-    session.commit()
-    fresh = session.get(Payment, payment.id, populate_existing=True)
-    left = fresh.amount_captured - fresh.amount_refunded
-    amount = left if amount is None else min(amount, left)
-    if amount <= 0:
-        return fresh
-    session.commit()  # hold no connection while the gateway answers
-    refund = gateway.refund(payment_id=fresh.gateway_payment_id, amount=amount,
-                            idempotency_key=f"{fresh.idempotency_key}-refund-{fresh.amount_refunded}-{amount}")
-    with write_transaction(session):
-        locked = effects.locked_payment(session, id=fresh.id)
-        effects.apply_refund(session, locked, refund_id=refund.id, amount=refund.amount)
-    # The ledger holds the money; the log keeps why it went back, for support and audits.
-    log.info("refunded %s %s of payment %s (%s %s): %s", refund.amount, locked.currency, locked.id,
-             locked.payable_type, locked.payable_id, reason)
+        locked = effects.locked_payment(session, id=payment.id)
+        if remote.decline_code:
+            effects.apply_failure(session, locked)
+        owed = effects.apply_state(session, locked, remote)
+    run_after_commit(session, gateway, owed)
+    if remote.decline_code:
+        raise PaymentDeclined()
     return locked
+
+
+def settle_payable(session: Session, *, payable_type: str, payable_id: int, keep_fen: int,
+                   reason: str) -> PaymentInstruction | None:
+    """Record, in the caller's transaction, keeping `keep_fen` of a payable's payment and releasing the rest.
+
+    The payment is read, not locked: payments lock the payment before the payable, so locking
+    it here after the payable could deadlock. Whatever moves meanwhile is settled by the runner
+    (a cancel the provider refuses because the money arrived becomes a refund).
+    """
+    payment = payment_for(session, payable_type, payable_id)
+    if payment is None:
+        return None
+    return instructions.settle(session, payment, keep_fen=keep_fen, reason=reason)
 
 
 def payment_public(payment: Payment) -> PaymentPublic:
@@ -116,10 +90,15 @@ def payment_public(payment: Payment) -> PaymentPublic:
                          capture_method=payment.capture_method, client_secret=payment.client_secret)
 
 
-def ledger_of(session: Session, *, payable_type: str, payable_id: int) -> list[LedgerPublic]:
-    """Return a payable's charges, refunds and fees in order."""
-    rows = session.exec(select(LedgerEntry).where(LedgerEntry.payable_type == payable_type,
-                                                  LedgerEntry.payable_id == payable_id)
+def ledger_of(session: Session, payment: Payment) -> list[LedgerPublic]:
+    """Return a payment's charges, refunds and fees in order, then what is instructed but not yet done."""
+    rows = session.exec(select(LedgerEntry).where(LedgerEntry.payment_id == payment.id)
                         .order_by(LedgerEntry.id)).all()
-    return [LedgerPublic(kind=r.kind, amount=Money(amount=r.amount, currency=r.currency),
-                         reference=r.reference, created_at=r.created_at) for r in rows]
+    moved = [LedgerPublic(kind=r.kind, amount=Money(amount=r.amount, currency=r.currency),
+                          reference=r.reference, created_at=r.created_at) for r in rows]
+    # A refund owed shows negative like a made one; a capture owed positive; a cancel moves nothing.
+    sign = {"refund": -1, "capture": 1, "cancel": 0}
+    owed = [LedgerPublic(kind=i.kind, amount=Money(amount=sign[i.kind] * (i.amount or 0), currency=payment.currency),
+                         reference=i.idempotency_key, created_at=i.created_at, state=i.state.value)
+            for i in instructions.open_instructions(session, payment.id)]
+    return moved + owed

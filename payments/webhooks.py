@@ -4,11 +4,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from backend.db import write_transaction
-from backend.errors import ApiError
+from backend.exceptions import BadRequest
 from payments import effects
 from payments.gateway import PaymentGateway
 from payments.models import WebhookEvent
-from payments.services import run_follow_up
+from payments.runner import run_after_commit
 
 INTENT_EVENTS = {"payment_intent.succeeded", "payment_intent.amount_capturable_updated",
                  "payment_intent.canceled", "payment_intent.payment_failed"}
@@ -20,7 +20,7 @@ def verify(payload: bytes | str, signature: str | None, secret: str) -> stripe.E
     try:
         return stripe.Webhook.construct_event(payload, signature, secret)
     except (ValueError, stripe.SignatureVerificationError) as exc:
-        raise ApiError(400, "invalid_signature", "The webhook signature is missing, wrong or stale.") from exc
+        raise BadRequest("invalid_signature", "The webhook signature is missing, wrong or stale.") from exc
 
 
 def receive(session: Session, gateway: PaymentGateway, *, payload: bytes | str,
@@ -47,8 +47,8 @@ def receive(session: Session, gateway: PaymentGateway, *, payload: bytes | str,
             payment = effects.locked_payment(session, gateway_payment_id=intent_id)
             if event.type == "payment_intent.payment_failed" and remote.status == "requires_payment_method":
                 effects.apply_failure(session, payment)
-            follow_up = effects.apply_state(session, payment, remote)
+            owed = effects.apply_state(session, payment, remote)
     except IntegrityError:
         return {"received": True, "duplicate": True}  # the same event, delivered concurrently
-    run_follow_up(session, gateway, follow_up)
+    run_after_commit(session, gateway, owed)
     return {"received": True, "handled": True}

@@ -1,10 +1,13 @@
 """Benchmark the engine against its peers on the same data, in one run; print one JSON object.
 
     python -m robotaxi_dispatch.bench [--vehicles 50000] [--requests 2000] [--queries 20000]
+                                      [--quality-vehicles 2000]
 
 Peers (DESIGN.md): scipy cKDTree (rebuilt every tick, no filters), Redis GEOSEARCH pipelined,
 PostGIS KNN with a prepared statement, Redis GEOADD pipelined for ingest. Redis and PostgreSQL
-are optional: a peer that cannot be reached is reported as skipped with the reason.
+are optional: a peer that cannot be reached is reported as skipped with the reason. Dispatch
+quality: greedy, batch and batch+rebalancing simulated at the production tick on the same
+demand at loads ~0.5 and ~0.75 (`QUALITY_LOADS`).
 """
 import os
 
@@ -15,20 +18,32 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
-from robotaxi_dispatch.engine import synthetic  # noqa: E402
+from robotaxi_dispatch import quality  # noqa: E402
+from robotaxi_dispatch.dispatcher import REBALANCING, SERVICE  # noqa: E402
+from robotaxi_dispatch.engine import rebalancing, synthetic  # noqa: E402
 from robotaxi_dispatch.engine.chongqing import to_xy  # noqa: E402
 from robotaxi_dispatch.engine.eta import BridgeAwareEta  # noqa: E402
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, FleetIndex  # noqa: E402
-from robotaxi_dispatch.engine.matcher import OpenRequests, assign_greedy, assign_rides, candidates  # noqa: E402
-from robotaxi_dispatch.engine.simulation import TICK_S, Simulation  # noqa: E402
+from robotaxi_dispatch.engine.matcher import OpenRequests, assign_rides, candidates  # noqa: E402
+from robotaxi_dispatch.engine.simulation import Scenario  # noqa: E402
 
 K, RADIUS_M, HOUR, NOW, MAX_PICKUP_S = 10, 3000.0, 8, 1_000_000.0, 1200.0
+# Demand (requests per hour, day mean) that loads the quality fleet to about 0.5 and 0.75
+# (booked trip time / fleet time) in the 8:00-9:00 window; the load reached is reported.
+QUALITY_LOADS = {"load_0.5": 1000.0, "load_0.75": 1600.0}
 TARGETS = {"ingest_updates_per_s": 1_000_000, "knn_vs_ckdtree_rebuild": 1.0, "knn_vs_redis": 100.0,
-           "knn_vs_postgis": 50.0, "tick_ms": 100.0, "batch_vs_greedy_reduction_pct": 15.0}
+           "knn_vs_postgis": 50.0, "tick_ms": 100.0,
+           "load_0.5_served_share": 0.99, "load_0.5_mean_wait_s": 180.0, "load_0.5_p95_wait_s": 480.0,
+           "load_0.5_empty_km_share": 0.20, "load_0.75_served_share": 0.95,
+           **{f"{load}_{check}": target for load in QUALITY_LOADS for check, target in (
+               ("rebalancing_vs_greedy_wait_cut_pct", 20.0), ("rebalancing_vs_greedy_served_pts", 0.0),
+               ("batch_vs_greedy_wait_cut_pct", 15.0), ("batch_vs_greedy_served_pts", -0.5))}}
+AT_MOST = ("tick_ms", "wait_s", "empty_km_share")  # figures that must stay under their target
 
 
 def timed(fn, repeats: int = 5) -> float:
@@ -135,40 +150,48 @@ def bench_postgis(fleet, qlat, qlon) -> dict:
             conn.execute("DROP DATABASE IF EXISTS cq_bench WITH (FORCE)")
 
 
+def _forecast(rng) -> rebalancing.DemandForecast:
+    """Return a forecast learnt from an hour of hotspot requests, as the dispatcher holds one."""
+    forecast = rebalancing.DemandForecast(REBALANCING.cell_m)
+    lat, lon = synthetic.demand(3600, rng)
+    forecast.observe(*to_xy(lat, lon), NOW)
+    return forecast
+
+
 def bench_tick(fleet, requests: OpenRequests, rng) -> dict:
+    """Time the dispatcher's heaviest tick: follow every position, match, and rebalance."""
     index, eta = loaded_index(fleet), BridgeAwareEta()
     lat, lon = synthetic.move(fleet.lat, fleet.lon, rng, 50)
+    forecast, waited = _forecast(rng), rng.uniform(0, 300, len(requests.ids))
+    moves = []
 
-    def tick():
+    def match():
         index.upsert(fleet.ids, lat, lon, ts=NOW, soc=fleet.soc)
         edges = candidates(requests, index, eta, now=NOW, hour=HOUR, k=K, radius_m=RADIUS_M,
                            max_pickup_s=MAX_PICKUP_S)
-        return assign_rides(requests, edges, unserved_s=MAX_PICKUP_S)
-    tick_s = timed(tick)
-    edges = candidates(requests, index, eta, now=NOW, hour=HOUR, k=K, radius_m=RADIUS_M,
-                       max_pickup_s=MAX_PICKUP_S)
-    batch = assign_rides(requests, edges, unserved_s=MAX_PICKUP_S)
-    greedy = assign_greedy(requests, edges)
-    n = len(requests.ids)
+        return assign_rides(requests, edges, unserved_s=SERVICE.unserved(waited))
 
-    def mean_wait(a):  # a request left open waits at least the pickup limit
-        return float((a.pickup_s.sum() + (n - len(a.request_ids)) * MAX_PICKUP_S) / n)
-    return {"tick_ms": 1000 * tick_s, "tick_batch_served": len(batch.request_ids),
-            "tick_greedy_served": len(greedy.request_ids),
-            "tick_batch_mean_pickup_s": mean_wait(batch), "tick_greedy_mean_pickup_s": mean_wait(greedy)}
+    def rebalance():
+        slots = index.dispatchable(NOW)
+        idle = rebalancing.Vehicles(index.ids[slots], index.x[slots], index.y[slots])
+        moves.append(rebalancing.plan(forecast, idle, (np.empty(0), np.empty(0)), eta, now=NOW, hour=HOUR,
+                                      limits=REBALANCING))
+    match_s = timed(match)
+    tick_s = timed(lambda: (match(), rebalance()))
+    return {"tick_ms": 1000 * tick_s, "tick_match_only_ms": 1000 * match_s,
+            "tick_rebalancing_moves": len(moves[-1].ids)}
 
 
-def bench_policies(vehicles: int, minutes: int, seed: int) -> dict:
-    """Simulate both policies on the same demand; pickup time is waiting plus driving to the rider."""
-    results = {"sim_vehicles": vehicles, "sim_minutes": minutes}
-    for policy in ("batch", "greedy"):
-        simulation = Simulation(vehicles=vehicles, policy=policy, start_hour=HOUR, seed=seed)
-        for _ in range(minutes * 60 // TICK_S):
-            simulation.tick()
-        summary = simulation.outcome.summary()
-        results[f"{policy}_mean_pickup_s"] = summary["mean_pickup_wait_s"]
-        results[f"{policy}_served_share"] = summary["served_share"]
-    return results
+def bench_quality(vehicles: int, seed: int) -> dict:
+    """Simulate every policy at each load on the same demand, two simulations at a time."""
+    jobs = {f"{load}_{name}": quality.scenario_for(Scenario(vehicles=vehicles, requests_per_hour=rate,
+                                                            start_hour=HOUR, seed=seed), name)
+            for load, rate in QUALITY_LOADS.items() for name in quality.POLICIES}
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        figures = dict(zip(jobs, pool.map(quality.run, jobs.values())))
+    return {"quality_vehicles": vehicles,
+            "quality": {key: {k: round(v, 3) if isinstance(v, float) else v for k, v in f.items()}
+                        for key, f in figures.items()}}
 
 
 def optional(name: str, fn, results: dict) -> None:
@@ -179,18 +202,30 @@ def optional(name: str, fn, results: dict) -> None:
 
 
 def _met(name: str, value: float) -> bool | None:
-    """Tell whether a figure meets its target (a time must stay under it, the rest above)."""
+    """Tell whether a figure meets its target (times and empty distance must stay under it, the rest above)."""
     if name not in TARGETS:
         return None
-    return value <= TARGETS[name] if name == "tick_ms" else value >= TARGETS[name]
+    return value <= TARGETS[name] if name.endswith(AT_MOST) else value >= TARGETS[name]
+
+
+def quality_checks(figures: dict) -> dict:
+    """Return the quality figures that have targets: batch+rebalancing's, and each policy against greedy."""
+    checks = {}
+    for load in QUALITY_LOADS:
+        best, greedy, batch = (figures[f"{load}_{name}"] for name in ("batch+rebalancing", "greedy", "batch"))
+        checks.update({f"{load}_{k}": best[k] for k in ("served_share", "mean_wait_s", "p95_wait_s", "empty_km_share")
+                       if f"{load}_{k}" in TARGETS})
+        for name, other in (("rebalancing", best), ("batch", batch)):
+            checks[f"{load}_{name}_vs_greedy_wait_cut_pct"] = 100 * (1 - other["mean_wait_s"] / greedy["mean_wait_s"])
+            checks[f"{load}_{name}_vs_greedy_served_pts"] = 100 * (other["served_share"] - greedy["served_share"])
+    return checks
 
 
 def verdicts(r: dict) -> dict:
     """Return each target with the measured ratio and whether it is met."""
     checks = {"ingest_updates_per_s": r["ingest_updates_per_s"],
               "knn_vs_ckdtree_rebuild": r["index_qps"] / r["ckdtree_rebuild_query_qps"],
-              "tick_ms": r["tick_ms"],
-              "batch_vs_greedy_reduction_pct": 100 * (1 - r["batch_mean_pickup_s"] / r["greedy_mean_pickup_s"])}
+              "tick_ms": r["tick_ms"], **quality_checks(r["quality"])}
     if "redis_geosearch_qps" in r:
         checks["knn_vs_redis"] = r["index_qps"] / r["redis_geosearch_qps"]
         checks["ingest_vs_redis_geoadd"] = r["ingest_updates_per_s"] / r["redis_geoadd_updates_per_s"]
@@ -206,8 +241,7 @@ def main() -> None:
     parser.add_argument("--vehicles", type=int, default=50_000)
     parser.add_argument("--requests", type=int, default=2_000)
     parser.add_argument("--queries", type=int, default=20_000)
-    parser.add_argument("--sim-vehicles", type=int, default=2_000)
-    parser.add_argument("--sim-minutes", type=int, default=60)
+    parser.add_argument("--quality-vehicles", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -224,7 +258,7 @@ def main() -> None:
     optional("redis", lambda: bench_redis(fleet, qlat, qlon), results)
     optional("postgis", lambda: bench_postgis(fleet, qlat, qlon), results)
     results.update(bench_tick(fleet, requests, rng))
-    results.update(bench_policies(args.sim_vehicles, args.sim_minutes, args.seed))
+    results.update(bench_quality(args.quality_vehicles, args.seed))
     results["targets"] = verdicts(results)
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in results.items()}, indent=2))
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from sqlmodel import Session
 
-from backend.errors import ApiError
+from backend.exceptions import DomainError
 from robotaxi_dispatch.rides.models import Vehicle, VehicleStatus
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def book_near(session: Session, desk: ChargingDesk | None, vehicle: Vehicle, now
     try:
         return desk.book(session, organisation_id=vehicle.organisation_id, lat=vehicle.lat,
                          lon=vehicle.lon, now=now)
-    except ApiError as exc:  # the vehicle still leaves service to charge, unbooked
+    except DomainError as exc:  # the vehicle still leaves service to charge, unbooked
         log.warning("no charger booked for vehicle %s: %s", vehicle.id, exc.code)
         return None
 

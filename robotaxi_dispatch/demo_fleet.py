@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
-from backend.errors import ApiError
+from backend.exceptions import DomainError
 from robotaxi_dispatch.charging import ChargingDesk
 from robotaxi_dispatch.engine.chongqing import to_lat_lon, to_xy
 from robotaxi_dispatch.rides import fleet
@@ -34,12 +34,17 @@ class DemoFleet:
                  seed: int = 7, charging: ChargingDesk | None = None):
         self.engine, self.redis, self.gateway, self.charging = engine, redis, gateway, charging
         self.regions, self.speedup, self.rng = regions, speedup, np.random.default_rng(seed)
+        # Where each vehicle is and its battery, as a real fleet knows it: the rows follow the
+        # telemetry only in batches (write-behind), so they may be a few seconds behind.
+        self.where: dict[int, tuple[float, float, float]] = {}
 
     def _target(self, session: Session, vehicle: Vehicle) -> tuple[float, float] | None:
         if vehicle.status == VehicleStatus.to_charger.value:
             # Unbooked, it charges where it is; booked, it drives to the station.
             if vehicle.target_lat is None:
-                return vehicle.lat, vehicle.lon
+                return self.where[vehicle.id][:2]
+            return vehicle.target_lat, vehicle.target_lon
+        if vehicle.status == VehicleStatus.rebalancing.value:
             return vehicle.target_lat, vehicle.target_lon
         ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
         if ride is None:
@@ -56,7 +61,8 @@ class DemoFleet:
                                                           Vehicle.lat.is_not(None))).all()
             rows, arrivals = [], []
             for vehicle in vehicles:
-                x, y = to_xy(vehicle.lat, vehicle.lon)
+                here = self.where.setdefault(vehicle.id, (vehicle.lat, vehicle.lon, vehicle.soc or 90))
+                x, y = to_xy(*here[:2])
                 target = self._target(session, vehicle)
                 if target is None:  # cruising: drift a little so positions stay fresh
                     nx, ny = x + self.rng.normal(0, 20), y + self.rng.normal(0, 20)
@@ -68,9 +74,10 @@ class DemoFleet:
                     if gap <= reach + ARRIVED_M:
                         arrivals.append(vehicle)
                 lat, lon = to_lat_lon(nx, ny)
-                soc = (vehicle.soc or 90) - DRAIN_PER_KM * float(np.hypot(nx - x, ny - y)) / 1000
+                soc = max(1.0, here[2] - DRAIN_PER_KM * float(np.hypot(nx - x, ny - y)) / 1000)
+                self.where[vehicle.id] = (float(lat), float(lon), soc)
                 rows.append(TelemetryRow(vehicle_id=vehicle.id, lat=float(lat), lon=float(lon),
-                                         speed_mps=SPEED_MPS, soc=max(1.0, soc), ts=utcnow()))
+                                         speed_mps=SPEED_MPS, soc=soc, ts=utcnow()))
             if rows:
                 fleet.ingest_telemetry(session, self.redis, principal=fleet.PLATFORM, rows=rows)
             for vehicle in arrivals:
@@ -83,22 +90,26 @@ class DemoFleet:
         try:
             fleet.vehicle_event(session, self.gateway, self.redis, principal=fleet.PLATFORM,
                                 vehicle_id=vehicle.id, event=event, charging=self.charging, **extra)
-        except ApiError as exc:  # for example early for its charging slot: it waits and tries again
+        except DomainError as exc:  # for example early for its charging slot: it waits and tries again
             log.info("vehicle %s: %s refused (%s)", vehicle.id, event, exc.code)
             return False
         return True
 
     def _arrive(self, session: Session, vehicle: Vehicle) -> None:
-        """Report arrival: at a pickup the rider boards at once, at a drop-off they leave, at a charger it plugs in."""
+        """Report arrival: at a pickup the rider boards at once, at a drop-off they leave, at a charger it
+        plugs in, where rebalancing sent it it waits."""
         events = {VehicleStatus.dispatched.value: ["arrived_pickup", "picked_up"],
-                  VehicleStatus.to_charger.value: ["charging_started"]}.get(vehicle.status, ["dropped_off"])
+                  VehicleStatus.to_charger.value: ["charging_started"],
+                  VehicleStatus.rebalancing.value: ["rebalanced"]}.get(vehicle.status, ["dropped_off"])
         for name in events:
             if not self._report(session, vehicle, name):
                 return
 
     def _charge(self, session: Session, vehicle: Vehicle) -> None:
         """Charge to full in one step and report the energy delivered."""
-        energy = BATTERY_KWH * max(0.0, FULL_SOC - (vehicle.soc or 0)) / 100
+        lat, lon, soc = self.where[vehicle.id]
+        energy = BATTERY_KWH * max(0.0, FULL_SOC - soc) / 100
+        self.where[vehicle.id] = (lat, lon, FULL_SOC)
         with write_transaction(session):
             session.get(Vehicle, vehicle.id).soc = FULL_SOC
         self._report(session, vehicle, "charged", energy_kwh=round(energy, 2))

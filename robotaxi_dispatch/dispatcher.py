@@ -7,6 +7,11 @@ stream (positions, and status notes from vehicle events and cancelled rides), wi
 reload every minute in case Redis lost a note. A dispatcher holds the region's leader lease
 while it works; killed and restarted, it reads its unacknowledged entries again and the open
 rides from the database, so no request is lost.
+
+Every `REBALANCE_EVERY` ticks, unless the region's operators switched it off
+(`flask dispatch rebalancing REGION off`), idle vehicles are sent toward zones whose demand,
+forecast from the requests this dispatcher has seen, outruns them (`engine.rebalancing`).
+A rebalancing vehicle heads for its target and may still be matched on the way.
 """
 import json
 import logging
@@ -22,27 +27,35 @@ from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
-from backend.errors import ApiError
+from backend.exceptions import DomainError
+from payments.runner import run_after_commit
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.charging import ChargingDesk
+from robotaxi_dispatch.engine import rebalancing
+from robotaxi_dispatch.engine.chongqing import to_lat_lon, to_xy
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE, FleetIndex
-from robotaxi_dispatch.engine.matcher import OpenRequests, assign_rides, candidates
-from robotaxi_dispatch.rides import fares, fleet
+from robotaxi_dispatch.engine.matcher import OpenRequests, ServiceCosts, assign_rides, candidates
+from robotaxi_dispatch.rides import fares, fleet, positions
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
-from robotaxi_dispatch.rides.services import ETA, record, settle
+from robotaxi_dispatch.rides.services import AUTHORISED, ETA, record, settle
 
 log = logging.getLogger(__name__)
 TICK_S = 2.0
 LEASE_MS = 10_000
 MAX_PICKUP_S = 900
+SERVICE = ServiceCosts(unserved_s=MAX_PICKUP_S)  # a rider who has waited longer is served first
 NO_VEHICLE_AFTER = timedelta(minutes=10)
 CHARGE_BELOW_SOC = 20.0  # a free vehicle below this goes to charge instead of taking rides
 RELOAD_EVERY = timedelta(seconds=60)
+REBALANCING = rebalancing.Limits()
+REBALANCE_EVERY = int(REBALANCING.every_s // TICK_S)
+MATCHABLE = (VehicleStatus.available.value, VehicleStatus.rebalancing.value)
+FLUSH_EVERY = timedelta(seconds=10)  # telemetry positions reach the rows this often (readers use Redis)
 
 
 def _codes(statuses) -> np.ndarray:
-    """Return the index's status codes: only available vehicles may be matched."""
-    return np.array([AVAILABLE if s == VehicleStatus.available.value else OUT_OF_SERVICE for s in statuses])
+    """Return the index's status codes: only available and rebalancing vehicles may be matched."""
+    return np.array([AVAILABLE if s in MATCHABLE else OUT_OF_SERVICE for s in statuses])
 
 
 class Dispatcher:
@@ -56,7 +69,11 @@ class Dispatcher:
         self.index = FleetIndex(stale_after_s=120)
         # _starting: (re)join the streams before the next tick; _pending: re-read own unacked
         # entries; _loaded_at: when the index was last loaded whole from the database.
-        self._starting, self._pending, self._loaded_at = True, True, None
+        self._starting, self._pending, self._loaded_at, self._flushed_at = True, True, None, None
+        # Demand learnt from the requests seen (up to _seen_until); rebalancing vehicles' targets.
+        self.forecast, self._seen_until = rebalancing.DemandForecast(REBALANCING.cell_m), None
+        self._heading: dict[int, tuple[float, float]] = {}
+        self._ticks = 0
 
     def _consume(self, key: str) -> list[tuple[str, dict]]:
         entries = streams.read_group(self.redis, key, self.owner, pending=self._pending)
@@ -65,14 +82,24 @@ class Dispatcher:
     def _load_fleet(self, session: Session, ids: list[int] | None = None) -> None:
         """Load the region's vehicles (or some of them) from the database into the index."""
         query = select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.seats, Vehicle.soc, Vehicle.status,
-                       Vehicle.position_at).where(Vehicle.region == self.region, Vehicle.lat.is_not(None))
+                       Vehicle.position_at, Vehicle.target_lat, Vehicle.target_lon).where(
+            Vehicle.region == self.region, Vehicle.lat.is_not(None))
         rows = session.exec(query if ids is None else query.where(Vehicle.id.in_(ids))).all()
         if not rows:
             return
-        ids, lat, lon, seats, soc, status, seen = zip(*rows)
+        ids, lat, lon, seats, soc, status, seen, tlat, tlon = zip(*rows)
+        self._note_heading(ids, status, tlat, tlon)
         self.index.upsert(np.array(ids), np.array(lat), np.array(lon),
                           ts=np.array([t.timestamp() for t in seen]), seats=np.array(seats),
                           soc=np.array([100.0 if s is None else s for s in soc]), status=_codes(status))
+
+    def _note_heading(self, ids, statuses, tlat, tlon) -> None:
+        """Remember where rebalancing vehicles head for, and forget the others."""
+        for vid, status, lat, lon in zip(ids, statuses, tlat, tlon):
+            if status == VehicleStatus.rebalancing.value and lat is not None:
+                self._heading[vid] = tuple(float(v) for v in to_xy(lat, lon))
+            else:
+                self._heading.pop(vid, None)
 
     def _follow_telemetry(self, session: Session, entries: list[tuple[str, dict]]) -> None:
         """Apply the stream's positions and status notes to the index, in order."""
@@ -81,12 +108,16 @@ class Dispatcher:
                 vid = int(fields["vehicle_id"])
                 if self.index.known([vid])[0]:
                     self.index.set_status([vid], _codes([fields["status"]])[0])
+                if fields["status"] != VehicleStatus.rebalancing.value:
+                    self._heading.pop(vid, None)
                 continue
             c = json.loads(fields["columns"])
             ids = np.array(c["id"], dtype=np.int64)
             fresh = ~self.index.known(ids)
-            if fresh.any():  # first heard of: seats and status come from the database
-                self._load_fleet(session, ids[fresh].tolist())
+            if fresh.any():  # first heard of: seats and status come from the row, once it has a position
+                newcomers = ids[fresh].tolist()
+                positions.flush(self.redis, session, self.region, newcomers)  # theirs only, not the region's
+                self._load_fleet(session, newcomers)
             soc = np.array(c["soc"], dtype=np.float64)  # a missing battery level arrives as NaN
             soc[np.isnan(soc)] = 100.0
             self.index.upsert(ids, np.array(c["lat"]), np.array(c["lon"]), ts=np.array(c["ts"]), soc=soc)
@@ -98,7 +129,7 @@ class Dispatcher:
             try:
                 fleet.vehicle_event(session, self.gateway, self.redis, principal=fleet.PLATFORM,
                                     vehicle_id=vehicle_id, event="go_charge", now=now, charging=self.charging)
-            except ApiError as exc:  # its status changed since the index heard: the note is on its way
+            except DomainError as exc:  # its status changed since the index heard: the note is on its way
                 log.info("dispatch %s: vehicle %s not sent to charge (%s)", self.region, vehicle_id, exc.code)
         self.index.set_status(low, OUT_OF_SERVICE)  # not matched this tick either way
 
@@ -112,28 +143,63 @@ class Dispatcher:
         requests = self._consume(streams.requests_key(self.region))
         self._pending = False
         with Session(self.engine, expire_on_commit=False) as session:
-            if self._loaded_at is None or now - self._loaded_at > RELOAD_EVERY:
+            reload = self._loaded_at is None or now - self._loaded_at > RELOAD_EVERY
+            if reload or self._flushed_at is None or now - self._flushed_at >= FLUSH_EVERY:
+                # The rows catch up with telemetry (write-behind) before anything here reads them.
+                positions.flush(self.redis, session, self.region)
+                self._flushed_at = now
+            if reload:
                 self._load_fleet(session)  # a full reload now and then heals any note Redis lost
                 self._loaded_at = now
             else:
                 self._follow_telemetry(session, telemetry)
             self._send_to_charge(session, now)
-            assigned, lapsed = self._match(session, now)
-            for ride in lapsed:
-                settle(session, self.gateway, ride=ride, keep_fen=0)
+            if self._ticks % REBALANCE_EVERY == REBALANCE_EVERY - 1 and streams.rebalancing_on(self.redis, self.region):
+                self._rebalance(session, now)
+            self._ticks += 1
+            assigned, lapsed, owed = self._match(session, now)
+            run_after_commit(session, self.gateway, *owed)
         streams.ack(self.redis, streams.telemetry_key(self.region), [e for e, _ in telemetry])
         streams.ack(self.redis, streams.requests_key(self.region), [e for e, _ in requests])
         for ride_id in assigned + [r.id for r in lapsed]:
             streams.notify_ride(self.redis, ride_id)
         return {"assigned": len(assigned), "no_vehicle": len(lapsed)}
 
-    def _match(self, session: Session, now: datetime) -> tuple[list[int], list[Ride]]:
+    def _observe(self, rides: list[Ride]) -> None:
+        """Count the requests not seen before into the demand forecast."""
+        new = [r for r in rides if self._seen_until is None or r.requested_at > self._seen_until]
+        if new:
+            x, y = to_xy([r.pickup_lat for r in new], [r.pickup_lon for r in new])
+            self.forecast.observe(x, y, max(r.requested_at for r in new).timestamp())
+            self._seen_until = max(r.requested_at for r in new)
+
+    def _rebalance(self, session: Session, now: datetime) -> None:
+        """Send idle vehicles toward the zones whose forecast demand outruns them."""
+        slots = self.index.dispatchable(now.timestamp())
+        idle = slots[~np.isin(self.index.ids[slots], list(self._heading))]
+        coming = np.array(list(self._heading.values())).reshape(-1, 2).T
+        moves = rebalancing.plan(self.forecast, rebalancing.Vehicles(self.index.ids[idle], self.index.x[idle],
+                                                                    self.index.y[idle]),
+                                 (coming[0], coming[1]), ETA, now=now.timestamp(),
+                                 hour=now.astimezone(fares.SHANGHAI).hour, limits=REBALANCING)
+        if not len(moves.ids):
+            return
+        lat, lon = to_lat_lon(moves.x, moves.y)
+        sent = set(fleet.rebalance(session, moves=list(zip(moves.ids.tolist(), lat.tolist(), lon.tolist()))))
+        for vid, x, y in zip(moves.ids.tolist(), moves.x.tolist(), moves.y.tolist()):
+            if vid in sent:
+                self._heading[vid] = (x, y)
+        log.info("dispatch %s: %d vehicles sent rebalancing", self.region, len(sent))
+
+    def _match(self, session: Session, now: datetime) -> tuple[list[int], list[Ride], list]:
         with write_transaction(session):
+            # Only rides whose fare is authorised are matched: an unpaid ride is never dispatched.
             rides = list(session.exec(select(Ride).where(
-                Ride.region == self.region, Ride.status == RideStatus.requested.value)
-                .order_by(Ride.requested_at).with_for_update()).all())
+                Ride.region == self.region, Ride.status == RideStatus.requested.value,
+                Ride.payment_status == AUTHORISED).order_by(Ride.requested_at).with_for_update()).all())
             if not rides:
-                return [], []
+                return [], [], []
+            self._observe(rides)
             open_rides = OpenRequests(
                 ids=np.array([r.id for r in rides]), lat=np.array([r.pickup_lat for r in rides]),
                 lon=np.array([r.pickup_lon for r in rides]), passengers=np.array([r.passengers for r in rides]),
@@ -141,18 +207,21 @@ class Dispatcher:
             edges = candidates(open_rides, self.index, ETA, now=now.timestamp(),
                                hour=now.astimezone(fares.SHANGHAI).hour, k=10, radius_m=8000,
                                max_pickup_s=MAX_PICKUP_S)
-            plan = assign_rides(open_rides, edges, unserved_s=MAX_PICKUP_S)
+            waited = np.array([(now - r.requested_at).total_seconds() for r in rides])
+            plan = assign_rides(open_rides, edges, unserved_s=SERVICE.unserved(waited))
             by_id = {r.id: r for r in rides}
             assigned = []
             for ride_id, vehicle_id, pickup_s in zip(plan.request_ids.tolist(), plan.vehicle_ids.tolist(),
                                                      plan.pickup_s.tolist()):
                 vehicle = fleet.locked_vehicle(session, vehicle_id)
-                if vehicle.status != VehicleStatus.available.value:
+                if vehicle.status not in MATCHABLE:
                     continue  # taken out of service since the index was loaded: next tick
                 ride = by_id[ride_id]
                 ride.status, ride.vehicle_id, ride.assigned_at = RideStatus.assigned.value, vehicle.id, now
                 ride.pickup_eta_s = round(pickup_s)
                 vehicle.status, vehicle.ride_id = VehicleStatus.dispatched.value, ride.id
+                if self._heading.pop(vehicle.id, None):  # matched on its way: no longer rebalancing
+                    vehicle.target_lat = vehicle.target_lon = None
                 self.index.set_status([vehicle.id], OUT_OF_SERVICE)
                 record(session, ride, "assigned", vehicle_id=vehicle.id, pickup_eta_s=round(pickup_s))
                 assigned.append(ride.id)
@@ -160,7 +229,8 @@ class Dispatcher:
             for ride in lapsed:
                 ride.status, ride.ended_at = RideStatus.no_vehicle.value, now
                 record(session, ride, "no_vehicle")
-        return assigned, lapsed
+            owed = [settle(session, ride=ride, keep_fen=0) for ride in lapsed]
+        return assigned, lapsed, owed
 
     def run(self, stop: threading.Event) -> None:
         """Dispatch while holding the region's lease, until stopped; outages are waited out."""

@@ -27,8 +27,8 @@ def polygon_ewkt(ring: list[tuple[float, float]]) -> str:
     return "SRID=4326;POLYGON((" + ", ".join(f"{lon!r} {lat!r}" for lon, lat in closed) + "))"
 
 
-def service_areas_geojson(session: Session) -> dict:
-    """Return every service area as a GeoJSON FeatureCollection."""
+def service_areas_geojson(session: Session, *, language: str) -> dict:
+    """Return every service area as a GeoJSON FeatureCollection, names in the language."""
     areas = session.exec(select(ServiceArea).order_by(ServiceArea.id)).all()
     return {
         "type": "FeatureCollection",
@@ -37,7 +37,7 @@ def service_areas_geojson(session: Session) -> dict:
                 "type": "Feature",
                 "id": a.slug,
                 "geometry": mapping(to_shape(a.area)),
-                "properties": {"id": a.id, "slug": a.slug, "name": pick(a.name_zh, a.name_en),
+                "properties": {"id": a.id, "slug": a.slug, "name": pick(a.name_zh, a.name_en, language),
                                "name_zh": a.name_zh, "name_en": a.name_en, "region": a.region},
             }
             for a in areas

@@ -9,6 +9,7 @@ import json
 
 import redis
 
+from backend import leases, realtime
 from backend.redis_client import best_effort
 
 # Publishes are best effort: the database already holds what they say. The dispatcher reloads
@@ -16,7 +17,12 @@ from backend.redis_client import best_effort
 # wake-up costs a little latency, never a ride.
 GROUP = "dispatchers"
 TELEMETRY_MAXLEN = 100_000
-RIDE_CHANNEL = "rides:{ride}:updates"
+CONSOLE_CHANNEL = "console"
+
+
+def ride_channel(ride_id: int) -> str:
+    """The live channel of one ride: its status changes and its vehicle's positions."""
+    return f"rides:{ride_id}"
 
 
 def telemetry_key(region: str) -> str:
@@ -29,6 +35,15 @@ def requests_key(region: str) -> str:
 
 def lease_key(region: str) -> str:
     return f"dispatch:{{{region}}}:leader"
+
+
+def rebalancing_key(region: str) -> str:
+    return f"dispatch:{{{region}}}:rebalancing"
+
+
+def rebalancing_on(r: redis.Redis, region: str) -> bool:
+    """Tell whether the region's operators let the dispatcher rebalance (on unless set "off")."""
+    return r.get(rebalancing_key(region)) != "off"
 
 
 def ensure_groups(r: redis.Redis, region: str) -> None:
@@ -86,42 +101,31 @@ def ack(r: redis.Redis, key: str, ids: list[str]) -> None:
         r.xack(key, GROUP, *ids)
 
 
+
+
 def acquire_lease(r: redis.Redis, region: str, owner: str, ttl_ms: int) -> bool:
     """Take or renew the region's leader lease; False while another owner holds it."""
-    key = lease_key(region)
-    if r.set(key, owner, nx=True, px=ttl_ms):
-        return True
-    with r.pipeline() as pipe:
-        try:
-            pipe.watch(key)
-            if pipe.get(key) != owner:
-                pipe.unwatch()
-                return False
-            pipe.multi()
-            pipe.pexpire(key, ttl_ms)
-            pipe.execute()
-            return True
-        except redis.WatchError:
-            return False
+    return leases.acquire(r, lease_key(region), owner, ttl_ms)
 
 
 def release_lease(r: redis.Redis, region: str, owner: str) -> None:
     """Give up the lease if this owner still holds it."""
-    key = lease_key(region)
-    with r.pipeline() as pipe:
-        try:
-            pipe.watch(key)
-            if pipe.get(key) == owner:
-                pipe.multi()
-                pipe.delete(key)
-                pipe.execute()
-            else:
-                pipe.unwatch()
-        except redis.WatchError:
-            pass
+    leases.release(r, lease_key(region), owner)
 
 
 @best_effort
 def notify_ride(r: redis.Redis, ride_id: int) -> None:
-    """Wake SSE streams watching a ride."""
-    r.publish(RIDE_CHANNEL.format(ride=ride_id), "changed")
+    """Tell the streams watching a ride that its status changed (they read the new ride events)."""
+    realtime.publish(r, ride_channel(ride_id), {"kind": "status"})
+
+
+@best_effort
+def publish_ride_positions(r: redis.Redis, updates: list[tuple[int, dict]]) -> None:
+    """Send each ride's watchers its vehicle's new position, all in one round trip."""
+    realtime.publish_many(r, {ride_channel(ride_id): {"kind": "position", **update} for ride_id, update in updates})
+
+
+@best_effort
+def publish_console(r: redis.Redis, message: dict) -> None:
+    """Send every open operator console a fleet frame or the KPIs."""
+    realtime.publish(r, CONSOLE_CHANNEL, message)

@@ -28,6 +28,7 @@ BASE_CONFIG = {
     "TESTING": True,
     "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
     "LOGIN_RATE_LIMIT": "1000 per minute",
+    "LOGIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
     "REGISTER_RATE_LIMIT": "1000 per minute",
     "STRIPE_API_KEY": None,
 }

@@ -1,9 +1,12 @@
 """Factories for test data: users with roles, organisations, sites, events, owned objects, tokens."""
 import itertools
+from contextlib import contextmanager
 from datetime import timedelta
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
+from backend import keys
 from backend.accounts.models import Membership, Organisation, User, UserRole
 from backend.accounts.services import hash_password, principal_of
 from backend.accounts.tokens import issue_access_token
@@ -47,7 +50,7 @@ def make_user(session: Session, *, roles=("citizen",), organisation: Organisatio
 def bearer(app, session: Session, user: User) -> dict:
     """Return an Authorization header carrying a fresh access token for the user."""
     token = issue_access_token(principal=principal_of(session, user.id),
-                               secret=app.config["SECRET_KEY"], ttl_s=600)
+                               keys=keys.ring(app.config, keys.ACCESS_TOKEN), ttl_s=600)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -114,3 +117,37 @@ def make_owned(session: Session, *, user: User, resource: Resource, event, vehic
     session.commit()
     return {"booking": booking.id, "order": order.id, "ticket": ticket.id, "ride": ride.id,
             "vehicle": vehicle.id}
+
+
+def save_card(client, headers: dict, card: str = "4242424242424242"):
+    """Save a sandbox test card in the user's wallet, as the app does once."""
+    answer = client.post("/api/v1/me/payment-methods", json={"card_number": card}, headers=headers)
+    assert answer.status_code == 201, answer.json
+    return answer.json
+
+
+@contextmanager
+def statements_run(app):
+    """Collect the SQL statements the app's engine runs inside the block."""
+    seen, engine = [], app.extensions["db_engine"]
+
+    def note(_conn, _cursor, statement, *_rest):
+        seen.append(statement)
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def walk_pages(client, url: str, query: dict, *, headers=None, between=lambda: None) -> list[dict]:
+    """Return every item of a list page by page, calling `between` before each next page."""
+    items, cursor = [], None
+    while True:
+        answer = client.get(url, query_string=query | ({"cursor": cursor} if cursor else {}), headers=headers)
+        assert answer.status_code == 200, answer.json
+        items += answer.json["items"]
+        cursor = answer.json["next_cursor"]
+        if cursor is None:
+            return items
+        between()

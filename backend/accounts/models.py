@@ -11,6 +11,8 @@ EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,185}\.[A-Za-z]{2,}$"
 
 
 class Role(str, Enum):
+    """What a user may do: citizen, or a staff role within an organisation, or admin."""
+
     citizen = "citizen"
     operator = "operator"
     organiser = "organiser"
@@ -66,6 +68,8 @@ class RefreshToken(SQLModel, table=True):
 
 
 class UserRegister(SQLModel):
+    """A new citizen account."""
+
     email: str = Field(max_length=254, schema_extra={"pattern": EMAIL_PATTERN})
     password: str = Field(min_length=8, max_length=128)
     name: str = Field(min_length=1, max_length=100)
@@ -78,15 +82,21 @@ class UserRegister(SQLModel):
 
 
 class UserLogin(SQLModel):
+    """Email and password."""
+
     email: str = Field(max_length=254)
     password: str = Field(max_length=128)
 
 
 class RefreshRequest(SQLModel):
+    """A refresh token to trade for a new pair."""
+
     refresh_token: str = Field(max_length=200)
 
 
 class OrganisationPublic(SQLModel):
+    """An organisation (fleet, event organiser, site operator), named in the caller's language."""
+
     id: int
     slug: str
     name: str
@@ -94,6 +104,8 @@ class OrganisationPublic(SQLModel):
 
 
 class UserPublic(SQLModel):
+    """A user with roles and organisations."""
+
     id: int
     email: str
     name: str
@@ -103,6 +115,8 @@ class UserPublic(SQLModel):
 
 
 class TokenPair(SQLModel):
+    """A short-lived access token and a refresh token that works once."""
+
     access_token: str
     refresh_token: str
     token_type: str = "Bearer"
@@ -110,16 +124,23 @@ class TokenPair(SQLModel):
 
 
 class AuthResponse(TokenPair):
+    """A signed-in user with a fresh token pair."""
+
     user: UserPublic
 
 
 class RoleGrant(SQLModel):
+    """A role to grant; staff roles name their organisation."""
+
     role: Role
     organisation_id: DbId | None = None
 
 
 class OrganisationCreate(SQLModel):
+    """A new organisation (admin)."""
+
     slug: str = Field(min_length=2, max_length=64, schema_extra={"pattern": r"^[a-z0-9][a-z0-9-]+$"})
     name_zh: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
-    kind: str = Field(max_length=32, schema_extra={"pattern": r"^(fleet_operator|event_organiser|site_operator|platform)$"})
+    kind: str = Field(max_length=32,
+                      schema_extra={"pattern": r"^(fleet_operator|event_organiser|site_operator|platform)$"})

@@ -6,7 +6,8 @@ from datetime import timedelta
 import jwt
 
 from backend.dbtypes import utcnow
-from backend.errors import ApiError
+from backend.exceptions import Unauthenticated
+from backend.keys import KeyRing
 
 ALGORITHM = "HS256"
 AUDIENCE = "cq-mobility-api"
@@ -24,8 +25,8 @@ class Principal:
         return bool(self.roles.intersection(roles))
 
 
-def issue_access_token(*, principal: Principal, secret: str, ttl_s: int) -> str:
-    """Sign an access token for the principal."""
+def issue_access_token(*, principal: Principal, keys: KeyRing, ttl_s: int) -> str:
+    """Sign an access token for the principal with the ring's current key, naming it in `kid`."""
     now = utcnow()
     claims = {
         "sub": str(principal.user_id),
@@ -37,21 +38,25 @@ def issue_access_token(*, principal: Principal, secret: str, ttl_s: int) -> str:
         "jti": uuid.uuid4().hex,
         "typ": "access",
     }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return jwt.encode(claims, keys.current.secret, algorithm=ALGORITHM,
+                      headers={"kid": keys.current.kid})
 
 
-def read_access_token(token: str, *, secret: str) -> Principal:
-    """Verify an access token and return its principal; refuse anything else."""
+def read_access_token(token: str, *, keys: KeyRing) -> Principal:
+    """Verify an access token with the ring's key it names and return its principal; refuse anything else."""
     try:
+        key = keys.find(str(jwt.get_unverified_header(token).get("kid", "")))
+        if key is None:
+            raise jwt.InvalidKeyError("unknown key id")
         # A fixed algorithm list refuses `alg: none` and algorithm-confusion tokens.
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=AUDIENCE,
+        claims = jwt.decode(token, key.secret, algorithms=[ALGORITHM], audience=AUDIENCE,
                             options={"require": ["exp", "sub", "iat"]})
     except jwt.ExpiredSignatureError as exc:
-        raise ApiError(401, "invalid_token", "The access token has expired.") from exc
+        raise Unauthenticated("invalid_token", "The access token has expired.") from exc
     except jwt.PyJWTError as exc:
-        raise ApiError(401, "invalid_token", "The access token is not valid.") from exc
+        raise Unauthenticated("invalid_token", "The access token is not valid.") from exc
     if claims.get("typ") != "access":
-        raise ApiError(401, "invalid_token", "Not an access token.")
+        raise Unauthenticated("invalid_token", "Not an access token.")
     return Principal(
         user_id=int(claims["sub"]),
         roles=frozenset(claims.get("roles", [])),

@@ -88,3 +88,53 @@ SITE_LABEL = {
     "dealer": ("体验中心", "Experience Centre"),
     "parking_garage": ("智慧停车库", "Smart Parking Garage"),
 }
+
+# Citizens whose purchases and queueing fill the demo season's sales and its waiting list.
+FANS = [
+    ("fan.liu@demo.cq", "刘星"), ("fan.chen@demo.cq", "陈嘉怡"), ("fan.zhou@demo.cq", "周航"),
+    ("fan.he@demo.cq", "何雨桐"), ("fan.tang@demo.cq", "唐子墨"), ("fan.luo@demo.cq", "罗一鸣"),
+]
+
+# The season the organiser demo account sells. Each event: category, titles, venue (name_en of a
+# landmark), days after the seed day, local start hour, hours long, refund cut-off in hours,
+# descriptions and tiers (name_zh, name_en, price in fen, quota, seats already sold). A tier
+# whose sold equals its quota is sold out; `waiting` fans queue for the first such tier.
+EVENTS = [
+    {"category": "auto_show", "title_zh": "2027 重庆国际汽车展览会", "title_en": "Chongqing Auto Show 2027",
+     "venue": "Chongqing International Expo Centre", "days": 12, "hour": 9, "hours": 9, "refund_hours": 48,
+     "description_zh": "悦来国际博览中心八大展馆，智能网联新能源车型首发与试乘。",
+     "description_en": "Eight halls at the Yuelai expo centre: new intelligent connected EVs, "
+                       "launches and ride-alongs.",
+     "tiers": [("普通票", "General admission", 8000, 600, 412),
+               ("专业观众日", "Trade day", 20000, 120, 117),
+               ("新车首发夜", "Launch night", 58000, 40, 40)],
+     "waiting": 3},
+    {"category": "motorsport", "title_zh": "龙兴赛车周末：中国耐力赛重庆站",
+     "title_en": "Longxing Race Weekend: China Endurance Championship",
+     "venue": "Longxing International Circuit", "days": 19, "hour": 10, "hours": 8, "refund_hours": 72,
+     "description_zh": "两天耐力赛，维修区漫步与赛道出租车体验。",
+     "description_en": "Two days of endurance racing with a pit-lane walk and circuit taxi laps.",
+     "tiers": [("看台票", "Grandstand", 18000, 800, 356),
+               ("维修区通行证", "Paddock pass", 68000, 60, 57),
+               ("赛道出租车", "Circuit taxi ride", 128000, 24, 9)]},
+    {"category": "av_challenge", "title_zh": "i-VISTA 自动驾驶挑战赛",
+     "title_en": "i-VISTA Autonomous Driving Challenge",
+     "venue": "i-VISTA Connected Vehicle Proving Ground", "days": 26, "hour": 9, "hours": 7,
+     "refund_hours": 24,
+     "description_zh": "高校与企业车队在真实道路场景中比拼 L4 自动驾驶。",
+     "description_en": "University and industry teams race L4 autonomy through real road scenarios.",
+     "tiers": [("观赛票", "Spectator", 3000, 300, 88),
+               ("技术开放日", "Engineering open day", 9900, 80, 74)]},
+    {"category": "culture", "title_zh": "山城车友夜：南岸江边改装车聚",
+     "title_en": "Mountain City Car Night: Nan'an Riverside Meet",
+     "venue": "Nan'an International Convention Centre", "days": 5, "hour": 19, "hours": 4,
+     "refund_hours": 12,
+     "description_zh": "改装车、经典车与电动车的夜间聚会，江边灯光秀。",
+     "description_en": "Modified, classic and electric cars after dark, with the riverside light show.",
+     "tiers": [("入场", "Entry", 0, 200, 143), ("展车位", "Show car spot", 15000, 30, 28)]},
+    {"category": "culture", "title_zh": "永川汽车文化之夜", "title_en": "Yongchuan Car Culture Night",
+     "venue": "Yongchuan Car Culture Park", "days": 33, "hour": 18, "hours": 5, "refund_hours": 24,
+     "description_zh": "露天影院、漂移表演与本地美食。",
+     "description_en": "Open-air cinema, drift shows and local food.",
+     "tiers": [("入场", "Entry", 5000, 400, 61), ("漂移副驾", "Drift passenger ride", 30000, 20, 18)]},
+]

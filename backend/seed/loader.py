@@ -7,11 +7,14 @@ from sqlmodel import Session, select
 
 from backend.accounts.models import Membership, Organisation, User, UserRole
 from backend.accounts.services import hash_password
+from backend.dbtypes import utcnow
 from backend.geo import point_ewkt
 from backend.seed import catalogue
 from backend.seed.geography import SERVICE_AREAS
-from backend.dbtypes import utcnow
 from backend.seed.plan import demo_sites, demo_vehicles
+from backend.seed.season import load_season
+from booking.chargers.models import ChargePoint, Connector
+from booking.chargers.services import hash_password as hash_charger_password
 from booking.sites.models import CarModel, Resource, Site
 from robotaxi_dispatch.rides.models import Vehicle
 from robotaxi_dispatch.service_areas import ServiceArea, polygon_ewkt
@@ -31,7 +34,8 @@ def _organisations(session: Session) -> dict[str, int]:
 def _accounts(session: Session, orgs: dict[str, int]) -> int:
     created = 0
     password_hash = hash_password(catalogue.DEMO_PASSWORD)
-    for email, name, roles, org in catalogue.ACCOUNTS:
+    fans = [(email, name, ("citizen",), None) for email, name in catalogue.FANS]
+    for email, name, roles, org in catalogue.ACCOUNTS + fans:
         if session.exec(select(User).where(User.email == email)).first():
             continue
         user = User(email=email, name=name, password_hash=password_hash)
@@ -73,6 +77,31 @@ def _sites(session: Session, orgs: dict[str, int]) -> tuple[int, int]:
     return sites, resources
 
 
+def demo_identity(site_id: int, number: int) -> str:
+    """Return the OCPP identity of a site's n-th demo charger."""
+    return f"CQ-{site_id:04d}-{number}"
+
+
+def _charge_points(session: Session) -> int:
+    """Put every demo charger not yet on the line behind a charge point of its own (EVSE 1, connector 1)."""
+    bound = set(session.exec(select(Connector.resource_id)).all())
+    chargers = session.exec(select(Resource).where(Resource.kind == "charger")
+                            .order_by(Resource.site_id, Resource.id)).all()
+    password_hash = hash_charger_password(catalogue.DEMO_PASSWORD)
+    created, numbers = 0, {}
+    for charger in chargers:
+        numbers[charger.site_id] = numbers.get(charger.site_id, 0) + 1
+        if charger.id in bound:
+            continue
+        point = ChargePoint(identity=demo_identity(charger.site_id, numbers[charger.site_id]),
+                            site_id=charger.site_id, password_hash=password_hash)
+        session.add(point)
+        session.flush()
+        session.add(Connector(charge_point_id=point.id, resource_id=charger.id))
+        created += 1
+    return created
+
+
 def _service_areas(session: Session) -> int:
     known = set(session.exec(select(ServiceArea.slug)).all())
     fresh = [ServiceArea(slug=slug, name_zh=zh, name_en=en, region=region, area=polygon_ewkt(ring))
@@ -95,7 +124,10 @@ def load_demo(session: Session) -> dict[str, int]:
     orgs = _organisations(session)
     counts = {"accounts": _accounts(session, orgs), "car_models": _car_models(session)}
     counts["sites"], counts["resources"] = _sites(session, orgs)
+    counts["charge_points"] = _charge_points(session)
     counts["service_areas"] = _service_areas(session)
     counts["vehicles"] = _vehicles(session, orgs)
+    session.flush()
+    counts["events"] = load_season(session, organisation_id=orgs["cq-motorsport"])
     session.commit()
     return counts

@@ -3,7 +3,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from shapely.geometry import Point as ShapelyPoint, Polygon
+from shapely.geometry import Point as ShapelyPoint
+from shapely.geometry import Polygon
 
 from backend.seed import catalogue
 from backend.seed.geography import DISTRICT_NAMES, NEIGHBOURHOODS, SERVICE_AREAS, district_at, in_water

@@ -1,31 +1,55 @@
 """Free slots per resource, for one site or for every nearby site, in a bounded number of queries."""
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, SQLModel, select
 
-from backend.errors import ApiError
+from backend.exceptions import Invalid, NotFound
+from backend.geo import haversine_m, lat_lon
 from booking.bookings import rules, slots
+from booking.bookings.models import CancellationTerms
+from booking.bookings.policy import terms
 from booking.bookings.rules import CITY_TZ
+from booking.bookings.slot_cache import CatalogueMoved, SlotCache  # touch: the hook other writers call
+from booking.bookings.slot_cache import touch as touch
+from booking.chargers.live import live_statuses
+from booking.chargers.models import DOWN, LiveStatus
+from booking.sites import attributes
 from booking.sites.models import Resource, ResourcePublic, Site, SitePublic
 from booking.sites.services import nearby_sites, resource_public, site_public
 
 MAX_WINDOW = timedelta(days=7)
 SLOTS_PER_RESOURCE_NEARBY = 4
+# Nearby searches share their candidate sites per cell of 0.01 degree (about 1.1 x 1 km here):
+# the cell's search reaches half a diagonal further, so it holds the sites of any point in it.
+CELL_DEGREES = 0.01
+CELL_HALF_DIAGONAL_M = 800
+CANDIDATE_SITES = 200
+CANDIDATE_CACHE_SIZE = 4096
+CATALOGUE_RETRIES = 3
 
 
 class Slot(SQLModel):
+    """A free window of a resource."""
+
     start: datetime
     end: datetime
     remaining: int
 
 
 class ResourceSlots(SQLModel):
+    """A resource with its free slots."""
+
     resource: ResourcePublic
     slots: list[Slot]
+    live_status: LiveStatus | None = None  # chargers on the line: what the charger reports now
+    cancellation: CancellationTerms
 
 
 class SiteAvailability(SQLModel):
+    """A site with the free slots of its matching resources."""
+
     site: SitePublic
     resources: list[ResourceSlots]
 
@@ -41,8 +65,8 @@ class ResourceFilter:
     car_model: str | None = None
 
     def accepts(self, resource: Resource) -> bool:
-        a = resource.attributes
-        return ((self.resource_kind is None or resource.kind == self.resource_kind)
+        a = attributes.usable(resource.kind, resource.attributes)
+        return (a is not None and (self.resource_kind is None or resource.kind == self.resource_kind)
                 and (self.min_power_kw is None or a.get("power_kw", 0) >= self.min_power_kw)
                 and (self.connector is None or a.get("connector") == self.connector)
                 and (self.voltage_class is None or a.get("voltage_class") == self.voltage_class)
@@ -53,9 +77,10 @@ class ResourceFilter:
 def check_range(start: datetime, end: datetime) -> None:
     """Refuse an empty, reversed or over-long availability window."""
     if end <= start:
-        raise ApiError(422, "end_before_start", "`to` must be after `from`.")
+        raise Invalid("end_before_start", "`to` must be after `from`.")
     if end - start > MAX_WINDOW:
-        raise ApiError(422, "window_too_long", f"Ask for at most {MAX_WINDOW.days} days at a time.")
+        raise Invalid("window_too_long", "Ask for at most {days} days at a time.",
+                       params={"days": MAX_WINDOW.days})
 
 
 def _grid_starts(rule: rules.KindRule, start: datetime, end: datetime):
@@ -68,80 +93,202 @@ def _grid_starts(rule: rules.KindRule, start: datetime, end: datetime):
         moment += step
 
 
-def free_slots(resource: Resource, site: Site, *, bookings, outages, start: datetime,
-               end: datetime, now: datetime, limit: int | None = None) -> list[Slot]:
+@dataclass(frozen=True)
+class Window:
+    """The window a search asks about, on whole minutes (slot starts are whole minutes)."""
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime) -> "Window":
+        check_range(start, end)
+        return cls(_next_minute(start), _next_minute(end))
+
+    @property
+    def key(self) -> str:
+        return f"{int(self.start.timestamp())}-{int(self.end.timestamp())}"
+
+
+def _next_minute(moment: datetime) -> datetime:
+    """Round up to the minute: no grid start lies in between, so the free slots are the same."""
+    whole = moment.replace(second=0, microsecond=0)
+    return whole if whole == moment else whole + timedelta(minutes=1)
+
+
+def free_slots(resource: Resource, opening_hours: dict, used: slots.Occupancy, *, window: Window,
+               now: datetime, limit: int | None = None) -> list[Slot]:
     """Return the single-slot windows of a resource that can still be booked."""
     rule = rules.rule_for(resource.kind)
     length = timedelta(minutes=rule.slot_minutes)
     earliest, latest = now + rule.min_notice, now + rule.max_ahead
     found = []
-    for begins in _grid_starts(rule, max(start, earliest), end):
+    for begins in _grid_starts(rule, max(window.start, earliest), window.end):
         ends = begins + length
         if begins > latest or (limit is not None and len(found) >= limit):
             break
         blocked = ends + timedelta(minutes=rule.buffer_minutes)
-        if not rules.within_opening_hours(site.opening_hours, begins, ends) or \
-                slots.overlaps_outage(outages, begins, blocked):
+        if not rules.within_opening_hours(opening_hours, begins, ends) or \
+                slots.overlaps_outage(used.outages, begins, blocked):
             continue
-        remaining = resource.capacity - slots.peak_usage(bookings, begins, blocked)
+        remaining = resource.capacity - slots.peak_usage(used.bookings, begins, blocked)
         if remaining > 0:
             found.append(Slot(start=begins, end=ends, remaining=remaining))
     return found
 
 
-def _occupancy(session: Session, resources: list[Resource], *, start: datetime, end: datetime,
-               now: datetime) -> tuple[dict, dict]:
-    """Return live bookings and outages of every resource over the window (two queries)."""
-    ids = [r.id for r in resources]
+def _serving(session: Session, resources: list[Resource], now: datetime) -> tuple[list[Resource], dict]:
+    """Drop chargers that report a fault or went offline; return the rest and their live statuses."""
+    live = live_statuses(session, resource_ids=[r.id for r in resources if r.kind == "charger"], now=now)
+    return [r for r in resources if live.get(r.id) not in DOWN], live
+
+
+def _occupancy(session: Session, resources: list[Resource], *, window: Window,
+               now: datetime) -> dict[int, slots.Occupancy]:
+    """Return what occupies each resource over the window (one query)."""
     # An hour past the window covers the turnaround of a slot that starts near its end.
-    until = end + timedelta(hours=1)
-    return (slots.usage(session, resource_ids=ids, start=start, end=until, now=now),
-            slots.outages(session, resource_ids=ids, start=start, end=until))
+    return slots.occupancy(session, resource_ids=[r.id for r in resources], start=window.start,
+                           end=window.end + timedelta(hours=1), now=now)
 
 
 def site_availability(session: Session, *, site_id: int, start: datetime, end: datetime,
-                      wanted: ResourceFilter, now: datetime) -> SiteAvailability:
+                      wanted: ResourceFilter, now: datetime, language: str) -> SiteAvailability:
     """Return every matching resource of a site with its free slots in the window."""
-    check_range(start, end)
+    window = Window.of(start, end)
     site = session.get(Site, site_id)
     if site is None or not site.published:
-        raise ApiError(404, "site_not_found", "No such site.")
+        raise NotFound("site_not_found", "No such site.")
     resources = [r for r in session.exec(select(Resource).where(
         Resource.site_id == site.id, Resource.active).order_by(Resource.id)).all() if wanted.accepts(r)]
-    taken, down = _occupancy(session, resources, start=start, end=end, now=now)
-    return SiteAvailability(site=site_public(site), resources=[
-        ResourceSlots(resource=resource_public(r), slots=free_slots(
-            r, site, bookings=taken.get(r.id, []), outages=down.get(r.id, []), start=start, end=end,
-            now=now)) for r in resources])
+    resources, live = _serving(session, resources, now)
+    used = _occupancy(session, resources, window=window, now=now)
+    return SiteAvailability(site=site_public(site, language=language), resources=[
+        ResourceSlots(resource=resource_public(r, language=language), live_status=live.get(r.id),
+                      cancellation=terms(r.kind, language),
+                      slots=free_slots(r, site.opening_hours, used.get(r.id, slots.Occupancy()), window=window,
+                                       now=now))
+        for r in resources])
+
+
+@dataclass(frozen=True)
+class Area:
+    """Where a search looks: a point, a radius and the kind of site."""
+    lat: float
+    lon: float
+    radius_m: float
+    site_kind: str | None = None
+
+    def cell(self) -> "Area":
+        """Return the search from the centre of the point's cell, wide enough for any point in it."""
+        return Area(round(self.lat / CELL_DEGREES) * CELL_DEGREES, round(self.lon / CELL_DEGREES) * CELL_DEGREES,
+                    self.radius_m * 1.01 + CELL_HALF_DIAGONAL_M, self.site_kind)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A site a search may offer, with its matching resources: what slots are computed from."""
+    site: Site
+    lat: float
+    lon: float
+    resources: tuple[Resource, ...]
+    views: dict = field(default_factory=dict, compare=False)  # language -> public site and resources
+
+    def view(self, language: str) -> tuple[SitePublic, dict[int, ResourcePublic]]:
+        """Return the site and its resources as the API shows them in a language, described once."""
+        if language not in self.views:
+            self.views[language] = (site_public(self.site, language=language),
+                                    {r.id: resource_public(r, language=language) for r in self.resources})
+        return self.views[language]
+
+
+_candidates_cache: dict = {}
+
+
+def _detached(row):
+    """Return a copy of a row that belongs to no session, to share read-only between requests and threads."""
+    return type(row)(**{name: getattr(row, name) for name in type(row).model_fields})
+
+
+def _candidates(session: Session, area: Area, wanted: ResourceFilter, cache: SlotCache) -> list[Candidate]:
+    """Return the sites with matching resources around the area's cell, kept per catalogue token."""
+    cell = area.cell()
+    # Read with get(): another thread may clear the cache between a membership test and a lookup.
+    found = _candidates_cache.get((session.get_bind(), cache.catalogue, cell, wanted))
+    if found is None:
+        cache.confirm()  # before going to the database: the token assumed may be stale
+        found = _candidates_cache.get((session.get_bind(), cache.catalogue, cell, wanted))
+    if found is not None:
+        return found
+    nearby = nearby_sites(session, lat=cell.lat, lon=cell.lon, radius_m=cell.radius_m, kind=area.site_kind,
+                          limit=CANDIDATE_SITES, offset=0, resource_kind=wanted.resource_kind)
+    query = select(Resource).where(Resource.site_id.in_([site.id for site, _ in nearby]), Resource.active)
+    if wanted.resource_kind:  # the cheap part of the filter in SQL, attributes in Python
+        query = query.where(Resource.kind == wanted.resource_kind)
+    by_site = defaultdict(list)
+    for resource in (session.exec(query.order_by(Resource.id)).all() if nearby else []):
+        if wanted.accepts(resource):
+            by_site[resource.site_id].append(_detached(resource))
+    found = [Candidate(_detached(site), *lat_lon(site.location), tuple(by_site[site.id])) for site, _ in nearby
+             if by_site[site.id]]
+    if cache.catalogue is not None:
+        if len(_candidates_cache) >= CANDIDATE_CACHE_SIZE:
+            _candidates_cache.clear()
+        _candidates_cache[(session.get_bind(), cache.catalogue, cell, wanted)] = found
+    return found
+
+
+def _slots_of(session: Session, cache: SlotCache, resources: list[tuple[Resource, dict]], *,
+              window: Window, now: datetime) -> dict[int, list[Slot]]:
+    """Return the first free slots of each resource: cached where current, else from one occupancy query."""
+    cached = cache.read([r.id for r, _ in resources], window.key)
+    missing = [(r, hours) for r, hours in resources if r.id not in cached]
+    used = _occupancy(session, [r for r, _ in missing], window=window, now=now)
+    computed = {r.id: free_slots(r, hours, used.get(r.id, slots.Occupancy()), window=window, now=now,
+                                 limit=SLOTS_PER_RESOURCE_NEARBY) for r, hours in missing}
+    cache.write({rid: [[s.start.timestamp(), s.end.timestamp(), s.remaining] for s in found]
+                 for rid, found in computed.items()}, window.key)
+    kinds = {r.id: rules.rule_for(r.kind) for r, _ in resources}
+    for rid, rows in cached.items():
+        # A slot the notice period has reached since the entry was computed is no longer on offer.
+        earliest = (now + kinds[rid].min_notice).timestamp()
+        computed[rid] = [Slot.model_construct(start=datetime.fromtimestamp(start, CITY_TZ),  # written by us: trusted
+                                              end=datetime.fromtimestamp(end, CITY_TZ), remaining=remaining)
+                         for start, end, remaining in rows if start >= earliest]
+    return computed
 
 
 def nearby_availability(session: Session, *, lat: float, lon: float, radius_m: float,
                         site_kind: str | None, wanted: ResourceFilter, start: datetime,
-                        end: datetime, now: datetime, limit: int) -> list[SiteAvailability]:
-    """Return nearby sites with a free matching slot in the window, nearest first (four queries)."""
-    check_range(start, end)
-    nearby = nearby_sites(session, lat=lat, lon=lon, radius_m=radius_m, kind=site_kind,
-                          limit=200, offset=0, resource_kind=wanted.resource_kind)
-    sites = {site.id: site for site, _ in nearby}
-    query = select(Resource).where(Resource.site_id.in_(list(sites)), Resource.active)
-    if wanted.resource_kind:  # the cheap part of the filter in SQL, attributes in Python
-        query = query.where(Resource.kind == wanted.resource_kind)
-    resources = [r for r in session.exec(query.order_by(Resource.id)).all() if wanted.accepts(r)] if sites else []
-    taken, down = _occupancy(session, resources, start=start, end=end, now=now)
-    by_site = {}
-    for resource in resources:
-        by_site.setdefault(resource.site_id, []).append(resource)
+                        end: datetime, now: datetime, limit: int, language: str) -> list[SiteAvailability]:
+    """Return nearby sites with a free matching slot in the window, nearest first."""
+    window, cache, area = Window.of(start, end), SlotCache.open(session), Area(lat, lon, radius_m, site_kind)
+    for _ in range(CATALOGUE_RETRIES):
+        try:
+            return _offers(session, cache, area, wanted, window=window, now=now, limit=limit, language=language)
+        except CatalogueMoved:  # sites or resources changed: read the candidates again under the new token
+            continue
+    cache.bypass()  # the catalogue keeps moving: answer from the database alone
+    return _offers(session, cache, area, wanted, window=window, now=now, limit=limit, language=language)
+
+
+def _offers(session: Session, cache: SlotCache, area: Area, wanted: ResourceFilter, *, window: Window,
+            now: datetime, limit: int, language: str) -> list[SiteAvailability]:
+    """Return the nearest sites with a free slot, from candidates and slots read under the cache's token."""
+    ranked = sorted((haversine_m(area.lat, area.lon, c.lat, c.lon), c.site.id, c)
+                    for c in _candidates(session, area, wanted, cache))
+    ranked = [(distance, c) for distance, _, c in ranked if distance <= area.radius_m]
     answer = []
-    # Slots are worked out site by site, nearest first, only until enough sites have one.
-    for site, distance in nearby:
-        offers = []
-        for r in by_site.get(site.id, []):
-            free = free_slots(r, site, bookings=taken.get(r.id, []), outages=down.get(r.id, []),
-                              start=start, end=end, now=now, limit=SLOTS_PER_RESOURCE_NEARBY)
-            if free:
-                offers.append(ResourceSlots(resource=resource_public(r), slots=free))
-        if offers:
-            answer.append(SiteAvailability(site=site_public(site, distance), resources=offers))
-        if len(answer) == limit:
-            break
+    # Slots are worked out for the nearest sites the answer still needs, a batch at a time.
+    while ranked and len(answer) < limit:
+        batch, ranked = ranked[:limit - len(answer)], ranked[limit - len(answer):]
+        # A charger that faults or goes offline is out of service through an outage, which the
+        # cache hears of at once; its live status itself is shown on the site's own page.
+        free = _slots_of(session, cache, [(r, c.site.opening_hours) for _, c in batch for r in c.resources],
+                         window=window, now=now)
+        for distance, c in batch:
+            site, resources = c.view(language)
+            offers = [ResourceSlots(resource=resources[r.id], slots=free[r.id], cancellation=terms(r.kind, language))
+                      for r in c.resources if free[r.id]]
+            if offers:
+                answer.append(SiteAvailability(site=site.model_copy(update={"distance_m": round(distance, 1)}),
+                                               resources=offers))
     return answer

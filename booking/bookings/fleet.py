@@ -7,13 +7,16 @@ it like any other booking.
 """
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from backend.accounts.models import Membership, UserRole
-from backend.errors import ApiError
-from booking.bookings import services
+from backend.exceptions import SlotTaken
+from backend.i18n import DEFAULT_LANGUAGE
+from backend.money import Money
+from booking.bookings import rules, services
 from booking.bookings.availability import ResourceFilter, nearby_availability
-from booking.bookings.models import Booking, BookingCreate
+from booking.bookings.models import Booking, BookingCreate, BookingStatus
+from booking.chargers import live as chargers
 from booking.sites.models import ResourceKind, SiteKind
 from robotaxi_dispatch.charging import ChargeSlot
 
@@ -45,7 +48,8 @@ class FleetChargingDesk:
         offers = nearby_availability(session, lat=lat, lon=lon, radius_m=SEARCH_RADIUS_M,
                                      site_kind=SiteKind.charging_station.value,
                                      wanted=ResourceFilter(resource_kind=ResourceKind.charger.value),
-                                     start=now, end=now + SEARCH_AHEAD, now=now, limit=CANDIDATE_SITES)
+                                     start=now, end=now + SEARCH_AHEAD, now=now, limit=CANDIDATE_SITES,
+                                     language=DEFAULT_LANGUAGE)  # names are never shown here
         for offer in offers:
             for resource in offer.resources:
                 slot = resource.slots[0]
@@ -53,10 +57,8 @@ class FleetChargingDesk:
                     booking = services.hold_slot(session, user_id=user_id, now=now, on_account=True,
                                                  data=BookingCreate(resource_id=resource.resource.id,
                                                                     start=slot.start, end=slot.end))
-                except ApiError as exc:
-                    if exc.code == "slot_taken":  # someone was quicker: try the next charger
-                        continue
-                    raise
+                except SlotTaken:  # someone was quicker: try the next charger
+                    continue
                 return ChargeSlot(booking_id=booking.id, lat=offer.site.location.lat, lon=offer.site.location.lon)
         return None
 
@@ -64,6 +66,8 @@ class FleetChargingDesk:
         services.check_in(session, booking_id=booking_id, user_id=_holder(session, booking_id), now=now)
 
     def finish(self, session: Session, *, booking_id: int, energy_kwh: float, now: datetime) -> None:
+        if chargers.plug_of(session, session.get(Booking, booking_id).resource_id) is not None:
+            return  # a charger on the line settles the slot from its meter when the car unplugs
         services.complete_booking(session, self.gateway, booking_id=booking_id, user_id=_holder(session, booking_id),
                                   energy_kwh=energy_kwh, hydrogen_kg=None, unplugged_at=now, now=now)
 
@@ -75,3 +79,50 @@ class FleetChargingDesk:
 def _holder(session: Session, booking_id: int) -> int:
     """Return the fleet account a slot was booked on (the booking services act for its holder)."""
     return session.exec(select(Booking.user_id).where(Booking.id == booking_id)).one()
+
+
+class StatementLine(SQLModel):
+    """One charging slot settled on the fleet's account."""
+
+    booking_id: int
+    site_id: int
+    start: datetime
+    end: datetime
+    energy_kwh: float
+    amount: Money
+
+
+class Statement(SQLModel):
+    """What a fleet owes for a month: its settled charging slots and their total."""
+
+    organisation_id: int
+    month: str
+    lines: list[StatementLine]
+    total: Money
+
+
+def _month_bounds(month: str) -> tuple[datetime, datetime]:
+    """Return a calendar month's start and end in Chongqing's time zone."""
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=rules.CITY_TZ)
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def _energy_kwh(settlement: dict) -> float:
+    """Return the energy a settled charge delivered (the bill keeps it per time-of-use period)."""
+    return round(sum(value for key, value in settlement.items() if key.endswith("_kwh")), 3)
+
+
+def statement(session: Session, *, organisation_id: int, month: str) -> Statement:
+    """Return what a fleet owes for a month (YYYY-MM): its charging slots settled on account, by end time."""
+    start, end = _month_bounds(month)
+    members = select(Membership.user_id).where(Membership.organisation_id == organisation_id)
+    settled = session.exec(select(Booking).where(
+        Booking.user_id.in_(members), Booking.status == BookingStatus.completed,
+        Booking.end_at >= start, Booking.end_at < end).order_by(Booking.end_at, Booking.id)).all()
+    lines = [StatementLine(booking_id=b.id, site_id=b.site_id, start=rules.city_time(b.start_at),
+                           end=rules.city_time(b.end_at), energy_kwh=_energy_kwh(b.settlement),
+                           amount=Money(amount=b.final_price_fen or 0, currency=b.currency))
+             for b in settled if b.settlement.get("billing") == "account"]
+    return Statement(organisation_id=organisation_id, month=month, lines=lines,
+                     total=Money(amount=sum(line.amount.amount for line in lines)))

@@ -3,15 +3,19 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import AwareDatetime
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
-from backend.dbtypes import DbId, JSONDoc, UTCDateTime, enum_column, utcnow
+from backend.dbtypes import DbId, JSONDoc, Moment, UTCDateTime, enum_column, utcnow
+from backend.i18n import CityTime
 from backend.money import Money
+from booking.chargers.models import LiveSession
+from payments.models import PaymentPublic
 
 
 class BookingStatus(str, Enum):
+    """held -> confirmed -> checked_in -> completed, or cancelled, expired, no_show."""
+
     held = "held"
     confirmed = "confirmed"
     checked_in = "checked_in"
@@ -63,31 +67,61 @@ class Outage(SQLModel, table=True):
 
 
 class BookingCreate(SQLModel):
+    """A slot to hold: a resource and a window on its grid."""
+
     resource_id: DbId
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Moment
+    end: Moment
     quantity: int = Field(default=1, ge=1, le=20, description="places, for track sessions and parking")
+    pay_with_wallet: bool = Field(default=False, description="one tap: charge the wallet's default method at once "
+                                                             "(402 payment_method_required without one)")
 
 
 class BookingComplete(SQLModel):
+    """What was delivered, for charging and hydrogen."""
+
     energy_kwh: float | None = Field(default=None, ge=0, le=500, description="charging: energy delivered")
     hydrogen_kg: float | None = Field(default=None, ge=0, le=100, description="hydrogen: kg dispensed")
-    unplugged_at: AwareDatetime | None = Field(default=None, description="charging: when the car left")
+    unplugged_at: Moment | None = Field(default=None, description="charging: when the car left")
 
 
 class Rebook(SQLModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    """Another window (and resource) for a booking an outage disrupted."""
+
+    start: Moment
+    end: Moment
     resource_id: DbId | None = Field(default=None, description="another resource of the same site")
 
 
 class OutageCreate(SQLModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    """A window in which a resource is out of service."""
+
+    start: Moment
+    end: Moment
     reason: str = Field(min_length=1, max_length=300)
 
 
+class CancellationTerms(SQLModel):
+    """What cancelling a booking of this kind costs: free until a cut-off before the start, then a share."""
+
+    free_until_minutes_before_start: int
+    late_fee_percent: int
+    no_show_fee_percent: int
+    summary: str
+
+
+class Cancellation(SQLModel):
+    """What cancelling this booking costs now, and until when it is free."""
+
+    free_until: datetime | None = Field(description="null when cancelling is no longer free")
+    fee_now: Money
+    late_fee: Money = Field(description="kept when cancelling after free_until")
+    summary: str
+
+
 class BookingPublic(SQLModel):
+    """A booking with its price, payment and, for charging, its settlement."""
+
     id: int
     status: BookingStatus
     resource_id: int
@@ -95,24 +129,31 @@ class BookingPublic(SQLModel):
     resource_name: str
     site_id: int
     site_name: str
-    start: datetime
-    end: datetime
+    start: CityTime
+    end: CityTime
     quantity: int
-    hold_expires_at: datetime | None
+    hold_expires_at: CityTime | None
     price: Money
     final_price: Money | None
     fee: Money
     settlement: dict[str, Any]
     disrupted: bool
-    payment: dict[str, Any] | None = None
+    payment: PaymentPublic | None = None
+    charging: LiveSession | None = Field(default=None, description="charging on a metered charger: "
+                                         "reservation, energy so far, power, cost so far")
+    cancellation: Cancellation | None = Field(default=None, description="null once it can no longer be cancelled")
 
 
 class BookingPage(SQLModel):
+    """The caller's bookings, latest first, with the cursor of the next page."""
+
     items: list[BookingPublic]
     next_cursor: str | None = None
 
 
 class OutagePublic(SQLModel):
+    """A resource out of service, and how many bookings it disrupted."""
+
     id: int
     resource_id: int
     start: datetime

@@ -3,7 +3,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from backend.errors import ApiError
+from backend.exceptions import Invalid
+from backend.i18n import Span
 from booking.sites.models import WEEKDAYS, ResourceKind
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
@@ -86,19 +87,22 @@ def check_window(*, kind: str, opening_hours: dict, start: datetime, end: dateti
     """Refuse a booking window that breaks the kind's rules, with a stable code for each rule."""
     rule = rule_for(kind)
     if end <= start:
-        raise ApiError(422, "end_before_start", "The booking must end after it starts.")
+        raise Invalid("end_before_start", "The booking must end after it starts.")
     if start.second or start.microsecond or _minutes_of_day(start) % (rule.step.seconds // 60):
-        raise ApiError(422, "slot_not_on_grid",
-                       f"Starts must fall on the {rule.step.seconds // 60}-minute grid.")
+        raise Invalid("slot_not_on_grid",
+                       "Starts must fall on the {minutes}-minute grid.",
+                       params={"minutes": rule.step.seconds // 60})
     length = (end - start).total_seconds() / 60
     if length % rule.slot_minutes or not 1 <= length // rule.slot_minutes <= rule.max_slots:
-        raise ApiError(422, "invalid_duration",
-                       f"Book 1 to {rule.max_slots} slot(s) of {rule.slot_minutes} minutes.")
+        raise Invalid("invalid_duration",
+                       "Book 1 to {slots} slot(s) of {minutes} minutes.",
+                       params={"slots": rule.max_slots, "minutes": rule.slot_minutes})
     if start < now:
-        raise ApiError(422, "in_the_past", "The slot has already started.")
+        raise Invalid("in_the_past", "The slot has already started.")
     if start < now + rule.min_notice:
-        raise ApiError(422, "too_short_notice", f"Book at least {rule.min_notice} ahead.")
+        raise Invalid("too_short_notice", "Book at least {notice} ahead.", params={"notice": Span(rule.min_notice)})
     if start > now + rule.max_ahead:
-        raise ApiError(422, "beyond_booking_window", f"Book at most {rule.max_ahead.days} days ahead.")
+        raise Invalid("beyond_booking_window", "Book at most {days} days ahead.",
+                       params={"days": rule.max_ahead.days})
     if not within_opening_hours(opening_hours, start, end):
-        raise ApiError(422, "outside_opening_hours", "The site is closed for part of this slot.")
+        raise Invalid("outside_opening_hours", "The site is closed for part of this slot.")

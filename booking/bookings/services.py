@@ -1,20 +1,26 @@
 """Booking rules: hold a slot, confirm on payment, cancel, check in, complete, sweep lapsed holds."""
 from datetime import datetime, timedelta
 
+from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
-from backend.errors import ApiError
+from backend.exceptions import Conflict, Invalid, NotFound, SlotTaken
 from backend.i18n import pick
 from backend.money import Money
-from backend.timeline import TimelineEntry
 from booking.bookings import billing, pricing, rules, slots
 from booking.bookings.models import (
-    Booking, BookingCreate, BookingPublic, BookingStatus,
+    Booking,
+    BookingCreate,
+    BookingPublic,
+    BookingStatus,
 )
+from booking.chargers import live as chargers
+from booking.sites import attributes
 from booking.sites.models import Resource, ResourceKind, Site
+from payments.runner import run_after_commit
 
 CHECK_IN_OPENS = timedelta(minutes=30)
 SETTLED_ON_COMPLETION = {ResourceKind.charger.value, ResourceKind.h2_dispenser.value}
@@ -26,9 +32,10 @@ def lock_resource(session: Session, resource_id: int) -> tuple[Resource, Site]:
                             .with_for_update()).first()
     site = resource and session.get(Site, resource.site_id)
     if resource is None or not site.published:
-        raise ApiError(404, "resource_not_found", "No such bookable resource.")
-    if not resource.active:
-        raise ApiError(409, "resource_unavailable", "This resource is not taking bookings.")
+        raise NotFound("resource_not_found", "No such bookable resource.")
+    # A resource whose stored attributes break its kind's schema cannot be priced.
+    if not resource.active or attributes.usable(resource.kind, resource.attributes) is None:
+        raise Conflict("resource_unavailable", "This resource is not taking bookings.")
     return resource, site
 
 
@@ -38,16 +45,16 @@ def check_free(session: Session, *, resource: Resource, site: Site, start: datet
     rules.check_window(kind=resource.kind, opening_hours=site.opening_hours, start=start, end=end,
                        now=now)
     if quantity > resource.capacity or (resource.capacity == 1 and quantity != 1):
-        raise ApiError(422, "quantity_exceeds_capacity",
-                       f"This resource takes at most {resource.capacity} place(s).")
+        raise Invalid("quantity_exceeds_capacity",
+                       "This resource takes at most {capacity} place(s).",
+                       params={"capacity": resource.capacity})
     blocked = rules.blocked_until(resource.kind, end)
-    if slots.overlaps_outage(slots.outages(session, resource_ids=[resource.id], start=start,
-                                           end=blocked).get(resource.id, []), start, blocked):
-        raise ApiError(409, "resource_unavailable", "The resource is out of service then.")
-    taken = slots.usage(session, resource_ids=[resource.id], start=start, end=blocked, now=now,
-                        exclude=ignore).get(resource.id, [])
-    if slots.peak_usage(taken, start, blocked) + quantity > resource.capacity:
-        raise ApiError(409, "slot_taken", "Someone else has this slot.")
+    used = slots.occupancy(session, resource_ids=[resource.id], start=start, end=blocked, now=now,
+                           exclude=ignore).get(resource.id, slots.Occupancy())
+    if slots.overlaps_outage(used.outages, start, blocked):
+        raise Conflict("resource_unavailable", "The resource is out of service then.")
+    if slots.peak_usage(used.bookings, start, blocked) + quantity > resource.capacity:
+        raise SlotTaken()
     return blocked
 
 
@@ -75,7 +82,7 @@ def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
             session.flush()
     except IntegrityError as exc:
         # PostgreSQL's exclusion constraint caught a concurrent booking of the same slot.
-        raise ApiError(409, "slot_taken", "Someone else has this slot.") from exc
+        raise SlotTaken() from exc
     return booking
 
 
@@ -84,32 +91,46 @@ def own_booking(session: Session, *, booking_id: int, user_id: int, lock: bool =
     query = select(Booking).where(Booking.id == booking_id)
     booking = session.exec(query.with_for_update() if lock else query).first()
     if booking is None or booking.user_id != user_id:
-        raise ApiError(404, "booking_not_found", "No such booking.")
+        raise NotFound("booking_not_found", "No such booking.")
     return booking
 
 
-def list_bookings(session: Session, *, user_id: int, limit: int, offset: int) -> list[Booking]:
-    """Return the user's bookings, latest start first."""
-    return list(session.exec(select(Booking).where(Booking.user_id == user_id)
-                             .order_by(Booking.start_at.desc(), Booking.id.desc())
-                             .offset(offset).limit(limit)).all())
+def expire_on_read(session: Session, *, user_id: int, now: datetime | None = None) -> None:
+    """Expire the user's lapsed holds before they are shown, so none is ever seen as held."""
+    now = now or utcnow()
+    lapsed = session.exec(select(Booking.id).where(Booking.user_id == user_id, Booking.status == BookingStatus.held,
+                                                   Booking.hold_expires_at <= now).limit(1)).first()
+    if lapsed is not None:
+        with write_transaction(session):
+            slots.release_lapsed_holds(session, now=now, user_id=user_id)
 
 
-def booking_public(session: Session, booking: Booking) -> BookingPublic:
-    """Return the public view of a booking, times in Asia/Shanghai."""
+def list_bookings(session: Session, *, user_id: int, limit: int,
+                  after: tuple[datetime, int] | None) -> list[Booking]:
+    """Return the user's bookings, latest start first, from after the (start, id) a page ended on."""
+    query = select(Booking).where(Booking.user_id == user_id)
+    if after is not None:
+        start, booking_id = after
+        query = query.where(or_(Booking.start_at < start, and_(Booking.start_at == start, Booking.id < booking_id)))
+    return list(session.exec(query.order_by(Booking.start_at.desc(), Booking.id.desc()).limit(limit)).all())
+
+
+def booking_public(session: Session, booking: Booking, *, language: str) -> BookingPublic:
+    """Return the public view of a booking in the language, times in Asia/Shanghai."""
     resource, site = session.get(Resource, booking.resource_id), session.get(Site, booking.site_id)
     final = booking.final_price_fen
     return BookingPublic(
         id=booking.id, status=booking.status, resource_id=resource.id,
-        resource_kind=resource.kind, resource_name=pick(resource.name_zh, resource.name_en),
-        site_id=site.id, site_name=pick(site.name_zh, site.name_en), start=rules.city_time(booking.start_at),
+        resource_kind=resource.kind, resource_name=pick(resource.name_zh, resource.name_en, language),
+        site_id=site.id, site_name=pick(site.name_zh, site.name_en, language), start=rules.city_time(booking.start_at),
         end=rules.city_time(booking.end_at), quantity=booking.quantity,
         hold_expires_at=rules.city_time(booking.hold_expires_at),
         price=Money(amount=booking.price_fen, currency=booking.currency),
         final_price=None if final is None else Money(amount=final, currency=booking.currency),
         fee=Money(amount=booking.fee_fen, currency=booking.currency),
         settlement=booking.settlement, disrupted=booking.disrupted,
-        payment=billing.payment_view(session, booking))
+        payment=billing.payment_view(session, booking),
+        charging=chargers.booking_charging(session, booking, utcnow()))
 
 
 def cancellation_fee(booking: Booking, now: datetime) -> int:
@@ -127,10 +148,12 @@ def cancel_booking(session: Session, gateway, *, booking_id: int, user_id: int,
     with write_transaction(session):
         booking = own_booking(session, booking_id=booking_id, user_id=user_id, lock=True)
         if booking.status not in (BookingStatus.held, BookingStatus.confirmed):
-            raise ApiError(409, "wrong_status", f"A {booking.status.value} booking cannot be cancelled.")
+            raise Conflict("wrong_status", "A {status} booking cannot be cancelled.",
+                           params={"status": booking.status.value})
         booking.fee_fen = cancellation_fee(booking, now)
         _finish(booking, BookingStatus.cancelled, now)
-    billing.settle(session, gateway, booking=booking, keep_fen=booking.fee_fen)
+        owed = billing.settle(session, booking=booking, keep_fen=booking.fee_fen)
+    run_after_commit(session, gateway, owed)
     return booking
 
 
@@ -141,11 +164,13 @@ def check_in(session: Session, *, booking_id: int, user_id: int,
     with write_transaction(session):
         booking = own_booking(session, booking_id=booking_id, user_id=user_id, lock=True)
         if booking.status != BookingStatus.confirmed:
-            raise ApiError(409, "wrong_status", f"A {booking.status.value} booking cannot check in.")
+            raise Conflict("wrong_status", "A {status} booking cannot check in.",
+                           params={"status": booking.status.value})
         if not booking.start_at - CHECK_IN_OPENS <= now < booking.end_at:
-            raise ApiError(409, "outside_check_in_window",
+            raise Conflict("outside_check_in_window",
                            "Check-in opens 30 minutes before the start and closes at the end.")
         booking.status, booking.updated_at = BookingStatus.checked_in, now
+        chargers.request_start(session, booking)  # a metered charger is started remotely
     return booking
 
 
@@ -157,12 +182,16 @@ def complete_booking(session: Session, gateway, *, booking_id: int, user_id: int
     with write_transaction(session):
         booking = own_booking(session, booking_id=booking_id, user_id=user_id, lock=True)
         if booking.status != BookingStatus.checked_in:
-            raise ApiError(409, "wrong_status", f"A {booking.status.value} booking cannot complete.")
+            raise Conflict("wrong_status", "A {status} booking cannot complete.",
+                           params={"status": booking.status.value})
+        if booking.kind == ResourceKind.charger.value:
+            chargers.check_typed_energy(session, booking, energy_kwh or 0, now)
         booking.settlement = {**booking.settlement, **_settlement(session, booking, energy_kwh, hydrogen_kg,
                                                                   unplugged_at or now)}
         booking.final_price_fen = booking.settlement["total_fen"]
         _finish(booking, BookingStatus.completed, now)
-    billing.settle(session, gateway, booking=booking, keep_fen=booking.final_price_fen)
+        owed = billing.settle(session, booking=booking, keep_fen=booking.final_price_fen)
+    run_after_commit(session, gateway, owed)
     return booking
 
 
@@ -170,12 +199,12 @@ def _settlement(session: Session, booking: Booking, energy_kwh, hydrogen_kg, unp
     attributes = session.get(Resource, booking.resource_id).attributes
     if booking.kind == ResourceKind.charger.value:
         if energy_kwh is None:
-            raise ApiError(422, "energy_required", "Send energy_kwh delivered to complete a charge.")
+            raise Invalid("energy_required", "Send energy_kwh delivered to complete a charge.")
         return pricing.charging_price(attributes, booking.start_at, booking.end_at, energy_kwh,
                                       unplugged_at)
     if booking.kind == ResourceKind.h2_dispenser.value:
         if hydrogen_kg is None:
-            raise ApiError(422, "hydrogen_required", "Send hydrogen_kg dispensed to complete.")
+            raise Invalid("hydrogen_required", "Send hydrogen_kg dispensed to complete.")
         return pricing.hydrogen_price(attributes, hydrogen_kg)
     return {"total_fen": booking.price_fen}
 
@@ -191,20 +220,11 @@ def sweep(session: Session, gateway, *, now: datetime | None = None) -> dict[str
         expired = slots.release_lapsed_holds(session, now=now)
         missed = list(session.exec(select(Booking).where(
             Booking.status == BookingStatus.confirmed, Booking.end_at <= now)).all())
+        owed = []
         for booking in missed:
             booking.fee_fen = booking.price_fen * rules.rule_for(booking.kind).no_show_fee_pct // 100
             _finish(booking, BookingStatus.no_show, now)
-    for booking in missed:
-        billing.settle(session, gateway, booking=booking, keep_fen=booking.fee_fen)
+            owed.append(billing.settle(session, booking=booking, keep_fen=booking.fee_fen))
+    run_after_commit(session, gateway, *owed)
     return {"expired": expired, "no_show": len(missed)}
 
-
-def timeline_entries(session: Session, *, user_id: int) -> list[TimelineEntry]:
-    """Return the user's bookings as timeline entries."""
-    rows = session.exec(select(Booking, Resource, Site).join(Resource, Resource.id == Booking.resource_id)
-                        .join(Site, Site.id == Booking.site_id).where(Booking.user_id == user_id)).all()
-    return [TimelineEntry(type="booking", id=b.id, status=b.status.value, at=rules.city_time(b.start_at),
-                          title=f"{pick(s.name_zh, s.name_en)} · {pick(r.name_zh, r.name_en)}",
-                          detail={"site_id": s.id, "resource_kind": r.kind,
-                                  "end": rules.city_time(b.end_at).isoformat()})
-            for b, r, s in rows]

@@ -1,8 +1,9 @@
-"""What occupies a resource over a window: live bookings and outages. One query each, any number of resources."""
+"""What occupies a resource over a window: live bookings and outages, in one query for any number of resources."""
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, literal, or_, union_all, update
 from sqlmodel import Session, select
 
 from booking.bookings.models import Booking, BookingStatus, Outage
@@ -14,34 +15,32 @@ def occupies(now: datetime):
                 or_(Booking.status != BookingStatus.held, Booking.hold_expires_at > now))
 
 
-def usage(session: Session, *, resource_ids: list[int], start: datetime, end: datetime,
-          now: datetime, exclude: int | None = None) -> dict[int, list[tuple[datetime, datetime, int]]]:
-    """Return (start, blocked_until, quantity) of every live booking overlapping the window, per resource."""
+@dataclass
+class Occupancy:
+    """What occupies one resource over a window."""
+    bookings: list[tuple[datetime, datetime, int]] = field(default_factory=list)  # start, blocked until, places
+    outages: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+
+def occupancy(session: Session, *, resource_ids: list[int], start: datetime, end: datetime,
+              now: datetime, exclude: int | None = None) -> dict[int, Occupancy]:
+    """Return the live bookings and outages overlapping the window, per resource, in one query."""
     if not resource_ids:
         return {}
-    query = (select(Booking.resource_id, Booking.start_at, Booking.blocked_until, Booking.quantity)
-             .where(Booking.resource_id.in_(resource_ids), occupies(now),
-                    Booking.start_at < end, Booking.blocked_until > start))
+    booked = (select(Booking.resource_id, Booking.start_at, Booking.blocked_until, Booking.quantity)
+              .where(Booking.resource_id.in_(resource_ids), occupies(now),
+                     Booking.start_at < end, Booking.blocked_until > start))
     if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    rows = session.exec(query).all()
-    found = defaultdict(list)
-    for resource_id, begins, ends, quantity in rows:
-        found[resource_id].append((begins, ends, quantity))
-    return found
-
-
-def outages(session: Session, *, resource_ids: list[int], start: datetime,
-            end: datetime) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Return the outage windows overlapping the window, per resource."""
-    if not resource_ids:
-        return {}
-    rows = session.exec(select(Outage.resource_id, Outage.start_at, Outage.end_at)
-                        .where(Outage.resource_id.in_(resource_ids), Outage.start_at < end,
-                               Outage.end_at > start)).all()
-    found = defaultdict(list)
-    for resource_id, begins, ends in rows:
-        found[resource_id].append((begins, ends))
+        booked = booked.where(Booking.id != exclude)
+    # An outage row carries no places: quantity 0 tells it from a booking.
+    down = (select(Outage.resource_id, Outage.start_at, Outage.end_at, literal(0))
+            .where(Outage.resource_id.in_(resource_ids), Outage.start_at < end, Outage.end_at > start))
+    found = defaultdict(Occupancy)
+    for resource_id, begins, ends, quantity in session.exec(union_all(booked, down)).all():
+        if quantity:
+            found[resource_id].bookings.append((begins, ends, quantity))
+        else:
+            found[resource_id].outages.append((begins, ends))
     return found
 
 
@@ -64,11 +63,14 @@ def overlaps_outage(windows: list[tuple[datetime, datetime]], start: datetime, e
     return any(begins < end and ends > start for begins, ends in windows)
 
 
-def release_lapsed_holds(session: Session, *, now: datetime, resource_id: int | None = None) -> int:
+def release_lapsed_holds(session: Session, *, now: datetime, resource_id: int | None = None,
+                         user_id: int | None = None) -> int:
     """Mark holds past their expiry as expired so they stop holding capacity; return how many."""
     statement = (update(Booking)
                  .where(Booking.status == BookingStatus.held, Booking.hold_expires_at <= now)
                  .values(status=BookingStatus.expired, active=False, updated_at=now))
     if resource_id is not None:
         statement = statement.where(Booking.resource_id == resource_id)
+    if user_id is not None:
+        statement = statement.where(Booking.user_id == user_id)
     return session.exec(statement).rowcount

@@ -10,15 +10,28 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from backend.db import write_transaction
+from backend.db import unique_or, write_transaction
 from backend.dbtypes import utcnow
-from backend.errors import ApiError
+from backend.exceptions import Conflict, Invalid, NotFound
+from booking.events import notices, rules
 from booking.events.models import (
-    Event, EventStatus, Order, OrderCreate, OrderItem, OrderStatus, Ticket, TicketTier, WaitlistEntry,
+    Event,
+    EventStatus,
+    Order,
+    OrderCreate,
+    OrderItem,
+    OrderStatus,
+    Ticket,
+    TicketTier,
+    WaitlistEntry,
     WaitlistJoin,
 )
+from booking.events.tickets import lock_unused_tickets
 from payments import services as payments
+from payments import wallet
 from payments.effects import register_payable
+from payments.models import PaymentInstruction
+from payments.runner import run_after_commit
 
 PAYABLE_TYPE = "order"
 ORDER_TTL = timedelta(minutes=15)
@@ -44,20 +57,21 @@ def _give_back(session: Session, order: Order) -> list[int]:
 
 def _check_line(event: Event, tier: TicketTier | None, quantity: int, now: datetime) -> TicketTier:
     if tier is None or tier.event_id != event.id:
-        raise ApiError(422, "tier_not_in_event", "That tier does not belong to this event.")
+        raise Invalid("tier_not_in_event", "That tier does not belong to this event.")
     if quantity > tier.per_order_limit:
-        raise ApiError(422, "limit_exceeded", f"At most {tier.per_order_limit} per order for this tier.")
+        raise Invalid("limit_exceeded", "At most {limit} per order for this tier.",
+                      params={"limit": tier.per_order_limit})
     if not tier.sales_start <= now < tier.sales_end:
-        raise ApiError(409, "sales_closed", "This tier is not on sale now.")
+        raise Conflict("sales_closed", "This tier is not on sale now.")
     return tier
 
 
 def _published(session: Session, event_id: int) -> Event:
     event = session.get(Event, event_id)
     if event is None or event.status == EventStatus.draft:
-        raise ApiError(404, "event_not_found", "No such event.")
+        raise NotFound("event_not_found", "No such event.")
     if event.status != EventStatus.published:
-        raise ApiError(409, "event_cancelled", "This event was cancelled.")
+        raise Conflict("event_cancelled", "This event was cancelled.")
     return event
 
 
@@ -81,7 +95,7 @@ def _new_order(session: Session, *, event: Event, user_id: int, lines, now: date
     for line in lines:
         tier = _check_line(event, tiers.get(line.tier_id), line.quantity, now)
         if not _take_seats(session, tier, line.quantity):
-            raise ApiError(409, "sold_out", f"Not enough seats left in {tier.name_en}.")
+            raise Conflict("sold_out", "Not enough seats left in {tier}.", params={"tier": tier.name_en})
         total += tier.price_fen * line.quantity
     order = Order(user_id=user_id, event_id=event.id, status=OrderStatus.pending, total_fen=total,
                   expires_at=expires_at)
@@ -92,15 +106,15 @@ def _new_order(session: Session, *, event: Event, user_id: int, lines, now: date
     return order
 
 
-def request_payment(session: Session, gateway, *, order: Order) -> None:
-    """Start paying for a pending order; a free one is paid at once."""
+def request_payment(session: Session, gateway, *, order: Order, pay_with_wallet: bool = False) -> None:
+    """Start paying for a pending order (one tap: charged to the wallet's default); a free one is paid at once."""
     if order.total_fen == 0:
         with write_transaction(session):
             _mark_paid(session, session.get(Order, order.id))
         return
-    payments.start_payment(session, gateway, payable_type=PAYABLE_TYPE, payable_id=order.id,
-                           user_id=order.user_id, amount=order.total_fen, currency=order.currency,
-                           description=f"order {order.id}")
+    wallet.start(session, gateway, use_wallet=pay_with_wallet, payable_type=PAYABLE_TYPE, payable_id=order.id,
+                 user_id=order.user_id, amount=order.total_fen, currency=order.currency,
+                 description=f"order {order.id}")
 
 
 def _mark_paid(session: Session, order: Order) -> None:
@@ -120,9 +134,20 @@ def expire_orders(session: Session, *, now: datetime, event_id: int | None = Non
     lapsed = session.exec(query.with_for_update()).all()
     for order in lapsed:
         order.status = OrderStatus.expired
+        notices.offer_expired(session, order)
         for tier_id in _give_back(session, order):
             offer_seats(session, tier_id=tier_id, now=now)
     return len(lapsed)
+
+
+def expire_on_read(session: Session, *, event_id: int, now: datetime | None = None) -> None:
+    """Expire the event's lapsed orders before its seats or orders are shown (the seats go back)."""
+    now = now or utcnow()
+    lapsed = session.exec(select(Order.id).where(Order.event_id == event_id, Order.status == OrderStatus.pending,
+                                                 Order.expires_at <= now).limit(1)).first()
+    if lapsed is not None:
+        with write_transaction(session):
+            expire_orders(session, now=now, event_id=event_id)
 
 
 def own_order(session: Session, *, order_id: int, user_id: int, lock: bool = False) -> Order:
@@ -130,13 +155,8 @@ def own_order(session: Session, *, order_id: int, user_id: int, lock: bool = Fal
     query = select(Order).where(Order.id == order_id)
     order = session.exec(query.with_for_update() if lock else query).first()
     if order is None or order.user_id != user_id:
-        raise ApiError(404, "order_not_found", "No such order.")
+        raise NotFound("order_not_found", "No such order.")
     return order
-
-
-def refund_due(order: Order, event: Event, now: datetime) -> int:
-    """Return what cancelling now refunds: all of it before the event's cut-off, else nothing."""
-    return order.total_fen if now <= event.starts_at - timedelta(hours=event.refund_until_hours) else 0
 
 
 def cancel_order(session: Session, gateway, *, order_id: int, user_id: int,
@@ -146,13 +166,16 @@ def cancel_order(session: Session, gateway, *, order_id: int, user_id: int,
     with write_transaction(session):
         order = own_order(session, order_id=order_id, user_id=user_id, lock=True)
         if order.status not in (OrderStatus.pending, OrderStatus.paid):
-            raise ApiError(409, "wrong_status", f"A {order.status.value} order cannot be cancelled.")
-        refund = refund_due(order, session.get(Event, order.event_id), now)
+            raise Conflict("wrong_status", "A {status} order cannot be cancelled.",
+                           params={"status": order.status.value})
+        refund = rules.refund_due(order, session.get(Event, order.event_id), now)
         if order.status == OrderStatus.paid and refund == 0:
-            raise ApiError(409, "refund_window_closed", "Tickets can no longer be cancelled.")
+            raise Conflict("refund_window_closed", "Tickets can no longer be cancelled.")
+        lock_unused_tickets(session, order_id=order.id)
         was_paid = order.status == OrderStatus.paid
         _void(session, order, now)
-    _settle(session, gateway, order, refund if was_paid else 0)
+        owed = _settle(session, order, refund if was_paid else 0)
+    run_after_commit(session, gateway, owed)
     return order
 
 
@@ -164,44 +187,44 @@ def _void(session: Session, order: Order, now: datetime) -> None:
         offer_seats(session, tier_id=tier_id, now=now)
 
 
-def _settle(session: Session, gateway, order: Order, refund: int) -> None:
-    payment = payments.payment_for(session, PAYABLE_TYPE, order.id)
-    if payment is None:
-        return
-    if payment.status == "pending":
-        payments.cancel_payment(session, gateway, payment=payment)
-    elif refund > 0:
-        payments.refund_payment(session, gateway, payment=payment, amount=refund,
-                                reason=f"order {order.id} cancelled")
-        with write_transaction(session):
-            session.get(Order, order.id).refunded_fen += refund
+def _settle(session: Session, order: Order, refund: int) -> PaymentInstruction | None:
+    """Record, in the cancelling transaction, the refund of `refund` fen (or the cancel of an unpaid payment)."""
+    order.refunded_fen += refund
+    return payments.settle_payable(session, payable_type=PAYABLE_TYPE, payable_id=order.id,
+                                   keep_fen=order.total_fen - refund, reason=f"order {order.id} cancelled")
 
 
-def cancel_event_orders(session: Session, gateway, *, event: Event) -> int:
-    """Cancel every live order of a cancelled event with a full refund; return how many."""
-    with write_transaction(session):
-        orders = session.exec(select(Order).where(
-            Order.event_id == event.id, Order.status.in_([OrderStatus.pending, OrderStatus.paid]))
-            .with_for_update()).all()
-        paid = {o.id for o in orders if o.status == OrderStatus.paid}
-        for order in orders:
-            _void(session, order, utcnow())
+def cancel_event_orders(session: Session, *, event: Event) -> list[PaymentInstruction | None]:
+    """Cancel every live order of a cancelling event, in the caller's transaction; return the refunds owed.
+
+    Each paid order's full refund (or an unpaid order's cancel) is recorded with the cancellation
+    and carried out after it, one by one: one the provider refuses or fails is retried by the
+    runner and never stops the others.
+    """
+    now = utcnow()
+    orders = session.exec(select(Order).where(
+        Order.event_id == event.id, Order.status.in_([OrderStatus.pending, OrderStatus.paid]))
+        .with_for_update()).all()
+    owed = []
     for order in orders:
-        _settle(session, gateway, order, order.total_fen if order.id in paid else 0)
-    return len(orders)
+        paid = order.status == OrderStatus.paid
+        _void(session, order, now)
+        owed.append(_settle(session, order, order.total_fen if paid else 0))
+    return owed
 
 
 def join_waitlist(session: Session, *, user_id: int, event_id: int, data: WaitlistJoin) -> WaitlistEntry:
     """Queue for a sold-out tier; the first in line is offered returned seats."""
-    with write_transaction(session):
+    waiting = Conflict("already_waiting", "You are already on this waiting list.")
+    with unique_or(waiting), write_transaction(session):
         event = _published(session, event_id)
         tier = session.get(TicketTier, data.tier_id)
         _check_line(event, tier, data.quantity, utcnow())
         if tier.sold + data.quantity <= tier.quota:
-            raise ApiError(409, "not_sold_out", "Seats are still on sale: order them directly.")
+            raise Conflict("not_sold_out", "Seats are still on sale: order them directly.")
         if session.exec(select(WaitlistEntry).where(WaitlistEntry.tier_id == tier.id,
                                                     WaitlistEntry.user_id == user_id)).first():
-            raise ApiError(409, "already_waiting", "You are already on this waiting list.")
+            raise waiting
         entry = WaitlistEntry(tier_id=tier.id, user_id=user_id, quantity=data.quantity)
         session.add(entry)
     return entry
@@ -211,6 +234,8 @@ def offer_seats(session: Session, *, tier_id: int, now: datetime) -> None:
     """Offer returned seats to the waiting list in order, each offer a pending order that holds them."""
     tier = session.get(TicketTier, tier_id)
     event = session.get(Event, tier.event_id)
+    if event.status != EventStatus.published:  # a cancelled event's seats go to nobody
+        return
     waiting = session.exec(select(WaitlistEntry).where(
         WaitlistEntry.tier_id == tier_id, WaitlistEntry.offer_order_id.is_(None))
         .order_by(WaitlistEntry.created_at, WaitlistEntry.id)).all()
@@ -224,6 +249,7 @@ def offer_seats(session: Session, *, tier_id: int, now: datetime) -> None:
         session.add(OrderItem(order_id=order.id, tier_id=tier.id, quantity=entry.quantity,
                               unit_price_fen=tier.price_fen))
         entry.offer_order_id = order.id
+        notices.offer_made(session, entry=entry, order=order, event=event)
         session.refresh(tier)
 
 

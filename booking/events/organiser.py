@@ -7,14 +7,26 @@ from sqlmodel import Session, select
 
 from backend.accounts.tokens import Principal
 from backend.db import write_transaction
-from backend.errors import ApiError
+from backend.dbtypes import utcnow
+from backend.exceptions import Conflict, Forbidden, Invalid, NotFound
 from backend.patches import apply_patch
+from booking.events import notices, rules
 from booking.events.models import (
-    Event, EventCreate, EventStatus, EventUpdate, Order, OrderItem, OrderStatus, Ticket, TicketTier,
-    TierCreate, TierUpdate,
+    Event,
+    EventCreate,
+    EventStatus,
+    EventUpdate,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Ticket,
+    TicketTier,
+    TierCreate,
+    TierUpdate,
 )
 from booking.events.orders import cancel_event_orders
 from booking.sites.models import Site
+from payments.runner import run_after_commit
 
 
 def own_event(session: Session, *, event_id: int, principal: Principal, lock: bool = False) -> Event:
@@ -22,25 +34,20 @@ def own_event(session: Session, *, event_id: int, principal: Principal, lock: bo
     query = select(Event).where(Event.id == event_id)
     event = session.exec(query.with_for_update() if lock else query).first()
     if event is None:
-        raise ApiError(404, "event_not_found", "No such event.")
+        raise NotFound("event_not_found", "No such event.")
     if not principal.has_role("admin") and event.organisation_id not in principal.organisation_ids:
-        raise ApiError(403, "forbidden", "This event belongs to another organisation.")
+        raise Forbidden("forbidden", "This event belongs to another organisation.")
     return event
-
-
-def _check_times(starts_at, ends_at) -> None:
-    if ends_at <= starts_at:
-        raise ApiError(422, "end_before_start", "The event must end after it starts.")
 
 
 def create_event(session: Session, *, principal: Principal, data: EventCreate) -> Event:
     """Create a draft event at a venue for the caller's organisation."""
     if not principal.organisation_ids:
-        raise ApiError(403, "no_organisation", "Join an organisation before creating events.")
-    _check_times(data.starts_at, data.ends_at)
+        raise Forbidden("no_organisation", "Join an organisation before creating events.")
+    rules.check_schedule(data.starts_at, data.ends_at, utcnow())
     venue = session.get(Site, data.venue_site_id)
     if venue is None or not venue.published:
-        raise ApiError(422, "unknown_venue", "venue_site_id is not a published site.")
+        raise Invalid("unknown_venue", "venue_site_id is not a published site.")
     event = Event(**data.model_dump(), organisation_id=min(principal.organisation_ids))
     with write_transaction(session):
         session.add(event)
@@ -52,19 +59,28 @@ def update_event(session: Session, *, principal: Principal, event_id: int, patch
     with write_transaction(session):
         event = own_event(session, event_id=event_id, principal=principal, lock=True)
         if event.status == EventStatus.cancelled:
-            raise ApiError(409, "wrong_status", "A cancelled event cannot change.")
+            raise Conflict("wrong_status", "A cancelled event cannot change.")
+        old_start, now = event.starts_at, utcnow()
         apply_patch(event, patch)
-        _check_times(event.starts_at, event.ends_at)
+        if event.starts_at != old_start or patch.ends_at is not None:
+            rules.check_schedule(event.starts_at, event.ends_at, now)
+            rules.check_move(event, old_start=old_start, tiers=_tiers(session, event.id))
+            rules.record_move(event, old_start=old_start, now=now)
+        notices.event_moved(session, event, old_start)
     return event
+
+
+def _tiers(session: Session, event_id: int) -> list[TicketTier]:
+    return list(session.exec(select(TicketTier).where(TicketTier.event_id == event_id)).all())
 
 
 def add_tier(session: Session, *, principal: Principal, event_id: int, data: TierCreate) -> TicketTier:
     """Add a ticket tier with its price, quota, sales window and per-order limit."""
-    if data.sales_end <= data.sales_start:
-        raise ApiError(422, "end_before_start", "Sales must end after they start.")
     with write_transaction(session):
-        own_event(session, event_id=event_id, principal=principal)
+        # The event row lock orders this against a move of the event's start.
+        event = own_event(session, event_id=event_id, principal=principal, lock=True)
         tier = TicketTier(**data.model_dump(), event_id=event_id)
+        rules.check_sales_window(tier, event)
         session.add(tier)
     return tier
 
@@ -73,13 +89,14 @@ def update_tier(session: Session, *, principal: Principal, event_id: int, tier_i
                 patch: TierUpdate) -> TicketTier:
     """Edit a tier; its quota never drops below the seats already taken."""
     with write_transaction(session):
-        own_event(session, event_id=event_id, principal=principal)
+        event = own_event(session, event_id=event_id, principal=principal, lock=True)
         tier = session.exec(select(TicketTier).where(TicketTier.id == tier_id).with_for_update()).first()
         if tier is None or tier.event_id != event_id:
-            raise ApiError(404, "tier_not_found", "No such tier in this event.")
+            raise NotFound("tier_not_found", "No such tier in this event.")
         apply_patch(tier, patch)
+        rules.check_sales_window(tier, event)
         if tier.quota < tier.sold:
-            raise ApiError(409, "quota_below_sold", f"{tier.sold} seats are already taken.")
+            raise Conflict("quota_below_sold", "{sold} seats are already taken.", params={"sold": tier.sold})
     return tier
 
 
@@ -88,9 +105,12 @@ def publish_event(session: Session, *, principal: Principal, event_id: int) -> E
     with write_transaction(session):
         event = own_event(session, event_id=event_id, principal=principal, lock=True)
         if event.status != EventStatus.draft:
-            raise ApiError(409, "wrong_status", f"A {event.status.value} event cannot be published.")
+            raise Conflict("wrong_status", "A {status} event cannot be published.",
+                           params={"status": event.status.value})
+        if event.starts_at <= utcnow():
+            raise Conflict("event_in_past", "An event that has started cannot go on sale.")
         if not session.exec(select(TicketTier.id).where(TicketTier.event_id == event.id)).first():
-            raise ApiError(409, "no_tiers", "Add a ticket tier before publishing.")
+            raise Conflict("no_tiers", "Add a ticket tier before publishing.")
         event.status = EventStatus.published
     return event
 
@@ -129,10 +149,17 @@ def sales_csv(rows: list[dict]) -> str:
 
 
 def cancel_event(session: Session, gateway, *, principal: Principal, event_id: int) -> tuple[Event, int]:
-    """Cancel an event: every live order is cancelled and every paid one refunded in full."""
+    """Cancel an event: every live order is cancelled and every paid one refunded in full.
+
+    The event, its orders and the refunds owed change in one transaction; the refunds are
+    carried out after it, so the answer does not wait on the provider's timing.
+    """
     with write_transaction(session):
         event = own_event(session, event_id=event_id, principal=principal, lock=True)
         if event.status == EventStatus.cancelled:
-            raise ApiError(409, "wrong_status", "The event is already cancelled.")
+            raise Conflict("wrong_status", "The event is already cancelled.")
         event.status = EventStatus.cancelled
-    return event, cancel_event_orders(session, gateway, event=event)
+        notices.event_cancelled(session, event)
+        owed = cancel_event_orders(session, event=event)
+    run_after_commit(session, gateway, *owed)
+    return event, len(owed)

@@ -17,6 +17,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class SiteKind(str, Enum):
+    """What a site is."""
+
     charging_station = "charging_station"
     swap_station = "swap_station"
     hydrogen_station = "hydrogen_station"
@@ -27,6 +29,8 @@ class SiteKind(str, Enum):
 
 
 class ResourceKind(str, Enum):
+    """What a bookable resource is."""
+
     charger = "charger"
     swap_lane = "swap_lane"
     h2_dispenser = "h2_dispenser"
@@ -51,7 +55,7 @@ def check_opening_hours(value: OpeningHours) -> OpeningHours:
 
 
 class SiteBase(SQLModel):
-    kind: SiteKind = Field(sa_type=enum_column(SiteKind))
+    kind: SiteKind = Field(sa_type=enum_column(SiteKind), index=True)  # nearby search filters by kind
     name_zh: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
     address_zh: str = Field(min_length=1, max_length=300)
@@ -88,6 +92,8 @@ class SiteCreate(SiteBase):
 
 
 class SiteUpdate(SQLModel):
+    """Fields of a site to change."""
+
     name_zh: str | None = Field(default=None, min_length=1, max_length=200)
     name_en: str | None = Field(default=None, min_length=1, max_length=200)
     address_zh: str | None = Field(default=None, min_length=1, max_length=300)
@@ -107,7 +113,7 @@ class ResourceBase(SQLModel):
     name_zh: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
     # Kind-specific facts: power_kw, connector, voltage_class, battery_models, pressure_mpa,
-    # car_model, ... Validated per kind by the booking package.
+    # car_model, ... One schema per kind in booking/sites/attributes.py.
     attributes: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
     capacity: int = Field(default=1, ge=1, le=10_000)
 
@@ -120,12 +126,18 @@ class Resource(ResourceBase, table=True):
 
 
 class ResourcePublic(ResourceBase):
+    """A bookable resource with its kind-specific attributes."""
+
     id: int
     name: str
     active: bool
+    misconfigured: bool = Field(default=False, description="its attributes break the kind's schema: "
+                                "not bookable until its operator fixes them")
 
 
 class SitePublic(SQLModel):
+    """A site named in the caller's language, with its distance when searched near a point."""
+
     id: int
     kind: SiteKind
     name: str
@@ -141,15 +153,21 @@ class SitePublic(SQLModel):
 
 
 class SiteDetail(SitePublic):
+    """A site with its bookable resources."""
+
     resources: list[ResourcePublic]
 
 
 class SitePage(SQLModel):
+    """Sites nearest first, with the cursor of the next page."""
+
     items: list[SitePublic]
     next_cursor: str | None = None
 
 
 class CarModel(SQLModel, table=True):
+    """A car model that can be test-driven."""
+
     __tablename__ = "car_models"
     code: str = Field(primary_key=True, max_length=64)
     name_zh: str = Field(max_length=200)
@@ -161,10 +179,12 @@ class CarModel(SQLModel, table=True):
 
 
 class ResourceCreate(ResourceBase):
-    pass
+    """A bookable resource to add to a site."""
 
 
 class ResourceUpdate(SQLModel):
+    """Fields of a resource to change."""
+
     name_zh: str | None = Field(default=None, min_length=1, max_length=200)
     name_en: str | None = Field(default=None, min_length=1, max_length=200)
     attributes: dict[str, Any] | None = None

@@ -4,13 +4,25 @@ from sqlmodel import Session, select
 
 from backend.accounts.tokens import Principal
 from backend.dbtypes import utcnow
-from backend.errors import ApiError
+from backend.exceptions import Forbidden, NotFound
 from backend.geo import bounding_box, distance_m, lat_lon, point_ewkt, within_box
 from backend.i18n import pick
+from backend.keyset import beyond
 from backend.patches import apply_patch
+from booking.sites import attributes
 from booking.sites.models import (
-    Point, Resource, ResourceCreate, ResourcePublic, ResourceUpdate, Site, SiteCreate,
-    SiteDetail, SiteKind, SitePublic, SiteUpdate,
+    CarModel,
+    Point,
+    Resource,
+    ResourceCreate,
+    ResourcePublic,
+    ResourceUpdate,
+    Site,
+    SiteCreate,
+    SiteDetail,
+    SiteKind,
+    SitePublic,
+    SiteUpdate,
 )
 
 
@@ -42,12 +54,12 @@ def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
     return [(site, float(dist)) for site, dist in session.exec(query).all()]
 
 
-def site_public(site: Site, distance: float | None = None) -> SitePublic:
-    """Describe a site in the request's language."""
+def site_public(site: Site, distance: float | None = None, *, language: str) -> SitePublic:
+    """Describe a site in the language."""
     lat, lon = lat_lon(site.location)
     return SitePublic(
-        id=site.id, kind=site.kind, name=pick(site.name_zh, site.name_en),
-        address=pick(site.address_zh, site.address_en), name_zh=site.name_zh,
+        id=site.id, kind=site.kind, name=pick(site.name_zh, site.name_en, language),
+        address=pick(site.address_zh, site.address_en, language), name_zh=site.name_zh,
         name_en=site.name_en, district=site.district, location=Point(lat=lat, lon=lon),
         opening_hours=site.opening_hours, organisation_id=site.organisation_id,
         published=site.published,
@@ -55,10 +67,12 @@ def site_public(site: Site, distance: float | None = None) -> SitePublic:
     )
 
 
-def resource_public(resource: Resource) -> ResourcePublic:
-    """Describe a resource in the request's language."""
-    return ResourcePublic(**resource.model_dump(exclude={"site_id"}),
-                          name=pick(resource.name_zh, resource.name_en))
+def resource_public(resource: Resource, *, language: str) -> ResourcePublic:
+    """Describe a resource in the language; attributes that break their schema are not shown."""
+    facts = attributes.usable(resource.kind, resource.attributes)
+    return ResourcePublic(**resource.model_dump(exclude={"site_id", "attributes"}),
+                          attributes=facts or {}, misconfigured=facts is None,
+                          name=pick(resource.name_zh, resource.name_en, language))
 
 
 def _may_manage(principal: Principal | None, site: Site) -> bool:
@@ -68,23 +82,23 @@ def _may_manage(principal: Principal | None, site: Site) -> bool:
         principal.has_role("site_operator") and site.organisation_id in principal.organisation_ids)
 
 
-def site_detail(session: Session, *, site_id: int, principal: Principal | None) -> SiteDetail:
+def site_detail(session: Session, *, site_id: int, principal: Principal | None, language: str) -> SiteDetail:
     """Return a site with its resources; unpublished sites only to those who manage them."""
     site = session.get(Site, site_id)
     if site is None or not (site.published or _may_manage(principal, site)):
-        raise ApiError(404, "not_found", f"No site {site_id}.")
+        raise NotFound("not_found", "No site {site_id}.", params={"site_id": site_id})
     resources = session.exec(
         select(Resource).where(Resource.site_id == site_id).order_by(Resource.id)).all()
-    return SiteDetail(**site_public(site).model_dump(),
-                      resources=[resource_public(r) for r in resources])
+    return SiteDetail(**site_public(site, language=language).model_dump(),
+                      resources=[resource_public(r, language=language) for r in resources])
 
 
 def managed_site(session: Session, *, site_id: int, principal: Principal) -> Site:
     site = session.get(Site, site_id)
     if site is None:
-        raise ApiError(404, "not_found", f"No site {site_id}.")
+        raise NotFound("not_found", "No site {site_id}.", params={"site_id": site_id})
     if not _may_manage(principal, site):
-        raise ApiError(403, "forbidden", "This site belongs to another organisation.")
+        raise Forbidden("forbidden", "This site belongs to another organisation.")
     return site
 
 
@@ -93,7 +107,7 @@ def create_site(session: Session, *, principal: Principal, data: SiteCreate,
     """Publish a site for one of the caller's organisations."""
     org_id = organisation_id or next(iter(sorted(principal.organisation_ids)), None)
     if org_id is None or not (principal.has_role("admin") or org_id in principal.organisation_ids):
-        raise ApiError(403, "forbidden", "You can only publish sites for your own organisation.")
+        raise Forbidden("forbidden", "You can only publish sites for your own organisation.")
     site = Site(**data.model_dump(exclude={"location"}), organisation_id=org_id,
                 location=point_ewkt(data.location.lat, data.location.lon))
     session.add(site)
@@ -117,7 +131,8 @@ def add_resource(session: Session, *, principal: Principal, site_id: int,
                  data: ResourceCreate) -> Resource:
     """Add a bookable resource to a site the caller manages."""
     managed_site(session, site_id=site_id, principal=principal)
-    resource = Resource(**data.model_dump(), site_id=site_id)
+    resource = Resource(**data.model_dump(exclude={"attributes"}), site_id=site_id,
+                        attributes=attributes.checked(data.kind, data.attributes, data.capacity))
     session.add(resource)
     session.commit()
     return resource
@@ -129,8 +144,28 @@ def update_resource(session: Session, *, principal: Principal, site_id: int, res
     managed_site(session, site_id=site_id, principal=principal)
     resource = session.get(Resource, resource_id)
     if resource is None or resource.site_id != site_id:
-        raise ApiError(404, "not_found", f"No resource {resource_id} at site {site_id}.")
+        raise NotFound("not_found", "No resource {resource_id} at site {site_id}.",
+                       params={"resource_id": resource_id, "site_id": site_id})
     apply_patch(resource, patch)
+    resource.attributes = attributes.checked(resource.kind, resource.attributes, resource.capacity)
     session.add(resource)
     session.commit()
     return resource
+
+
+def car_models(session: Session, *, cursor: tuple | None, limit: int) -> list[CarModel]:
+    """Return up to `limit` catalogue models after the cursor (maker, code), by maker."""
+    query = select(CarModel)
+    if cursor is not None:
+        query = query.where(beyond([CarModel.maker, CarModel.code], cursor, descending=False))
+    return list(session.exec(query.order_by(CarModel.maker, CarModel.code).limit(limit)).all())
+
+
+def managed_sites(session: Session, *, principal: Principal, cursor: tuple | None, limit: int) -> list[Site]:
+    """Return the sites of the caller's organisations (admins: all), published or not, by id."""
+    query = select(Site)
+    if not principal.has_role("admin"):
+        query = query.where(Site.organisation_id.in_(sorted(principal.organisation_ids)))
+    if cursor is not None:
+        query = query.where(beyond([Site.id], cursor, descending=False))
+    return list(session.exec(query.order_by(Site.id).limit(limit)).all())

@@ -1,105 +1,287 @@
-"""A fleet simulation over time, to compare matching policies on the same demand.
+"""A robotaxi service in Chongqing over time, to compare dispatch policies on the same demand.
 
-Vehicles drive straight at the ETA model's hourly speed (road length from the ETA model), so
-pickups and trips take as long as the dispatcher expects. Requests come from the hotspots with
-a daily profile and give up after the wait limit.
+Demand has its own rate and origin-destination model (`demand`), independent of the fleet and of
+the policy (it has its own random stream). The fleet starts at its depots; cars drive in the
+"true" travel time (`travel`) while the dispatcher plans with its ETA model, so ETA error is
+measured. Batteries drain with distance and free cars under the dispatcher's threshold leave
+to charge at the nearest depot. Requests nobody is assigned to give up after the production
+dispatcher's limit. Figures cover the requests of the measured window only: a warm-up lets the
+fleet spread out first and a cool-down lets the window's last requests finish.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from robotaxi_dispatch.engine import synthetic
-from robotaxi_dispatch.engine.chongqing import to_lat_lon, to_xy
-from robotaxi_dispatch.engine.eta import SPEED_BY_HOUR, BridgeAwareEta
-from robotaxi_dispatch.engine.fleet_index import AVAILABLE, ON_TRIP, FleetIndex
-from robotaxi_dispatch.engine.matcher import OpenRequests, assign_greedy, assign_rides, candidates
+from robotaxi_dispatch.engine import book as states
+from robotaxi_dispatch.engine.book import RequestBook
+from robotaxi_dispatch.engine.chongqing import to_lat_lon
+from robotaxi_dispatch.engine.demand import CityDemand
+from robotaxi_dispatch.engine.eta import BridgeAwareEta
+from robotaxi_dispatch.engine.fleet_index import AVAILABLE, FleetIndex
+from robotaxi_dispatch.engine.fleet_index import ON_TRIP as INDEX_BUSY
+from robotaxi_dispatch.engine.matcher import (
+    Finishing,
+    OpenRequests,
+    ServiceCosts,
+    assign_greedy,
+    assign_rides,
+    candidates,
+    finishing_candidates,
+    join,
+    keep_edges,
+)
+from robotaxi_dispatch.engine.metrics import FleetUse, summary
+from robotaxi_dispatch.engine.rebalancing import DemandForecast, Limits, Vehicles, plan
+from robotaxi_dispatch.engine.travel import Drive, TrueTravel
+from robotaxi_dispatch.engine.vehicles import (
+    CHARGE_PCT_PER_S,
+    CHARGED_SOC,
+    CHARGING,
+    IDLE,
+    KIND,
+    ON_TRIP,
+    REBALANCING,
+    TO_CHARGER,
+    TO_PICKUP,
+    depot_fleet,
+)
 
-# Requests per vehicle per hour by local hour: morning and evening peaks.
-DEMAND_PROFILE = np.array([0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.8, 1.4, 1.6, 1.0, 0.8, 0.9, 1.0,
-                           0.9, 0.8, 0.9, 1.1, 1.6, 1.7, 1.2, 1.0, 0.8, 0.5, 0.2])
-TICK_S, GIVE_UP_S, MAX_PICKUP_S = 30, 600, 900
+GIVE_UP_S = 600           # the production dispatcher's NO_VEHICLE_AFTER
+MAX_PICKUP_S = 900        # and its pickup limit
+CHARGE_BELOW_SOC = 20.0   # and its charging threshold
+K, RADIUS_M = 10, 8000    # and its candidate search
+COOLDOWN_S = 1200
 
 
-@dataclass
-class Outcome:
-    requests: int = 0
-    served: int = 0
-    waits: list = field(default_factory=list)
-    empty_m: float = 0.0
-    busy_s: float = 0.0
-    fleet_s: float = 0.0
+@dataclass(frozen=True)
+class Scenario:
+    """What is simulated: demand, fleet, policy and clock."""
+    vehicles: int = 2000
+    requests_per_hour: float = 1000.0  # averaged over the day; the hour's profile scales it
+    minutes: int = 60
+    warmup_minutes: int = 30
+    start_hour: float = 8.0            # local hour the measured window starts
+    policy: str = "batch"              # or "greedy"
+    rebalance: bool = True
+    tick_s: float = 2.0                # the production dispatcher's
+    seed: int = 2026
 
-    def summary(self) -> dict:
-        waits = np.array(self.waits) if self.waits else np.array([np.nan])
-        return {"requests": self.requests, "served_share": self.served / max(self.requests, 1),
-                "mean_pickup_wait_s": float(np.nanmean(waits)),
-                "p95_pickup_wait_s": float(np.nanpercentile(waits, 95)),
-                "empty_km": self.empty_m / 1000, "utilisation": self.busy_s / max(self.fleet_s, 1)}
+    @property
+    def ticks(self) -> int:
+        return int(((self.warmup_minutes + self.minutes) * 60 + COOLDOWN_S) // self.tick_s)
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return self.warmup_minutes * 60.0, (self.warmup_minutes + self.minutes) * 60.0
 
 
 class Simulation:
-    """One fleet, one demand stream, one matching policy ("batch" or "greedy")."""
+    """One fleet, one demand stream, one policy, advanced a dispatch tick at a time."""
 
-    def __init__(self, *, vehicles: int, policy: str, start_hour: int = 8, seed: int = 2026):
-        self.rng, self.policy, self.eta = np.random.default_rng(seed), policy, BridgeAwareEta()
-        fleet = synthetic.fleet(vehicles, self.rng)
-        self.ids, self.seats = fleet.ids, fleet.seats
-        self.x, self.y = to_xy(fleet.lat, fleet.lon)
-        self.busy_until = np.zeros(vehicles)           # second at which the vehicle is free again
-        self.index, self.clock, self.start_hour = FleetIndex(stale_after_s=1e12, min_soc=0), 0.0, start_hour
-        self.open = {"id": np.empty(0, np.int64), "lat": np.empty(0), "lon": np.empty(0),
-                     "since": np.empty(0), "trip_m": np.empty(0), "dx": np.empty(0), "dy": np.empty(0)}
-        self.outcome, self._next_id = Outcome(), 1
+    def __init__(self, scenario: Scenario):
+        self.scenario, self.clock = scenario, 0.0
+        self.eta = BridgeAwareEta()
+        self.travel = TrueTravel(self.eta)
+        self.demand = CityDemand(scenario.requests_per_hour)
+        self.demand_rng = np.random.default_rng(scenario.seed)
+        self.rng = np.random.default_rng(scenario.seed + 1)
+        self.fleet = depot_fleet(scenario.vehicles, self.demand, self._hour(), self.rng)
+        self.index = FleetIndex(stale_after_s=1e12, min_soc=0)
+        self.book, self.km = RequestBook(), dict.fromkeys(KIND.values(), 0.0)
+        self.fleet_s = self.busy_s = 0.0
+        self.limits = Limits()
+        self.forecast, self._rebalanced_at = DemandForecast(self.limits.cell_m), -np.inf
+        self.costs = ServiceCosts()
 
-    def _hour(self) -> int:
-        return int(self.start_hour + self.clock // 3600) % 24
+    def _hour(self) -> float:
+        return (self.scenario.start_hour + (self.clock / 60 - self.scenario.warmup_minutes) / 60) % 24
 
-    def _arrivals(self) -> None:
-        rate = DEMAND_PROFILE[self._hour()] * len(self.ids) / 3600 * TICK_S
-        n = self.rng.poisson(rate)
-        lat, lon = synthetic.demand(n, self.rng)
-        dlat, dlon = synthetic.move(lat, lon, self.rng, 12_000)
-        px, py = to_xy(lat, lon)
-        dx, dy = to_xy(dlat, dlon)
-        new = {"id": np.arange(self._next_id, self._next_id + n), "lat": lat, "lon": lon,
-               "since": np.full(n, self.clock), "trip_m": self.eta.road_distance(px, py, dx, dy),
-               "dx": dx, "dy": dy}
-        self._next_id += n
-        self.outcome.requests += n
-        self.open = {k: np.concatenate([self.open[k], new[k]]) for k in self.open}
+    def _measuring(self) -> bool:
+        start, end = self.scenario.window
+        return start <= self.clock < end
+
+    def run(self) -> dict:
+        """Simulate every tick and return the figures."""
+        for _ in range(self.scenario.ticks):
+            self.tick()
+        return self.summary()
 
     def tick(self) -> None:
-        """Advance one dispatch tick: new requests, matching, vehicles set off."""
-        self._arrivals()
-        free = self.busy_until <= self.clock
-        lat, lon = to_lat_lon(self.x, self.y)
-        self.index.upsert(self.ids, lat, lon, ts=self.clock, soc=np.full(len(self.ids), 100.0),
-                          seats=self.seats, status=np.where(free, AVAILABLE, ON_TRIP))
-        o = self.open
-        requests = OpenRequests(ids=o["id"], lat=o["lat"], lon=o["lon"], passengers=np.ones(len(o["id"]), int),
-                                trip_m=o["trip_m"])
-        edges = candidates(requests, self.index, self.eta, now=self.clock, hour=self._hour(), k=10,
-                           radius_m=5000, max_pickup_s=MAX_PICKUP_S)
-        plan = (assign_rides(requests, edges, unserved_s=MAX_PICKUP_S) if self.policy == "batch"
-                else assign_greedy(requests, edges))
-        self._start_rides(plan)
-        self.outcome.busy_s += float(np.clip(self.busy_until - self.clock, 0, TICK_S).sum())
-        self.outcome.fleet_s += TICK_S * len(self.ids)
-        self.clock += TICK_S
+        """Advance one dispatch tick: arrivals, legs that ended, give-ups, charging, matching."""
+        hour = int(self._hour())
+        self._arrive(hour)
+        self._finish_legs(hour)
+        self._give_up()
+        self._send_to_charge(hour)
+        if self.scenario.rebalance and self.clock - self._rebalanced_at >= self.limits.every_s:
+            self._rebalance(hour)
+        self._match(hour)
+        if self._measuring():
+            self._account()
+        self.clock += self.scenario.tick_s
 
-    def _start_rides(self, plan) -> None:
-        rows = np.searchsorted(self.open["id"], plan.request_ids)
-        slots = self.index.slots_of(plan.vehicle_ids)
-        speed = SPEED_BY_HOUR[self._hour()]
-        qx, qy = to_xy(self.open["lat"][rows], self.open["lon"][rows])
-        empty = self.eta.road_distance(self.x[slots], self.y[slots], qx, qy)
-        waited = self.clock - self.open["since"][rows]
-        self.outcome.waits += (waited + plan.pickup_s).tolist()
-        self.outcome.served += len(rows)
-        self.outcome.empty_m += float(empty.sum())
-        self.busy_until[slots] = self.clock + (empty + self.open["trip_m"][rows]) / speed
-        self.x[slots], self.y[slots] = self.open["dx"][rows], self.open["dy"][rows]
-        keep = np.ones(len(self.open["id"]), bool)
-        keep[rows] = False
-        keep &= self.clock - self.open["since"] < GIVE_UP_S
-        self.open = {k: v[keep] for k, v in self.open.items()}
+    def _account(self) -> None:
+        """Add this tick's fleet time, busy time and distance to the window's."""
+        tick = self.scenario.tick_s
+        self.fleet_s += tick * len(self.fleet)
+        self.busy_s += tick * float(np.isin(self.fleet.state, (TO_PICKUP, ON_TRIP)).sum())
+        for kind, km in self.fleet.km_driven(self.clock, self.clock + tick).items():
+            self.km[kind] += km
+
+    def summary(self) -> dict:
+        """Return the standard figures of the measured window."""
+        use = FleetUse(fleet_s=self.fleet_s, busy_s=self.busy_s, km=self.km)
+        return summary(self.book.times(), use, self.scenario.window)
+
+    def _arrive(self, hour: int) -> None:
+        """Record the requests made since the last tick, with the trip the dispatcher quotes."""
+        tick = self.scenario.tick_s
+        trips = self.demand.draw(self.clock - tick, tick, self._hour(), self.demand_rng)
+        self.book.add(trips, *self.eta.route(trips.ox, trips.oy, trips.dx, trips.dy, hour=hour))
+        self.forecast.observe(trips.ox, trips.oy, self.clock)
+
+    def _drive(self, v: np.ndarray, state: int, target: tuple, at, hour: int) -> None:
+        """Send stopped vehicles to a target, taking the true time."""
+        drive = self.travel.drive(self.fleet.x0[v], self.fleet.y0[v], *target, hour=hour, rng=self.rng)
+        self.fleet.start(v, state, target, at, drive)
+
+    def _finish_legs(self, hour: int) -> None:
+        """Move on every vehicle whose leg ended since the last tick, in time order."""
+        handlers = {TO_PICKUP: self._picked_up, ON_TRIP: self._dropped_off, TO_CHARGER: self._plugged_in,
+                    CHARGING: self._charged, REBALANCING: self._stop}
+        while len(due := self.fleet.due(self.clock)):
+            states_now = self.fleet.state[due]
+            for state, handler in handlers.items():
+                v = due[states_now == state]
+                if len(v):
+                    handler(v, self.fleet.t1[v], hour)
+
+    def _stop(self, v: np.ndarray, at, hour: int = 0) -> None:
+        self.fleet.stop(v, at)
+
+    def _picked_up(self, v: np.ndarray, at: np.ndarray, hour: int) -> None:
+        rows = self.fleet.ride[v]
+        self.book.picked_up[rows], self.book.state[rows] = at, states.PICKED_UP
+        self._stop(v, at)
+        self._drive(v, ON_TRIP, (self.book.dx[rows], self.book.dy[rows]), at, hour)
+
+    def _dropped_off(self, v: np.ndarray, at: np.ndarray, hour: int) -> None:
+        rows = self.fleet.ride[v]
+        self.book.dropped_off[rows], self.book.state[rows] = at, states.DONE
+        self._stop(v, at)
+        self.fleet.ride[v] = -1
+        chained = self.fleet.queued[v] >= 0  # a next rider was assigned before this drop-off
+        if chained.any():
+            self._fetch(v[chained], self.fleet.queued[v[chained]], at[chained], hour)
+            self.fleet.queued[v[chained]] = -1
+
+    def _fetch(self, v: np.ndarray, rows: np.ndarray, at, hour: int) -> None:
+        """Send stopped vehicles to pick up the riders of request rows."""
+        self.fleet.ride[v] = rows
+        self._drive(v, TO_PICKUP, (self.book.ox[rows], self.book.oy[rows]), at, hour)
+
+    def _plugged_in(self, v: np.ndarray, at: np.ndarray, hour: int) -> None:
+        self._stop(v, at)
+        seconds = np.maximum(CHARGED_SOC - self.fleet.soc[v], 0) / CHARGE_PCT_PER_S
+        here = (self.fleet.x0[v], self.fleet.y0[v])
+        self.fleet.start(v, CHARGING, here, at, Drive(np.zeros(len(v)), seconds, seconds))
+
+    def _charged(self, v: np.ndarray, at: np.ndarray, hour: int) -> None:
+        self._stop(v, at)
+        self.fleet.soc[v] = CHARGED_SOC
+
+    def _give_up(self) -> None:
+        rows = self.book.rows(states.OPEN)
+        self.book.state[rows[self.clock - self.book.requested[rows] > GIVE_UP_S]] = states.LOST
+
+    def _send_to_charge(self, hour: int) -> None:
+        """Send free vehicles under the threshold to the nearest depot's chargers."""
+        f = self.fleet
+        v = np.flatnonzero(np.isin(f.state, (IDLE, REBALANCING)) & (f.soc < CHARGE_BELOW_SOC))
+        if len(v):
+            self._stop(v, self.clock)
+            depot = np.argmin(np.hypot(f.x0[v, None] - self.demand.x, f.y0[v, None] - self.demand.y), axis=1)
+            self._drive(v, TO_CHARGER, (self.demand.x[depot], self.demand.y[depot]), self.clock, hour)
+
+    def _rebalance(self, hour: int) -> None:
+        """Send idle vehicles toward forecast deficits, counting those already on their way."""
+        f, self._rebalanced_at = self.fleet, self.clock
+        idle = np.flatnonzero(f.state == IDLE)
+        x, y = f.position(self.clock)
+        dropping = (f.state == ON_TRIP) & (f.expected_t1 - self.clock <= self.limits.horizon_s)
+        coming = np.flatnonzero((f.state == REBALANCING) | dropping)
+        moves = plan(self.forecast, Vehicles(f.ids[idle], x[idle], y[idle]), (f.x1[coming], f.y1[coming]),
+                     self.eta, now=self.clock, hour=hour, limits=self.limits)
+        v = moves.ids - 1
+        self._stop(v, self.clock)
+        self._drive(v, REBALANCING, (moves.x, moves.y), self.clock, hour)
+
+    def _free(self) -> np.ndarray:
+        return np.isin(self.fleet.state, (IDLE, REBALANCING))
+
+    def _requests(self, rows: np.ndarray) -> OpenRequests:
+        lat, lon = to_lat_lon(self.book.ox[rows], self.book.oy[rows])
+        return OpenRequests(ids=rows, lat=lat, lon=lon, passengers=np.ones(len(rows), dtype=np.int64),
+                            trip_m=self.book.direct_m[rows])
+
+    def _match(self, hour: int) -> None:
+        """Match the open requests to the free vehicles by the scenario's policy."""
+        x, y = self.fleet.position(self.clock)
+        lat, lon = to_lat_lon(x, y)
+        self.index.upsert(self.fleet.ids, lat, lon, ts=self.clock, soc=self.fleet.soc, seats=self.fleet.seats,
+                          status=np.where(self._free(), AVAILABLE, INDEX_BUSY))
+        if self.scenario.policy == "batch":
+            self._match_batch(hour)
+            return
+        rows = self.book.rows(states.OPEN)
+        requests = self._requests(rows)
+        plan = assign_greedy(requests, candidates(requests, self.index, self.eta, now=self.clock, hour=hour, k=K,
+                                                  radius_m=RADIUS_M, max_pickup_s=MAX_PICKUP_S))
+        self._assign(plan.request_ids, plan.vehicle_ids - 1, plan.pickup_s, hour)
+
+    def _match_batch(self, hour: int) -> None:
+        """Match open requests, and again those assigned but not picked up, to free and finishing vehicles."""
+        f = self.fleet
+        fetching = np.flatnonzero(f.state == TO_PICKUP)
+        promised = f.ride[fetching]
+        rows = np.concatenate([self.book.rows(states.OPEN), promised])
+        requests = self._requests(rows)
+        x, y = f.position(self.clock)  # the dispatcher estimates from where telemetry says cars are
+        remaining = self.eta.seconds(x[fetching], y[fetching], f.x1[fetching], f.y1[fetching], hour=hour)
+        first = len(rows) - len(promised)
+        edges = join(candidates(requests, self.index, self.eta, now=self.clock, hour=hour, k=K, radius_m=RADIUS_M,
+                                max_pickup_s=MAX_PICKUP_S),
+                     finishing_candidates(requests, self._finishing(x, y, hour), self.eta, hour=hour, k=K,
+                                          radius_m=RADIUS_M, max_pickup_s=MAX_PICKUP_S),
+                     keep_edges(first + np.arange(len(promised)), f.ids[fetching], remaining, self.costs))
+        unserved = self.costs.unserved(self.clock - self.book.requested[rows], np.arange(len(rows)) >= first)
+        plan = assign_rides(requests, edges, unserved_s=unserved)
+        moved = plan.vehicle_ids - 1 != self.book.vehicle[plan.request_ids]
+        swapped = plan.request_ids[moved & (self.book.state[plan.request_ids] == states.ASSIGNED)]
+        self._release(self.book.vehicle[swapped])
+        self._assign(plan.request_ids[moved], plan.vehicle_ids[moved] - 1, plan.pickup_s[moved], hour)
+
+    def _finishing(self, x: np.ndarray, y: np.ndarray, hour: int) -> Finishing:
+        """Return the vehicles on a trip with no next rider that expect to drop off soon."""
+        f = self.fleet
+        # Only those the ETA model already thought nearly done need a fresh estimate.
+        v = np.flatnonzero((f.state == ON_TRIP) & (f.queued < 0)
+                           & (f.expected_t1 - self.clock <= self.costs.finishing_within_s))
+        left = self.eta.seconds(x[v], y[v], f.x1[v], f.y1[v], hour=hour)
+        v, left = v[left <= self.costs.finishing_within_s], left[left <= self.costs.finishing_within_s]
+        return Finishing(ids=f.ids[v], x=f.x1[v], y=f.y1[v], seconds_left=left, soc=f.soc[v], seats=f.seats[v])
+
+    def _release(self, v: np.ndarray) -> None:
+        """Stop vehicles whose ride went to a vehicle arriving sooner: they are free where they are."""
+        self.fleet.ride[v] = -1
+        self._stop(v, self.clock)
+
+    def _assign(self, rows: np.ndarray, v: np.ndarray, pickup_s: np.ndarray, hour: int) -> None:
+        """Record assignments; free vehicles set off, vehicles on a trip queue the ride."""
+        b = self.book
+        b.state[rows], b.vehicle[rows], b.assigned[rows], b.pickup_eta_s[rows] = (
+            states.ASSIGNED, v, self.clock, pickup_s)
+        busy = self.fleet.state[v] == ON_TRIP
+        self.fleet.queued[v[busy]] = rows[busy]
+        self._stop(v[~busy], self.clock)
+        self._fetch(v[~busy], rows[~busy], self.clock, hour)

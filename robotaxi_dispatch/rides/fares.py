@@ -10,8 +10,12 @@
 - A rider who cancels once the vehicle is close pays CANCELLATION_FEE_FEN.
 """
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from backend.i18n import duration_text, pick
+from backend.money import Money
+from robotaxi_dispatch.rides.models import RideCancellationTerms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FLAG_FALL_FEN = 1000
@@ -60,3 +64,14 @@ def fare_for(*, distance_m: float, trip_s: float, at: datetime) -> Fare:
 def authorisation_for(quoted_fen: int) -> int:
     """Return the amount to hold on the rider's card for a quoted fare."""
     return quoted_fen * (100 + AUTHORISATION_MARGIN_PERCENT) // 100
+
+
+def cancellation_terms(fee_below_eta_s: int, language: str) -> RideCancellationTerms:
+    """Return what cancelling costs: nothing until the car is `fee_below_eta_s` away, then the fee."""
+    near = timedelta(seconds=fee_below_eta_s)
+    fee = f"¥{CANCELLATION_FEE_FEN / 100:.2f}"
+    return RideCancellationTerms(
+        free_until_pickup_eta_s=fee_below_eta_s, fee=Money(amount=CANCELLATION_FEE_FEN),
+        summary=pick(f"车辆距您{duration_text(near, 'zh-CN')}以上时可免费取消，之后取消收取 {fee}。",
+                     f"Free to cancel until the car is {duration_text(near, 'en')} away; after that {fee}.",
+                     language))

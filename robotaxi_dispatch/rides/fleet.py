@@ -2,23 +2,39 @@
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import bindparam, func, update
+from redis import RedisError
+from sqlalchemy import ARRAY, BigInteger, any_, bindparam, func, update
 from sqlmodel import Session, select
 
 from backend.accounts.tokens import Principal
-from backend.db import write_transaction
+from backend.db import unique_or, write_transaction
 from backend.dbtypes import utcnow
-from backend.errors import ApiError
+from backend.exceptions import Conflict, DomainError, Forbidden, Invalid, NotFound
 from backend.geo import Point
+from backend.i18n import CITY_TZ
+from payments.runner import run_after_commit
 from robotaxi_dispatch import charging as charging_desk
 from robotaxi_dispatch.charging import ChargingDesk
-from robotaxi_dispatch.rides import fares
+from robotaxi_dispatch.engine.chongqing import to_xy
+from robotaxi_dispatch.rides import fares, notices, positions
 from robotaxi_dispatch.rides.models import (
-    Ride, RideStatus, TelemetryRow, Vehicle, VehicleCreate, VehiclePublic, VehicleStatus,
+    Ride,
+    RideStatus,
+    TelemetryRow,
+    Vehicle,
+    VehicleCreate,
+    VehiclePublic,
+    VehicleStatus,
 )
-from robotaxi_dispatch.rides.services import record, settle
-from robotaxi_dispatch.rides.states import check_ride_move, vehicle_move
-from robotaxi_dispatch.streams import notify_ride, publish_positions, publish_request, publish_status
+from robotaxi_dispatch.rides.services import ETA, hour_of, record, settle
+from robotaxi_dispatch.rides.states import VEHICLE_MOVES, check_ride_move, vehicle_move
+from robotaxi_dispatch.streams import (
+    notify_ride,
+    publish_positions,
+    publish_request,
+    publish_ride_positions,
+    publish_status,
+)
 
 NOT_PICKED_UP = (RideStatus.assigned.value, RideStatus.arriving.value)
 # The platform's own processes (dispatcher, demo fleet) act on every fleet.
@@ -28,46 +44,84 @@ PLATFORM = Principal(user_id=0, roles=frozenset({"admin"}), organisation_ids=fro
 def register_vehicle(session: Session, *, principal: Principal, data: VehicleCreate) -> Vehicle:
     """Register an autonomous vehicle for the operator's organisation."""
     if not principal.organisation_ids:
-        raise ApiError(403, "no_organisation", "Join a fleet organisation first.")
+        raise Forbidden("no_organisation", "Join a fleet organisation first.")
+    taken = Conflict("plate_taken", "A vehicle with this plate is registered.")
     if session.exec(select(Vehicle.id).where(Vehicle.plate == data.plate)).first():
-        raise ApiError(409, "plate_taken", "A vehicle with this plate is registered.")
+        raise taken
     vehicle = Vehicle(**data.model_dump(), organisation_id=min(principal.organisation_ids))
-    with write_transaction(session):
+    with unique_or(taken), write_transaction(session):
         session.add(vehicle)
     return vehicle
 
 
-def _fleet_ids(session: Session, principal: Principal, ids: list[int]) -> dict[int, str]:
-    """Return the region of each listed vehicle, refusing vehicles of other fleets."""
-    rows = session.exec(select(Vehicle.id, Vehicle.region, Vehicle.organisation_id)
-                        .where(Vehicle.id.in_(ids))).all()
-    found = {vid: (region, org) for vid, region, org in rows}
+def _among(session: Session, column, ids: list[int]):
+    """`column IN ids` for a telemetry batch: on PostgreSQL one array parameter, since thousands of
+    separate parameters cost a second to send and plan."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
+def _fleet_ids(session: Session, principal: Principal, ids: list[int], *columns) -> dict[int, tuple]:
+    """Return the region (and any further columns) of each listed vehicle, refusing other fleets'."""
+    rows = session.exec(select(Vehicle.id, Vehicle.organisation_id, Vehicle.region, *columns)
+                        .where(_among(session, Vehicle.id, ids))).all()
+    found = {vid: (org, *rest) for vid, org, *rest in rows}
     unknown = sorted(set(ids) - set(found))
     if unknown:
-        raise ApiError(404, "vehicle_not_found", f"Unknown vehicles: {unknown[:10]}")
-    foreign = any(org not in principal.organisation_ids for _, org in found.values())
+        raise NotFound("vehicle_not_found", "Unknown vehicles: {ids}", params={"ids": unknown[:10]})
+    foreign = any(org not in principal.organisation_ids for org, *_ in found.values())
     if foreign and not principal.has_role("admin"):
-        raise ApiError(403, "forbidden", "Some vehicles belong to another fleet.")
-    return {vid: region for vid, (region, _) in found.items()}
+        raise Forbidden("forbidden", "Some vehicles belong to another fleet.")
+    return {vid: tuple(rest) for vid, (_, *rest) in found.items()}
 
 
 def ingest_telemetry(session: Session, redis, *, principal: Principal, rows: list[TelemetryRow]) -> int:
-    """Store the latest position of each vehicle and pass the batch to each region's dispatcher."""
-    regions = _fleet_ids(session, principal, sorted({r.vehicle_id for r in rows}))
+    """Keep the latest position of each vehicle, pass the batch to each region's dispatcher and
+    each rider watching one of these vehicles come."""
+    known = _fleet_ids(session, principal, sorted({r.vehicle_id for r in rows}), Vehicle.ride_id)
     latest = {}
     for row in sorted(rows, key=lambda r: r.ts):
         latest[row.vehicle_id] = row
-    with write_transaction(session):
-        session.connection().execute(update(Vehicle.__table__).where(
-            Vehicle.__table__.c.id == bindparam("vid")), [
-            {"vid": r.vehicle_id, "lat": r.lat, "lon": r.lon, "heading": r.heading,
-             "speed_mps": r.speed_mps, "soc": r.soc, "position_at": r.ts} for r in latest.values()])
-    for region in set(regions.values()):
-        batch = [r for r in latest.values() if regions[r.vehicle_id] == region]
+    by_region: dict[str, list[TelemetryRow]] = {}
+    for row in latest.values():
+        by_region.setdefault(known[row.vehicle_id][0], []).append(row)
+    for region, batch in by_region.items():
+        try:
+            positions.remember(redis, region, batch)
+        except RedisError:  # no write-behind without Redis: the rows take the positions at once
+            positions.write(session, [(r.vehicle_id, positions.fields_of(r)) for r in batch])
         publish_positions(redis, region, {"id": [r.vehicle_id for r in batch], "lat": [r.lat for r in batch],
                                           "lon": [r.lon for r in batch], "soc": [r.soc for r in batch],
                                           "ts": [r.ts.timestamp() for r in batch]})
+    _tell_riders(session, redis, [(row, known[row.vehicle_id][1]) for row in latest.values()
+                                  if known[row.vehicle_id][1] is not None])
     return len(latest)
+
+
+def _tell_riders(session: Session, redis, moving: list[tuple[TelemetryRow, int]]) -> None:
+    """Publish each served ride's vehicle position, with the pickup ETA until the rider is aboard."""
+    if not moving:
+        return
+    rides = {ride.id: ride for ride in session.exec(select(Ride.id, Ride.status, Ride.pickup_lat, Ride.pickup_lon)
+                                                   .where(_among(session, Ride.id, [r for _, r in moving])))}
+    watched = [(row, rides[ride_id]) for row, ride_id in moving if ride_id in rides]
+    if not watched:
+        return
+    lat, lon, plat, plon = np.array([(row.lat, row.lon, ride.pickup_lat, ride.pickup_lon)
+                                     for row, ride in watched]).T
+    etas = ETA.seconds(*to_xy(lat, lon), *to_xy(plat, plon), hour=hour_of(watched[0][0].ts))
+    publish_ride_positions(redis, [
+        (ride.id, {"vehicle_id": row.vehicle_id, "lat": row.lat, "lon": row.lon, "heading": row.heading,
+                   "at": row.ts.astimezone(CITY_TZ).isoformat(), "pickup_eta_s": _pickup_eta(ride.status, eta)})
+        for (row, ride), eta in zip(watched, etas.tolist())])
+
+
+def _pickup_eta(status: str, seconds: float) -> int | None:
+    """Seconds until pickup: none once the rider is aboard, none left once the vehicle waits there."""
+    if status == RideStatus.arriving.value:
+        return 0
+    return round(seconds) if status == RideStatus.assigned.value else None
 
 
 def own_vehicle(session: Session, *, principal: Principal, vehicle_id: int) -> Vehicle:
@@ -89,20 +143,24 @@ def vehicle_event(session: Session, gateway, redis, *, principal: Principal, veh
     now = now or utcnow()
     current = own_vehicle(session, principal=principal, vehicle_id=vehicle_id)
     if event == "charged" and current.charge_booking_id and energy_kwh is None:
-        raise ApiError(422, "energy_required", "A vehicle charging on a booked slot reports energy_kwh.")
+        raise Invalid("energy_required", "A vehicle charging on a booked slot reports energy_kwh.")
     slot = charging_desk.book_near(session, charging, current, now) if event == "go_charge" else None
     if event == "charging_started" and current.charge_booking_id and charging:
         charging.plug_in(session, booking_id=current.charge_booking_id, now=now)
-    requeue = None
+    requeue = owed = None
     try:
         with write_transaction(session):
             vehicle = locked_vehicle(session, vehicle_id)  # the caller's, as own_vehicle checked
             ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
             before, vehicle.status = vehicle.status, vehicle_move(event, vehicle.status)
             left = charging_desk.aim_at(vehicle, slot)
+            if before == VehicleStatus.rebalancing.value and slot is None:
+                vehicle.target_lat = vehicle.target_lon = None  # arrived, or sent elsewhere
             if ride is not None:
                 requeue = _ride_follows(session, vehicle, ride, event, now)
-    except ApiError:
+                if ride.status == RideStatus.completed.value:
+                    owed = settle(session, ride=ride, keep_fen=ride.fare_fen)
+    except DomainError:
         if slot is not None:  # the move was refused: give the slot back
             charging.release(session, booking_id=slot.booking_id, now=now)
         raise
@@ -110,13 +168,31 @@ def vehicle_event(session: Session, gateway, redis, *, principal: Principal, veh
         charging_desk.settle_slot(session, charging, booking_id=left, energy_kwh=energy_kwh, now=now,
                                   plugged_in=before == VehicleStatus.charging.value)
     publish_status(redis, vehicle.region, vehicle.id, vehicle.status)
+    run_after_commit(session, gateway, owed)
     if ride is not None:
-        if ride.status == RideStatus.completed.value:
-            settle(session, gateway, ride=ride, keep_fen=ride.fare_fen)
         notify_ride(redis, ride.id)
     if requeue:
         publish_request(redis, requeue.region, requeue.id)
     return vehicle
+
+
+def rebalance(session: Session, *, moves: list[tuple[int, float, float]]) -> list[int]:
+    """Send free vehicles toward (lat, lon) targets to meet forecast demand; return those sent.
+
+    One transaction for the whole batch; a vehicle no longer free is left out. Only the
+    dispatcher sends vehicles rebalancing, and it knows: no status note.
+    """
+    allowed = [s.value for s in VEHICLE_MOVES["rebalance"][0]]
+    with write_transaction(session):
+        free = set(session.exec(select(Vehicle.id).where(
+            Vehicle.id.in_([vid for vid, _, _ in moves]), Vehicle.status.in_(allowed)).with_for_update()).all())
+        sent = [(vid, lat, lon) for vid, lat, lon in moves if vid in free]
+        if sent:
+            session.connection().execute(update(Vehicle.__table__).where(
+                Vehicle.__table__.c.id == bindparam("vid")), [
+                {"vid": vid, "status": VehicleStatus.rebalancing.value, "target_lat": lat, "target_lon": lon}
+                for vid, lat, lon in sent])
+    return [vid for vid, _, _ in sent]
 
 
 def _ride_follows(session: Session, vehicle: Vehicle, ride: Ride, event: str, now: datetime) -> Ride | None:
@@ -124,6 +200,7 @@ def _ride_follows(session: Session, vehicle: Vehicle, ride: Ride, event: str, no
     if event == "arrived_pickup":
         check_ride_move(ride.status, RideStatus.arriving)
         ride.status, ride.pickup_eta_s = RideStatus.arriving.value, 0
+        notices.car_arrived(session, ride, vehicle)
     elif event == "picked_up":
         check_ride_move(ride.status, RideStatus.in_progress)
         ride.status, ride.picked_up_at = RideStatus.in_progress.value, now
@@ -168,12 +245,20 @@ def visible_rides(principal: Principal, *columns):
     return query.where(Vehicle.organisation_id.in_(principal.organisation_ids) | Ride.vehicle_id.is_(None))
 
 
-def fleet_in_box(session: Session, *, principal: Principal,
+# How far a vehicle can have moved since its row was last flushed: the box is widened by this
+# for the query, then cut exactly on the latest positions.
+FLUSH_MARGIN_DEG = 0.01
+
+
+def fleet_in_box(session: Session, redis, *, principal: Principal,
                  box: tuple[float, float, float, float]) -> list[Vehicle]:
-    """Return the caller's fleet inside (south, west, north, east)."""
+    """Return the caller's fleet inside (south, west, north, east), at their latest positions."""
     south, west, north, east = box
-    query = select(Vehicle).where(Vehicle.lat.between(south, north), Vehicle.lon.between(west, east))
-    return list(session.exec(own_fleet(query, principal).order_by(Vehicle.id)).all())
+    m = FLUSH_MARGIN_DEG
+    query = select(Vehicle).where(Vehicle.lat.between(south - m, north + m), Vehicle.lon.between(west - m, east + m))
+    vehicles = list(session.exec(own_fleet(query, principal).order_by(Vehicle.id)).all())
+    positions.overlay(redis, vehicles)
+    return [v for v in vehicles if south <= v.lat <= north and west <= v.lon <= east]
 
 
 def metrics(session: Session, *, principal: Principal, since: timedelta = timedelta(hours=1)) -> dict:

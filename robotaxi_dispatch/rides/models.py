@@ -6,12 +6,16 @@ from typing import Any
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from backend.dbtypes import DbId, JSONDoc, UTCDateTime, utcnow
+from backend.dbtypes import DbId, JSONDoc, Moment, UTCDateTime, utcnow
 from backend.geo import Point
+from backend.i18n import CityTime
 from backend.money import Money
+from payments.models import PaymentPublic
 
 
 class RideStatus(str, Enum):
+    """requested -> assigned -> arriving -> in_progress -> completed, or cancelled, no_vehicle."""
+
     requested = "requested"
     assigned = "assigned"
     arriving = "arriving"
@@ -27,6 +31,7 @@ ACTIVE = {RideStatus.assigned, RideStatus.arriving, RideStatus.in_progress}
 
 class VehicleStatus(str, Enum):
     available = "available"      # in service, free to be matched
+    rebalancing = "rebalancing"  # in service, driving toward forecast demand; may be matched
     dispatched = "dispatched"    # driving to a pickup
     on_trip = "on_trip"          # carrying riders
     to_charger = "to_charger"    # out of service, driving to charge
@@ -55,7 +60,8 @@ class Vehicle(SQLModel, table=True):
     speed_mps: float | None = None
     soc: float | None = None
     position_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Out of service to charge: the slot booked for it and where that station is.
+    # Out of service to charge: the slot booked for it and where that station is; or where
+    # rebalancing sends it.
     charge_booking_id: int | None = None
     target_lat: float | None = None
     target_lon: float | None = None
@@ -103,27 +109,44 @@ class RideEvent(SQLModel, table=True):
 
 
 class RideRequest(SQLModel):
+    """Where to be picked up and dropped off, and how many ride."""
+
     pickup: Point
     dropoff: Point
     passengers: int = Field(default=1, ge=1, le=6)
 
 
+class RideCancellationTerms(SQLModel):
+    """What cancelling a requested ride costs: free until the car is close, then a fixed fee."""
+
+    free_until_pickup_eta_s: int
+    fee: Money
+    summary: str
+
+
 class RideQuote(SQLModel):
+    """A ride's fare, trip and pickup estimate."""
+
     fare: Money
     fare_breakdown: dict[str, int]
     distance_m: int
     trip_s: int
     pickup_eta_s: int | None
     service_area: str
+    cancellation: RideCancellationTerms | None = None
 
 
 class VehicleView(SQLModel):
+    """The vehicle serving a ride, as its rider sees it."""
+
     id: int
     plate: str
     position: Point | None
 
 
 class RidePublic(SQLModel):
+    """A ride with its vehicle, fares and payment."""
+
     id: int
     status: RideStatus
     pickup: Point
@@ -136,11 +159,13 @@ class RidePublic(SQLModel):
     trip_s: int
     pickup_eta_s: int | None
     vehicle: VehicleView | None
-    requested_at: datetime
-    payment: dict[str, Any] | None = None
+    requested_at: CityTime
+    payment: PaymentPublic | None = None
 
 
 class VehicleCreate(SQLModel):
+    """A vehicle to register."""
+
     plate: str = Field(min_length=2, max_length=16)
     model: str = Field(default="apollo-rt6", max_length=64)
     seats: int = Field(default=4, ge=1, le=8)
@@ -148,6 +173,8 @@ class VehicleCreate(SQLModel):
 
 
 class VehiclePublic(SQLModel):
+    """A vehicle of the fleet with status, battery and last position."""
+
     id: int
     plate: str
     model: str
@@ -157,14 +184,16 @@ class VehiclePublic(SQLModel):
     ride_id: int | None
     position: Point | None
     soc: float | None
-    position_at: datetime | None
+    position_at: CityTime | None
 
 
 class TelemetryRow(SQLModel):
+    """One vehicle's position and battery at a moment."""
+
     vehicle_id: DbId
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     heading: float | None = Field(default=None, ge=0, lt=360)
     speed_mps: float | None = Field(default=None, ge=0, le=80)
     soc: float | None = Field(default=None, ge=0, le=100)
-    ts: datetime
+    ts: Moment = Field(description="RFC 3339 with offset")

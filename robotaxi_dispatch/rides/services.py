@@ -6,67 +6,84 @@ from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
-from backend.errors import ApiError
+from backend.exceptions import Invalid, NotFound, PaymentRequired, Unavailable
 from backend.geo import Point
-from backend.i18n import pick
+from backend.i18n import DEFAULT_LANGUAGE, pick
 from backend.money import Money
 from payments import services as payments
+from payments import wallet
 from payments.effects import register_payable
+from payments.models import PaymentInstruction
+from payments.runner import run_after_commit
 from robotaxi_dispatch.engine.chongqing import to_xy
 from robotaxi_dispatch.engine.eta import BridgeAwareEta
-from robotaxi_dispatch.rides import fares
+from robotaxi_dispatch.rides import fares, positions
 from robotaxi_dispatch.rides.models import (
-    Ride, RideEvent, RidePublic, RideQuote, RideRequest, RideStatus, Vehicle, VehicleStatus, VehicleView,
+    Ride,
+    RideEvent,
+    RidePublic,
+    RideQuote,
+    RideRequest,
+    RideStatus,
+    Vehicle,
+    VehicleStatus,
+    VehicleView,
 )
 from robotaxi_dispatch.rides.states import check_ride_move
 from robotaxi_dispatch.service_areas import area_at
 from robotaxi_dispatch.streams import notify_ride, publish_request, publish_status
 
 PAYABLE_TYPE = "ride"
+AUTHORISED = "authorised"  # Ride.payment_status once its fare is authorised: only then is it dispatched
 ETA = BridgeAwareEta()
 FRESH_POSITION = timedelta(minutes=2)
 # A rider who cancels when the vehicle is this close to the pickup pays the cancellation fee.
 FEE_WHEN_ETA_BELOW_S = 180
 
 
-def _hour(at: datetime) -> int:
+def hour_of(at: datetime) -> int:
     return at.astimezone(fares.SHANGHAI).hour
 
 
 def _trip(request: RideRequest, at: datetime) -> tuple[float, float]:
     """Return road metres and seconds from pickup to drop-off."""
     a, b = to_xy(request.pickup.lat, request.pickup.lon), to_xy(request.dropoff.lat, request.dropoff.lon)
-    return float(ETA.road_distance(*a, *b)[0]), float(ETA.seconds(*a, *b, hour=_hour(at))[0])
+    return float(ETA.road_distance(*a, *b)[0]), float(ETA.seconds(*a, *b, hour=hour_of(at))[0])
 
 
-def _nearest_pickup_s(session: Session, region: str, point: Point, passengers: int, now: datetime) -> int | None:
-    """Return the pickup seconds of the closest free vehicle in the region, if any."""
-    rows = session.exec(select(Vehicle.lat, Vehicle.lon).where(
+def _nearest_pickup_s(session: Session, redis, ask: tuple[str, Point, int], now: datetime) -> int | None:
+    """Return the pickup seconds of the closest free vehicle of a region (region, pickup, passengers)."""
+    region, point, passengers = ask
+    vehicles = session.exec(select(Vehicle).where(
         Vehicle.region == region, Vehicle.status == VehicleStatus.available.value,
-        Vehicle.seats >= passengers, Vehicle.position_at >= now - FRESH_POSITION)).all()
+        Vehicle.seats >= passengers)).all()
+    positions.overlay(redis, vehicles)  # the rows may be a flush behind the telemetry
+    rows = [(v.lat, v.lon) for v in vehicles if v.position_at and v.position_at >= now - FRESH_POSITION]
     if not rows:
         return None
     lat, lon = np.array(rows).T
     here = to_xy(point.lat, point.lon)
     return int(ETA.seconds(*to_xy(lat, lon), np.full(len(lat), here[0]), np.full(len(lat), here[1]),
-                           hour=_hour(now)).min())
+                           hour=hour_of(now)).min())
 
 
-def quote(session: Session, *, request: RideRequest, now: datetime | None = None) -> tuple[RideQuote, str]:
-    """Price a ride inside one service area; return the quote and the area's region."""
+def quote(session: Session, redis, *, request: RideRequest, language: str,
+          now: datetime | None = None) -> tuple[RideQuote, str]:
+    """Price a ride inside one service area; return the quote (area named in the language) and its region."""
     now = now or utcnow()
     start = area_at(session, lat=request.pickup.lat, lon=request.pickup.lon)
     end = area_at(session, lat=request.dropoff.lat, lon=request.dropoff.lon)
     if start is None or end is None or start.id != end.id:
-        raise ApiError(422, "outside_service_area",
+        raise Invalid("outside_service_area",
                        "Pickup and drop-off must both lie in one robotaxi service area.")
     distance, seconds = _trip(request, now)
     fare = fares.fare_for(distance_m=distance, trip_s=seconds, at=now)
     return RideQuote(fare=Money(amount=fare.total_fen), fare_breakdown=fare.breakdown(),
                      distance_m=round(distance), trip_s=round(seconds),
-                     pickup_eta_s=_nearest_pickup_s(session, start.region, request.pickup,
-                                                    request.passengers, now),
-                     service_area=pick(start.name_zh, start.name_en)), start.region
+                     pickup_eta_s=_nearest_pickup_s(session, redis, (start.region, request.pickup,
+                                                                    request.passengers), now),
+                     service_area=pick(start.name_zh, start.name_en, language),
+                     cancellation=fares.cancellation_terms(FEE_WHEN_ETA_BELOW_S, language)), start.region
 
 
 def record(session: Session, ride: Ride, reason: str, **data) -> None:
@@ -75,8 +92,13 @@ def record(session: Session, ride: Ride, reason: str, **data) -> None:
 
 
 def request_ride(session: Session, gateway, redis, *, user_id: int, request: RideRequest) -> Ride:
-    """Create a requested ride, authorise its fare and hand it to the region's dispatcher."""
-    offer, region = quote(session, request=request)
+    """Create a ride, authorise its fare off-session against the rider's wallet, then hand it to dispatch.
+
+    Without a saved method nothing is created (402 payment_method_required); a declined
+    authorisation cancels the ride (402 payment_declined). Only an authorised ride is dispatched.
+    """
+    offer, region = quote(session, redis, request=request, language=DEFAULT_LANGUAGE)  # a ride shows no area name
+    wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is created
     with write_transaction(session):
         ride = Ride(user_id=user_id, region=region, pickup_lat=request.pickup.lat,
                     pickup_lon=request.pickup.lon, dropoff_lat=request.dropoff.lat,
@@ -86,23 +108,45 @@ def request_ride(session: Session, gateway, redis, *, user_id: int, request: Rid
         session.add(ride)
         session.flush()
         record(session, ride, "requested")
-    payments.start_payment(session, gateway, payable_type=PAYABLE_TYPE, payable_id=ride.id,
-                           user_id=user_id, amount=ride.authorised_fen, capture_method="manual",
-                           description=f"ride {ride.id}")
+    try:
+        wallet.pay_with_default(session, gateway, payable_type=PAYABLE_TYPE, payable_id=ride.id, user_id=user_id,
+                                amount=ride.authorised_fen, capture_method="manual", description=f"ride {ride.id}")
+    except PaymentRequired:
+        _give_up(session, gateway, ride.id, "payment_declined")
+        raise
+    except Exception as exc:  # the provider is away: no ride without an authorisation
+        _give_up(session, gateway, ride.id, "payment_unavailable")
+        raise Unavailable("payment_provider_unavailable", "Payments are unavailable; try again shortly.",
+                          retry_after_s=5) from exc
     publish_request(redis, region, ride.id)
-    return ride
+    return session.get(Ride, ride.id, populate_existing=True)
+
+
+def _give_up(session: Session, gateway, ride_id: int, reason: str) -> None:
+    """Cancel a ride whose fare could not be authorised (it was never dispatched), and its payment."""
+    owed = None
+    with write_transaction(session):
+        ride = session.exec(select(Ride).where(Ride.id == ride_id).with_for_update()).one()
+        if ride.status == RideStatus.requested.value and ride.payment_status != AUTHORISED:
+            ride.status, ride.ended_at = RideStatus.cancelled.value, utcnow()
+            record(session, ride, reason)
+            owed = settle(session, ride=ride, keep_fen=0)
+    run_after_commit(session, gateway, owed)
 
 
 def own_ride(session: Session, *, ride_id: int, user_id: int) -> Ride:
     ride = session.get(Ride, ride_id)
     if ride is None or ride.user_id != user_id:
-        raise ApiError(404, "ride_not_found", "No such ride.")
+        raise NotFound("ride_not_found", "No such ride.")
     return ride
 
 
-def ride_public(session: Session, ride: Ride) -> RidePublic:
-    """Return the rider's view: status, vehicle and its position, pickup ETA, fare, payment."""
+def ride_public(session: Session, ride: Ride, redis=None) -> RidePublic:
+    """Return the rider's view: status, vehicle and its position (the latest known, given Redis),
+    pickup ETA, fare, payment."""
     vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
+    if vehicle is not None and redis is not None:
+        positions.overlay(redis, [vehicle])
     payment = payments.payment_for(session, PAYABLE_TYPE, ride.id)
     money = lambda fen: None if fen is None else Money(amount=fen)  # noqa: E731
     return RidePublic(
@@ -130,7 +174,7 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int)
     with write_transaction(session):
         ride = session.exec(select(Ride).where(Ride.id == ride_id).with_for_update()).first()
         if ride is None or ride.user_id != user_id:
-            raise ApiError(404, "ride_not_found", "No such ride.")
+            raise NotFound("ride_not_found", "No such ride.")
         check_ride_move(ride.status, RideStatus.cancelled)
         close = ride.status == RideStatus.arriving.value or (
             ride.status == RideStatus.assigned.value and (ride.pickup_eta_s or 1e9) <= FEE_WHEN_ETA_BELOW_S)
@@ -138,33 +182,33 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int)
         ride.status, ride.ended_at = RideStatus.cancelled.value, utcnow()
         freed = _release_vehicle(session, ride)
         record(session, ride, "rider_cancelled", fee_fen=ride.cancellation_fee_fen)
-    settle(session, gateway, ride=ride, keep_fen=ride.cancellation_fee_fen)
+        owed = settle(session, ride=ride, keep_fen=ride.cancellation_fee_fen)
+    run_after_commit(session, gateway, owed)
     notify_ride(redis, ride.id)
     if freed is not None:
         publish_status(redis, freed.region, freed.id, freed.status)
     return ride
 
 
-def settle(session: Session, gateway, *, ride: Ride, keep_fen: int) -> None:
-    """Capture what the ride costs from its authorisation, or release it when nothing is due."""
-    payment = payments.payment_for(session, PAYABLE_TYPE, ride.id)
-    if payment is None:
-        return
-    if payment.status == "authorised" and keep_fen > 0:
-        payments.capture_payment(session, gateway, payment=payment, amount=keep_fen)
-    elif payment.status in ("authorised", "pending"):
-        payments.cancel_payment(session, gateway, payment=payment)
+def settle(session: Session, *, ride: Ride, keep_fen: int) -> PaymentInstruction | None:
+    """Record, in the ride's transaction, capturing what it costs or releasing the authorisation."""
+    return payments.settle_payable(session, payable_type=PAYABLE_TYPE, payable_id=ride.id, keep_fen=keep_fen,
+                                   reason=f"ride {ride.id} {ride.status}")
 
 
 class RidePayable:
-    """A ride is dispatched whether or not its authorisation has come back; nothing to reserve."""
+    """A ride becomes dispatchable once its fare is authorised, and never before."""
 
     def on_succeeded(self, session: Session, payable_id: int) -> bool:
         return True
 
     def on_authorised(self, session: Session, payable_id: int) -> bool:
-        ride = session.get(Ride, payable_id)
-        return ride is not None and ride.status not in (RideStatus.cancelled.value, RideStatus.no_vehicle.value)
+        """Mark the ride authorised (the dispatcher matches only these); False if it is over."""
+        ride = session.exec(select(Ride).where(Ride.id == payable_id).with_for_update()).first()
+        if ride is None or ride.status in (RideStatus.cancelled.value, RideStatus.no_vehicle.value):
+            return False
+        ride.payment_status = AUTHORISED
+        return True
 
     def on_failed(self, session: Session, payable_id: int) -> None:
         ride = session.get(Ride, payable_id)

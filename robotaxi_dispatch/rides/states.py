@@ -1,5 +1,5 @@
 """The ride and vehicle state machines: which moves are legal from which status."""
-from backend.errors import ApiError
+from backend.exceptions import IllegalTransition
 from robotaxi_dispatch.rides.models import RideStatus as R
 from robotaxi_dispatch.rides.models import VehicleStatus as V
 
@@ -12,7 +12,7 @@ RIDE_MOVES = {
 }
 
 _ANY = set(V)
-_OUT_OF_SERVICE_FROM = {V.available, V.dispatched, V.pulled_over, V.to_depot, V.to_charger}
+_OUT_OF_SERVICE_FROM = {V.available, V.rebalancing, V.dispatched, V.pulled_over, V.to_depot, V.to_charger}
 
 # Vehicle events and operator commands: the statuses they may start from and where they lead
 # (None keeps the status).
@@ -25,29 +25,27 @@ VEHICLE_MOVES = {
     "charging_started": ({V.to_charger}, V.charging),
     "charged": ({V.charging}, V.available),
     "arrived_depot": ({V.to_depot}, V.pulled_over),
+    "rebalanced": ({V.rebalancing}, V.available),
+    "rebalance": ({V.available}, V.rebalancing),  # the dispatcher's, not an operator's
     "go_charge": (_OUT_OF_SERVICE_FROM, V.to_charger),
     "return_to_depot": (_OUT_OF_SERVICE_FROM | {V.charging}, V.to_depot),
     "pull_over": (_OUT_OF_SERVICE_FROM, V.pulled_over),
     "resume": ({V.pulled_over, V.to_depot, V.to_charger, V.charging}, V.available),
 }
 VEHICLE_EVENTS = ("arrived_pickup", "picked_up", "dropped_off", "fault", "fault_cleared",
-                  "charging_started", "charged", "arrived_depot")
+                  "charging_started", "charged", "arrived_depot", "rebalanced")
 COMMANDS = ("return_to_depot", "go_charge", "pull_over", "resume")
-
-
-def illegal(what: str, current: str) -> ApiError:
-    return ApiError(409, "illegal_transition", f"Cannot {what} from status {current!r}.")
 
 
 def check_ride_move(current: str, new: R) -> None:
     """Refuse a ride status change the state machine does not allow."""
     if new not in RIDE_MOVES.get(R(current), set()):
-        raise illegal(f"move a ride to {new.value!r}", current)
+        raise IllegalTransition(f"move a ride to {new.value!r}", current)
 
 
 def vehicle_move(action: str, current: str) -> str:
     """Return the vehicle status an event or command leads to, or refuse it."""
     allowed, target = VEHICLE_MOVES[action]
     if V(current) not in allowed:
-        raise illegal(action, current)
+        raise IllegalTransition(action, current)
     return (target or V(current)).value

@@ -3,6 +3,7 @@ import time
 
 import jwt
 
+from backend import keys
 from tests.factories import PASSWORD, bearer, make_org, make_user
 
 
@@ -62,13 +63,16 @@ def test_forged_refresh_token_is_refused(client):
 def test_expired_tampered_none_and_wrong_key_tokens_are_refused(app, client):
     access = _register(client).json["access_token"]
     claims = jwt.decode(access, options={"verify_signature": False})
-    expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, app.config["SECRET_KEY"],
-                         algorithm="HS256")
-    wrong_key = jwt.encode(claims, "another-key-of-sufficient-length-000000", algorithm="HS256")
+    key = keys.ring(app.config, keys.ACCESS_TOKEN).current
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, key.secret, algorithm="HS256",
+                         headers={"kid": key.kid})
+    wrong_key = jwt.encode(claims, "another-key-of-sufficient-length-000000", algorithm="HS256",
+                           headers={"kid": key.kid})
+    raw_secret_key = jwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256", headers={"kid": key.kid})
     none_alg = jwt.encode({**claims, "roles": ["admin"]}, None, algorithm="none")
     head, body, sig = access.split(".")
     tampered = ".".join([head, body[:-2] + ("AA" if body[-2:] != "AA" else "BB"), sig])
-    for token in (expired, wrong_key, none_alg, tampered, "not-a-jwt"):
+    for token in (expired, wrong_key, raw_secret_key, none_alg, tampered, "not-a-jwt"):
         answer = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 401, token
         assert answer.json["code"] == "invalid_token"

@@ -1,13 +1,17 @@
 """`flask seed`: a realistic Chongqing demo, the same on both backends, on land in its districts."""
 from collections import Counter
+from datetime import datetime
 
 import pytest
 from sqlmodel import select
 
+from backend.dbtypes import utcnow
 from backend.geo import lat_lon
 from backend.seed import catalogue
 from backend.seed.geography import DISTRICT_NAMES, district_at, in_water
-from backend.seed.loader import load_demo
+from backend.seed.loader import demo_identity, load_demo
+from booking.chargers.models import ChargePoint, Connector
+from booking.chargers.services import authenticate
 from booking.sites.models import Resource, Site
 
 JIEFANGBEI = (29.5578, 106.5772)
@@ -75,3 +79,33 @@ def test_seeded_city_answers_nearby_and_service_areas(seeded, client):
     assert items[0]["district"] == "yuzhong"
     areas = client.get("/api/v1/service-areas").get_json()["features"]
     assert {a["properties"]["region"] for a in areas} == {"liangjiang", "yongchuan"}
+
+
+def test_every_demo_charger_is_on_the_line(seeded, session):
+    chargers = set(session.exec(select(Resource.id).where(Resource.kind == "charger")).all())
+    assert set(session.exec(select(Connector.resource_id)).all()) == chargers
+    first = session.exec(select(ChargePoint).order_by(ChargePoint.id)).first()
+    assert first.identity == demo_identity(first.site_id, 1)
+    assert authenticate(session, identity=first.identity, password=catalogue.DEMO_PASSWORD)
+
+
+def test_season_is_on_sale_and_its_seats_add_up(seeded, client, session):
+    from sqlalchemy import func
+
+    from booking.events.models import OrderItem, Ticket, TicketTier, WaitlistEntry
+
+    assert seeded["events"] == len(catalogue.EVENTS)
+    events = client.get("/api/v1/events?limit=20", headers={"Accept-Language": "en"}).get_json()["items"]
+    assert {e["category"] for e in events} == {"auto_show", "motorsport", "av_challenge", "culture"}
+    assert "Chongqing Auto Show 2027" in {e["title"] for e in events}
+    assert all(datetime.fromisoformat(e["starts_at"]) > utcnow() and len(e["tiers"]) >= 2 for e in events)
+    tiers = [t for e in events for t in e["tiers"]]
+    assert any(0 < t["remaining"] <= 0.05 * t["quota"] for t in tiers)  # nearly sold out
+    sold_out = [t for t in tiers if t["remaining"] == 0]
+    assert sold_out and all(t["on_sale"] for t in tiers)
+    waiting = session.exec(select(WaitlistEntry)).all()
+    assert waiting and {w.tier_id for w in waiting} <= {t["id"] for t in sold_out}
+    for tier in session.exec(select(TicketTier)).all():
+        seats = session.exec(select(func.sum(OrderItem.quantity)).where(OrderItem.tier_id == tier.id)).one()
+        tickets = session.exec(select(func.count()).where(Ticket.tier_id == tier.id)).one()
+        assert tier.sold == (seats or 0) == tickets, tier.name_en

@@ -71,3 +71,31 @@ def pay(client, booking: dict, headers: dict, card: str = "4242424242424242"):
     """Pay a booking's sandbox payment with a test card, as the app would."""
     return client.post(f"/api/v1/payments/{booking['payment']['id']}/sandbox/confirm",
                        json={"card_number": card}, headers=headers)
+
+
+@pytest.fixture
+def show(app, client, session):
+    """A published motorsport event with a 50-seat tier, its organiser and a citizen."""
+    org = make_org(session, kind="organiser")
+    venue = make_site(session, organisation=org, kind="venue", lat=29.744, lon=106.805)
+    organiser = bearer(app, session, make_user(session, roles=("organiser",), organisation=org))
+    now = utcnow()
+    event = client.post("/api/v1/organiser/events", headers=organiser, json={
+        "category": "motorsport", "title_zh": "龙兴赛道日", "title_en": "Longxing Track Day",
+        "venue_site_id": venue.id, "starts_at": (now + timedelta(days=10)).isoformat(),
+        "ends_at": (now + timedelta(days=10, hours=8)).isoformat()})
+    assert event.status_code == 201, event.json
+    event_id = event.json["id"]
+    tier = client.post(f"/api/v1/organiser/events/{event_id}/tiers", headers=organiser, json={
+        "name_zh": "看台", "name_en": "Grandstand", "price_fen": 28000, "quota": 50, "per_order_limit": 4,
+        "sales_start": (now - timedelta(hours=1)).isoformat(), "sales_end": (now + timedelta(days=9)).isoformat()})
+    assert tier.status_code == 201, tier.json
+    assert client.post(f"/api/v1/organiser/events/{event_id}/publish", headers=organiser).status_code == 200
+    citizen = bearer(app, session, make_user(session))
+    return {"event_id": event_id, "tier_id": tier.json["id"], "organiser": organiser,
+            "citizen": citizen, "org": org, "venue": venue}
+
+
+def order(client, show, quantity=2, headers=None, tier_id=None):
+    return client.post(f"/api/v1/events/{show['event_id']}/orders", headers=headers or show["citizen"],
+                       json={"items": [{"tier_id": tier_id or show["tier_id"], "quantity": quantity}]})

@@ -194,7 +194,7 @@ def test_idempotency_key_replays_and_refuses_reuse(client, world):
     assert first.status_code == again.status_code == 201
     assert first.json["id"] == again.json["id"]
     assert len(client.get("/api/v1/bookings", headers=world.headers).json["items"]) == 1
-    other = client.post("/api/v1/bookings", json=body | {"quantity": 1, "end": (end + timedelta(minutes=30)).isoformat()},
+    other = client.post("/api/v1/bookings", json=body | {"quantity": 1, "end": (end + timedelta(minutes=30)).isoformat()},  # noqa: E501
                         headers=headers)
     assert other.status_code == 409 and other.json["code"] == "idempotency_key_reused"
 

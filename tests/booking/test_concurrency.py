@@ -1,7 +1,7 @@
 """Real concurrent clients over HTTP: a slot is never sold twice, a session never beyond capacity."""
 import threading
-from datetime import timedelta
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 import requests

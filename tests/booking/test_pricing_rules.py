@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from backend.errors import ApiError
+from backend.exceptions import Invalid
 from booking.bookings import pricing, rules
 from booking.bookings.models import Booking, BookingStatus
 from booking.bookings.services import cancellation_fee
@@ -70,7 +70,7 @@ def test_estimates_per_kind():
 ])
 def test_window_rules(start, end, code):
     hours = {d: [["06:00", "23:00"]] for d in ALL_DAY}
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(Invalid) as refused:
         rules.check_window(kind="charger", opening_hours=hours, start=start, end=end,
                            now=at(8, 58))
     assert refused.value.code == code

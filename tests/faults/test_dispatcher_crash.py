@@ -16,8 +16,7 @@ from robotaxi_dispatch import dispatcher as dispatch_module
 from robotaxi_dispatch.dispatcher import LEASE_MS, Dispatcher
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle
 from robotaxi_dispatch.service_areas import ServiceArea, polygon_ewkt
-from tests.booking.conftest import pay
-from tests.factories import bearer, make_org, make_user
+from tests.factories import bearer, make_org, make_user, save_card
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +32,9 @@ def fleet_and_riders(outage_app, session):
                             position_at=utcnow()) for n in range(40))
     rider = make_user(session)
     session.commit()
-    return bearer(outage_app, session, rider)
+    headers = bearer(outage_app, session, rider)
+    save_card(outage_app.test_client(), headers)
+    return headers
 
 
 def _request_rides(app, headers: dict, n: int) -> list[int]:
@@ -43,7 +44,6 @@ def _request_rides(app, headers: dict, n: int) -> list[int]:
         answer = client.post("/api/v1/rides", headers=headers,
                              json={"pickup": pickup, "dropoff": {"lat": 29.69, "lon": 106.58}})
         assert answer.status_code == 201, answer.json
-        pay(client, answer.json, headers)
         ids.append(answer.json["id"])
     return ids
 

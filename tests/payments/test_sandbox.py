@@ -1,9 +1,12 @@
 """The sandbox gateway through the payment services: Stripe's state machine, ledger, idempotency."""
 from sqlmodel import func, select
 
+from backend.db import write_transaction
 from payments import services
-from payments.models import LedgerEntry, PaymentStatus, SandboxIntent
 from payments.effects import register_payable
+from payments.instructions import instruct, refundable
+from payments.models import LedgerEntry, PaymentStatus, SandboxIntent
+from payments.runner import run_after_commit
 from payments.sandbox import DECLINED_CARD
 from payments.stripe_gateway import StripeGateway
 from tests.factories import bearer, make_user
@@ -17,7 +20,18 @@ def start(session, gateway, payer, payable_id=1, amount=5000, capture="automatic
 
 
 def reload(session, payment):
+    session.commit()  # end the read snapshot SQLite keeps for an open transaction
     return services.payment_for(session, "probe", payment.payable_id)
+
+
+def carry_out(session, gateway, payment, kind, amount=None):
+    """Instruct the payment's provider as a service would, then run the instruction after commit."""
+    with write_transaction(session):
+        payment = services.payment_for(session, payment.payable_type, payment.payable_id)
+        if kind == "refund" and amount is None:
+            amount = refundable(session, payment)
+        made = instruct(session, payment, kind, amount=amount, reason="test")
+    run_after_commit(session, gateway, made)
 
 
 def ledger(session, payment):
@@ -44,18 +58,20 @@ def test_pay_confirms_payable_and_writes_ledger(session, gateway, payer, probe):
     assert ledger(session, payment) == [("charge", 5000), ("fee", 30)]
 
 
-def test_declined_card_fails_and_releases(session, gateway, payer, probe):
+def test_declined_card_fails_and_may_be_retried(session, gateway, payer, probe):
     payment = start(session, gateway, payer)
     gateway.confirm(payment_id=payment.gateway_payment_id, card_number=DECLINED_CARD)
     assert reload(session, payment).status == PaymentStatus.failed
-    assert probe.failed == [1] and probe.succeeded == []
+    assert probe.failed == [] and probe.succeeded == []  # the payable keeps its hold
+    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
+    assert reload(session, payment).status == PaymentStatus.succeeded and probe.succeeded == [1]
 
 
 def test_authorise_then_capture_the_final_amount(session, gateway, payer, probe):
     payment = start(session, gateway, payer, capture="manual", amount=9000)
     gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
     assert reload(session, payment).status == PaymentStatus.authorised and probe.authorised == [1]
-    services.capture_payment(session, gateway, payment=payment, amount=6420)
+    carry_out(session, gateway, payment, "capture", 6420)
     payment = reload(session, payment)
     assert payment.status == PaymentStatus.succeeded and payment.amount_captured == 6420
     assert ledger(session, payment)[0] == ("charge", 6420)
@@ -64,7 +80,7 @@ def test_authorise_then_capture_the_final_amount(session, gateway, payer, probe)
 def test_cancel_an_authorisation(session, gateway, payer, probe):
     payment = start(session, gateway, payer, capture="manual")
     gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
-    services.cancel_payment(session, gateway, payment=payment)
+    carry_out(session, gateway, payment, "cancel")
     assert reload(session, payment).status == PaymentStatus.canceled
     assert probe.failed == [1]
 
@@ -72,9 +88,9 @@ def test_cancel_an_authorisation(session, gateway, payer, probe):
 def test_partial_then_full_refund(session, gateway, payer, probe):
     payment = start(session, gateway, payer)
     gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
-    services.refund_payment(session, gateway, payment=payment, amount=1500, reason="late cancel")
+    carry_out(session, gateway, payment, "refund", 1500)
     assert reload(session, payment).status == PaymentStatus.partially_refunded
-    services.refund_payment(session, gateway, payment=payment, amount=None, reason="outage")
+    carry_out(session, gateway, payment, "refund")
     payment = reload(session, payment)
     assert payment.status == PaymentStatus.refunded and payment.amount_refunded == 5000
     assert [e for e in ledger(session, payment) if e[0] == "refund"] == [("refund", -1500),
@@ -108,7 +124,7 @@ def test_payable_without_on_authorised_is_captured(session, gateway, payer):
                                      user_id=payer[0].id, amount=800, capture_method="manual")
     gateway.confirm(payment_id=payment.gateway_payment_id, card_number=VISA)
     assert services.payment_for(session, "paid_only", 4).status == PaymentStatus.authorised
-    services.capture_payment(session, gateway, payment=payment, amount=800)
+    carry_out(session, gateway, payment, "capture", 800)
     assert services.payment_for(session, "paid_only", 4).status == PaymentStatus.succeeded
     assert PaidOnly.succeeded == [4]
 

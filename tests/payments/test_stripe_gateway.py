@@ -17,6 +17,8 @@ import stripe
 from stripe import StripeClient
 
 import payments
+from payments.exceptions import ProviderRefused
+from payments.gateway import OffSession
 from payments.sandbox import SandboxGateway
 from payments.stripe_gateway import StripeGateway
 
@@ -156,3 +158,21 @@ def test_without_a_key_the_sandbox_signs_with_a_secret_from_secret_key(app):
     assert isinstance(app.extensions["payment_gateway"], SandboxGateway)
     secret = payments.webhook_secret(app)
     assert secret.startswith("whsec_") and app.config["SECRET_KEY"] not in secret
+
+
+def test_wallet_saves_a_method_and_authorises_off_session(gateway, visa):
+    customer = gateway.create_customer(user_id=7, idempotency_key="user-7-customer")
+    saved = gateway.save_method(customer_id=customer, method=visa, idempotency_key="user-7-setup-1")
+    assert saved.id == visa and saved.last4 == "4242"
+    payment = gateway.create_payment(amount=2400, currency="CNY", capture_method="manual", metadata={},
+                                     idempotency_key="ride-11-payment",
+                                     off_session=OffSession(customer_id=customer, method_id=saved.id))
+    assert payment.status == "requires_capture" and payment.decline_code is None
+
+
+def test_a_refusal_is_an_answer_not_an_outage(gateway, visa):
+    payment = gateway.create_payment(amount=4000, currency="CNY", capture_method="automatic",
+                                     metadata={}, idempotency_key="order-12-payment")
+    gateway.confirm(payment_id=payment.id, payment_method=visa)
+    with pytest.raises(ProviderRefused):
+        gateway.cancel(payment_id=payment.id, idempotency_key="order-12-cancel")

@@ -1,11 +1,11 @@
 """Low-battery robotaxis book a nearby charger through the booking service, use it and settle it."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
 from backend.accounts.models import User
-from backend.errors import ApiError
+from backend.exceptions import Conflict, Invalid
 from backend.geo import haversine_m, lat_lon
 from backend.seed.loader import load_demo
 from booking.bookings.models import Booking, BookingStatus
@@ -15,7 +15,7 @@ from robotaxi_dispatch.rides import fleet
 from robotaxi_dispatch.rides.models import Vehicle, VehicleStatus
 
 # A weekday mid-morning in Chongqing (flat tariff), on the hour: the next charger slot starts at 10:30.
-NOW = datetime(2026, 12, 2, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_the_vehicle_plugs_in_charges_and_the_slot_is_settled_at_its_energy(app,
     booking_id = vehicle.charge_booking_id
     _event(app, session, vehicle, "charging_started", NOW + timedelta(minutes=20))
     assert session.get(Booking, booking_id).status == BookingStatus.checked_in
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(Invalid) as refused:
         _event(app, session, vehicle, "charged", NOW + timedelta(minutes=50))
     assert refused.value.code == "energy_required"
     _event(app, session, vehicle, "charged", NOW + timedelta(minutes=50), energy_kwh=40.0)
@@ -95,7 +95,7 @@ def test_an_early_vehicle_waits_for_check_in_to_open(app, session, low_vehicle):
     session.expire_all()
     vehicle = session.get(Vehicle, low_vehicle.id)
     start = session.get(Booking, vehicle.charge_booking_id).start_at
-    with pytest.raises(ApiError) as early:
+    with pytest.raises(Conflict) as early:
         _event(app, session, vehicle, "charging_started", start - timedelta(minutes=31))
     assert early.value.code == "outside_check_in_window"
     assert session.get(Vehicle, vehicle.id).status == VehicleStatus.to_charger.value

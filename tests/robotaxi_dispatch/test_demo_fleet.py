@@ -3,6 +3,7 @@ from backend.seed.catalogue import DEMO_PASSWORD
 from backend.seed.loader import load_demo
 from robotaxi_dispatch.demo_fleet import DemoFleet
 from robotaxi_dispatch.dispatcher import Dispatcher
+from tests.factories import save_card
 
 
 def test_seeded_fleet_serves_a_ride(app, client, session):
@@ -10,10 +11,9 @@ def test_seeded_fleet_serves_a_ride(app, client, session):
     token = client.post("/api/v1/auth/login", json={"email": "citizen@demo.cq",
                                                      "password": DEMO_PASSWORD}).json["access_token"]
     rider = {"Authorization": f"Bearer {token}"}
+    save_card(client, rider)
     ride = client.post("/api/v1/rides", headers=rider, json={
         "pickup": {"lat": 29.6600, "lon": 106.5450}, "dropoff": {"lat": 29.6900, "lon": 106.5800}}).json
-    client.post(f"/api/v1/payments/{ride['payment']['id']}/sandbox/confirm",
-                json={"card_number": "4242424242424242"}, headers=rider)
     parts = app.extensions["db_engine"], app.extensions["redis"], app.extensions["payment_gateway"]
     dispatcher = Dispatcher(*parts, region="liangjiang", owner="demo-test")
     fleet = DemoFleet(*parts, regions=("liangjiang",), speedup=60)

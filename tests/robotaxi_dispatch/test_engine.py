@@ -161,14 +161,10 @@ def test_seats_and_battery_decide_who_may_serve():
 
 
 def test_simulation_is_deterministic_and_accounts_for_every_request():
-    from robotaxi_dispatch.engine.simulation import Simulation
-    runs = []
-    for _ in range(2):
-        simulation = Simulation(vehicles=300, policy="batch", seed=11)
-        for _ in range(20):
-            simulation.tick()
-        runs.append(simulation.outcome.summary())
+    from robotaxi_dispatch.engine.simulation import Scenario, Simulation
+    scenario = Scenario(vehicles=200, requests_per_hour=150, minutes=10, warmup_minutes=5, seed=11)
+    runs = [Simulation(scenario).run() for _ in range(2)]
     assert runs[0] == runs[1]
     summary = runs[0]
     assert summary["requests"] > 0 and 0 < summary["served_share"] <= 1
-    assert 0 <= summary["utilisation"] <= 1 and summary["empty_km"] > 0
+    assert 0 <= summary["utilisation"] <= 1 and summary["total_km"] > 0

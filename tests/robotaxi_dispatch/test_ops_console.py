@@ -10,12 +10,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
-
 from playwright.sync_api import expect
+from sqlmodel import select
 
 from backend.seed.catalogue import DEMO_PASSWORD
 from backend.seed.loader import load_demo
+from robotaxi_dispatch.console.live import ConsolePublisher
 from robotaxi_dispatch.demo_fleet import DemoFleet
 from robotaxi_dispatch.dispatcher import Dispatcher
 from robotaxi_dispatch.rides.models import Vehicle
@@ -48,12 +48,14 @@ def simulation(app, session):
     parts = app.extensions["db_engine"], app.extensions["redis"], app.extensions["payment_gateway"]
     dispatcher = Dispatcher(*parts, region="liangjiang", owner="console-test")
     fleet = DemoFleet(*parts, regions=("liangjiang",), speedup=30)
+    frames = ConsolePublisher(parts[0], parts[1], regions=["liangjiang"], owner="console-test")
     stop = threading.Event()
 
     def run():
         while not stop.wait(0.3):
             dispatcher.step()
             fleet.step(0.3)
+            frames.step()
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     yield

@@ -2,18 +2,22 @@
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from backend.dbtypes import utcnow
 from backend.seed.geography import SERVICE_AREAS
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.dispatcher import Dispatcher
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE
+from robotaxi_dispatch.rides import fleet
+from robotaxi_dispatch.rides.models import Ride, Vehicle, VehicleStatus
 from robotaxi_dispatch.service_areas import ServiceArea, polygon_ewkt
-from tests.factories import bearer, make_org, make_user
+from tests.factories import bearer, make_org, make_user, save_card
+from tests.payments.faults import MODES, failing, money, run_runner
 
 LIJIA, YUFU = {"lat": 29.6600, "lon": 106.5450}, {"lat": 29.6900, "lon": 106.5800}
 JIEFANGBEI = {"lat": 29.5578, "lon": 106.5772}
-VISA = "4242424242424242"
+VISA, SAVES_THEN_DECLINES = "4242424242424242", "4000000000000341"
 
 
 @pytest.fixture
@@ -31,6 +35,7 @@ def city(app, client, session):
             for i, v in enumerate(vehicles)]
     assert client.post("/api/v1/fleet/telemetry", headers=operator, json={"rows": rows}).status_code == 202
     rider = bearer(app, session, make_user(session))
+    save_card(client, rider)
     return {"operator": operator, "rider": rider, "vehicles": vehicles}
 
 
@@ -44,9 +49,7 @@ def request(client, city, **extra):
                          json={"pickup": LIJIA, "dropoff": YUFU, "passengers": 1} | extra)
     assert answer.status_code == 201, answer.json
     ride = answer.json
-    paid = client.post(f"/api/v1/payments/{ride['payment']['id']}/sandbox/confirm",
-                       json={"card_number": VISA}, headers=city["rider"])
-    assert paid.json["status"] == "authorised"
+    assert ride["payment"]["status"] == "authorised"  # off-session, against the rider's wallet
     return ride
 
 
@@ -192,3 +195,102 @@ def test_metrics_history_refuses_a_bucket_longer_than_the_window(client, city):
                         headers=city["operator"])
     assert answer.status_code == 422 and answer.json["code"] == "validation_error"
     assert answer.mimetype == "application/problem+json"
+
+
+def ride_body():
+    return {"pickup": LIJIA, "dropoff": YUFU, "passengers": 1}
+
+
+def rides_of(session) -> list[Ride]:
+    session.commit()
+    return list(session.exec(select(Ride).execution_options(populate_existing=True)).all())
+
+
+def test_no_ride_without_a_usable_method_and_an_unpaid_ride_is_never_dispatched(app, client, session, city):
+    nobody = bearer(app, session, make_user(session))
+    answer = client.post("/api/v1/rides", json=ride_body(), headers=nobody)
+    assert answer.status_code == 402 and answer.json["code"] == "payment_method_required"
+    assert rides_of(session) == []
+
+    save_card(client, nobody, SAVES_THEN_DECLINES)
+    keyed = {**nobody, "Idempotency-Key": "declined-ride"}
+    answer = client.post("/api/v1/rides", json=ride_body(), headers=keyed)
+    assert answer.status_code == 402 and answer.json["code"] == "payment_declined"
+    again = client.post("/api/v1/rides", json=ride_body(), headers=keyed)  # the refusal is the key's answer
+    assert again.status_code == 402 and again.headers.get("Idempotent-Replayed") == "true"
+    assert [(r.status, r.payment_status) for r in rides_of(session)] == [("cancelled", "none")]
+    assert dispatcher(app).step()["assigned"] == 0
+
+
+def test_a_ride_left_unauthorised_by_a_crash_waits_and_is_never_assigned(app, client, session, city, monkeypatch):
+    gateway = app.extensions["payment_gateway"]
+
+    def down(**kwargs):
+        raise ConnectionError("provider unreachable")
+
+    monkeypatch.setattr(gateway, "create_payment", down)
+    answer = client.post("/api/v1/rides", json=ride_body(), headers=city["rider"])
+    assert answer.status_code == 503 and answer.json["code"] == "payment_provider_unavailable"
+    monkeypatch.undo()
+    # As if the process died between creating the ride and authorising it.
+    session.add(Ride(user_id=rides_of(session)[0].user_id, region="liangjiang", pickup_lat=LIJIA["lat"],
+                     pickup_lon=LIJIA["lon"], dropoff_lat=YUFU["lat"], dropoff_lon=YUFU["lon"], passengers=1,
+                     distance_m=4000, trip_s=600, quoted_fare_fen=2000, authorised_fen=2400))
+    session.commit()
+    for _ in range(3):
+        assert dispatcher(app).step()["assigned"] == 0
+    assert {r.status for r in rides_of(session)} == {"cancelled", "requested"}
+    assert all(r.vehicle_id is None for r in rides_of(session))
+
+
+def drive(app, client, city) -> dict:
+    ride = client.post("/api/v1/rides", json=ride_body(), headers=city["rider"]).json
+    assert ride["payment"]["status"] == "authorised"
+    assert dispatcher(app).step()["assigned"] == 1
+    vehicle = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"]
+    for name in ("arrived_pickup", "picked_up"):
+        assert event(client, city, vehicle, name).status_code == 200
+    return {"ride": ride, "vehicle": vehicle}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_drop_off_captures_the_fare_whatever_the_provider_does(app, client, session, city, mode):
+    trip = drive(app, client, city)
+    with failing(app.extensions["payment_gateway"], "capture", mode):
+        assert event(client, city, trip["vehicle"], "dropped_off").status_code == 200
+    done = client.get(f"/api/v1/rides/{trip['ride']['id']}", headers=city["rider"]).json
+    assert done["status"] == "completed"
+    run_runner(app, session)
+    after = money(session, trip["ride"]["payment"]["id"])
+    fare = done["final_fare"]["amount"]
+    assert (after["status"], after["captured"], after["provider_received"]) == ("succeeded", fare, fare)
+    assert after["instructions"] == ["done"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ride_cancel_releases_the_authorisation_whatever_the_provider_does(app, client, session, city,
+                                                                           mode):
+    ride = client.post("/api/v1/rides", json=ride_body(), headers=city["rider"]).json
+    with failing(app.extensions["payment_gateway"], "cancel", mode):
+        cancelled = client.post(f"/api/v1/rides/{ride['id']}/cancel", headers=city["rider"])
+        assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    run_runner(app, session)
+    after = money(session, ride["payment"]["id"])
+    assert (after["status"], after["captured"], after["provider_status"]) == ("canceled", 0, "canceled")
+
+
+def test_a_rebalancing_vehicle_takes_a_ride_on_its_way_and_reports_its_arrival(app, client, session, city):
+    ids = [v["id"] for v in city["vehicles"]]
+    assert fleet.rebalance(session, moves=[(vid, YUFU["lat"], YUFU["lon"]) for vid in ids]) == ids
+    ride = request(client, city)
+    dispatcher(app).step()
+    taken = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"]
+    session.rollback()
+    vehicles = {v.id: v for v in session.exec(select(Vehicle).where(Vehicle.id.in_(ids)))}
+    assert vehicles[taken].status == VehicleStatus.dispatched.value and vehicles[taken].target_lat is None
+    other = next(vid for vid in ids if vid != taken)
+    assert vehicles[other].status == VehicleStatus.rebalancing.value and vehicles[other].target_lat == YUFU["lat"]
+    assert event(client, city, other, "rebalanced").status_code == 200
+    session.rollback()  # end the read that started above: see the app's commit
+    arrived = session.get(Vehicle, other)
+    assert arrived.status == VehicleStatus.available.value and arrived.target_lat is None

@@ -6,13 +6,17 @@ event or vehicle is 403 (staff know the object exists; it is not theirs).
 """
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from sqlmodel import select
 
 from backend.dbtypes import utcnow
+from backend.notifications.models import Device, Notification
+from booking.bookings.models import Outage
 from booking.sites.models import Resource
 from payments import services as payments
+from payments import wallet
 from tests.factories import bearer, make_event, make_org, make_owned, make_site, make_user
 
 ACTORS = ("anonymous", "owner", "citizen", "operator", "organiser", "site_operator",
@@ -70,6 +74,19 @@ TABLE = [
     any_user("GET", "/api/v1/me/timeline", "/api/v1/me/timeline"),
     any_user("GET", "/api/v1/bookings", "/api/v1/bookings"),
     any_user("GET", "/api/v1/tickets", "/api/v1/tickets"),
+    any_user("GET", "/api/v1/rides", "/api/v1/rides"),
+    any_user("GET", "/api/v1/me/notifications", "/api/v1/me/notifications"),
+    any_user("GET", "/api/v1/me/notifications/unread-count", "/api/v1/me/notifications/unread-count"),
+    any_user("POST", "/api/v1/me/notifications/read-all", "/api/v1/me/notifications/read-all"),
+    any_user("GET", "/api/v1/me/notification-preferences", "/api/v1/me/notification-preferences"),
+    any_user("PUT", "/api/v1/me/notification-preferences", "/api/v1/me/notification-preferences",
+             body={"kinds": {"ride_arriving": {"inbox": True, "push": False}}}),
+    any_user("GET", "/api/v1/me/devices", "/api/v1/me/devices"),
+    any_user("POST", "/api/v1/me/devices", "/api/v1/me/devices", body={"address": "https://push.example.com/d"},
+             ok=PASSED),
+    user_owned("POST", "/api/v1/me/notifications/<int:notification_id>/read",
+               "/api/v1/me/notifications/{notification}/read"),
+    user_owned("DELETE", "/api/v1/me/devices/<int:device_id>", "/api/v1/me/devices/{device}", ok=204),
     any_user("POST", "/api/v1/bookings", "/api/v1/bookings", ok=PASSED,
              body={"resource_id": "{resource}", "start": "{slot_start}", "end": "{slot_end}"}),
     any_user("POST", "/api/v1/events/<int:event_id>/orders", "/api/v1/events/{event}/orders",
@@ -79,6 +96,12 @@ TABLE = [
     any_user("POST", "/api/v1/rides", "/api/v1/rides", ok=PASSED,
              body={"pickup": {"lat": 29.66, "lon": 106.545}, "dropoff": {"lat": 29.69, "lon": 106.58},
                    "passengers": 1}),
+    any_user("GET", "/api/v1/me/payment-methods", "/api/v1/me/payment-methods"),
+    any_user("POST", "/api/v1/me/payment-methods", "/api/v1/me/payment-methods", ok=201,
+             body={"card_number": "4242424242424242"}),
+    user_owned("POST", "/api/v1/me/payment-methods/<int:method_id>/default",
+               "/api/v1/me/payment-methods/{method}/default"),
+    user_owned("DELETE", "/api/v1/me/payment-methods/<int:method_id>", "/api/v1/me/payment-methods/{method}"),
     user_owned("GET", "/api/v1/bookings/<int:booking_id>", "/api/v1/bookings/{booking}"),
     user_owned("POST", "/api/v1/bookings/<int:booking_id>/cancel", "/api/v1/bookings/{booking}/cancel",
                ok=PASSED),
@@ -86,12 +109,16 @@ TABLE = [
                "/api/v1/bookings/{booking}/check-in", ok=PASSED),
     user_owned("POST", "/api/v1/bookings/<int:booking_id>/complete",
                "/api/v1/bookings/{booking}/complete", body={}, ok=PASSED),
+    user_owned("POST", "/api/v1/bookings/<int:booking_id>/stop-charging",
+               "/api/v1/bookings/{booking}/stop-charging", ok=PASSED),
     user_owned("POST", "/api/v1/bookings/<int:booking_id>/rebook", "/api/v1/bookings/{booking}/rebook",
                body={"start": "{slot_start}", "end": "{slot_end}"}, ok=PASSED),
     user_owned("GET", "/api/v1/orders/<int:order_id>", "/api/v1/orders/{order}"),
     user_owned("POST", "/api/v1/orders/<int:order_id>/cancel", "/api/v1/orders/{order}/cancel",
                ok=PASSED),
     user_owned("GET", "/api/v1/tickets/<int:ticket_id>/qr.svg", "/api/v1/tickets/{ticket}/qr.svg"),
+    user_owned("GET", "/api/v1/tickets/<int:ticket_id>.ics", "/api/v1/tickets/{ticket}.ics"),
+    user_owned("GET", "/api/v1/bookings/<int:booking_id>.ics", "/api/v1/bookings/{booking}.ics"),
     user_owned("GET", "/api/v1/rides/<int:ride_id>", "/api/v1/rides/{ride}"),
     user_owned("GET", "/api/v1/rides/<int:ride_id>/events", "/api/v1/rides/{ride}/events"),
     user_owned("POST", "/api/v1/rides/<int:ride_id>/cancel", "/api/v1/rides/{ride}/cancel", ok=PASSED),
@@ -102,7 +129,12 @@ TABLE = [
         "kind": "charging_station", "name_zh": "新站", "name_en": "New", "address_zh": "地址",
         "address_en": "Address", "district": "yuzhong", "location": {"lat": 29.56, "lon": 106.57},
         "organisation_id": "{org}"}),
+    staff("site_operator", "GET", "/api/v1/manage/sites", "/api/v1/manage/sites", other=200),
     staff("site_operator", "PATCH", "/api/v1/manage/sites/<int:site_id>", SITE, body={"name_en": "Renamed"}),
+    staff("site_operator", "GET", "/api/v1/manage/sites/<int:site_id>/resources", SITE + "/resources"),
+    staff("site_operator", "PUT", "/api/v1/manage/sites/<int:site_id>/resources/<int:resource_id>/ocpp",
+          SITE + "/resources/{resource}/ocpp",
+          body={"ocpp_identity": "CQ-{resource}", "password": "station-secret-0123456789"}),
     staff("site_operator", "POST", "/api/v1/manage/sites/<int:site_id>/resources", SITE + "/resources",
           ok=201, body={"kind": "charger", "name_zh": "桩", "name_en": "Charger", "capacity": 1,
                         "attributes": {"power_kw": 120, "connector": "GB/T DC", "voltage_class": 400}}),
@@ -112,16 +144,30 @@ TABLE = [
           "/api/v1/manage/sites/<int:site_id>/resources/<int:resource_id>/outages",
           SITE + "/resources/{resource}/outages", ok=201,
           body={"start": "{slot_start}", "end": "{slot_end}", "reason": "maintenance"}),
+    staff("site_operator", "GET", "/api/v1/manage/sites/<int:site_id>/resources/<int:resource_id>/outages",
+          SITE + "/resources/{resource}/outages"),
+    staff("site_operator", "PATCH",
+          "/api/v1/manage/sites/<int:site_id>/resources/<int:resource_id>/outages/<int:outage_id>",
+          SITE + "/resources/{resource}/outages/{outage}", body={"end": "{slot_end}"}),
+    staff("site_operator", "DELETE",
+          "/api/v1/manage/sites/<int:site_id>/resources/<int:resource_id>/outages/<int:outage_id>",
+          SITE + "/resources/{resource}/outages/{outage}", ok=204),
+    staff("site_operator", "GET", "/api/v1/manage/sites/<int:site_id>/bookings",
+          SITE + "/bookings?from={now_q}&to={later_q}"),
+    staff("site_operator", "GET", "/api/v1/manage/sites/<int:site_id>/utilisation",
+          SITE + "/utilisation?from={now_q}&to={later_q}"),
     # Creating is for one's own organisation: other organisations' staff create their own, and
     # an admin, a member of none, has no organisation to create events or vehicles for.
     Row("POST", "/api/v1/organiser/events", "/api/v1/organiser/events",
         {"anonymous": 401, "organiser": 201, "organiser_other": 201}, 403, body={
         "category": "culture", "title_zh": "展", "title_en": "Show", "venue_site_id": "{site}",
         "starts_at": "{event_start}", "ends_at": "{event_end}"}),
+    staff("organiser", "GET", "/api/v1/organiser/events", "/api/v1/organiser/events", other=200),
+    staff("organiser", "GET", "/api/v1/organiser/events/<int:event_id>/check-ins", EVENT + "/check-ins"),
     staff("organiser", "PATCH", "/api/v1/organiser/events/<int:event_id>", EVENT, body={"title_en": "New"}),
     staff("organiser", "POST", "/api/v1/organiser/events/<int:event_id>/tiers", EVENT + "/tiers", ok=201,
           body={"name_zh": "票", "name_en": "Ticket", "price_fen": 100, "quota": 10,
-                "sales_start": "{now}", "sales_end": "{event_start}"}),
+                "sales_start": "{now}", "sales_end": "{sales_end}"}),
     staff("organiser", "PATCH", "/api/v1/organiser/events/<int:event_id>/tiers/<int:tier_id>",
           EVENT + "/tiers/{tier}", body={"name_en": "Renamed"}),
     # Already on sale: publishing again is a state conflict once past the permission check.
@@ -148,6 +194,7 @@ TABLE = [
     staff("operator", "GET", "/api/v1/ops/metrics/history", "/api/v1/ops/metrics/history", other=200),
     staff("operator", "GET", "/api/v1/ops/stream", "/api/v1/ops/stream", other=200),
     staff("operator", "GET", "/api/v1/ops/vehicles/<int:vehicle_id>", "/api/v1/ops/vehicles/{vehicle}"),
+    staff("operator", "GET", "/api/v1/fleet/statement", "/api/v1/fleet/statement?month=2026-11&organisation_id={org}"),
     admin_only("POST", "/api/v1/admin/organisations", "/api/v1/admin/organisations", ok=201,
                body={"slug": "{plate_slug}", "name_zh": "新", "name_en": "New", "kind": "platform"}),
     admin_only("POST", "/api/v1/admin/users/<int:user_id>/roles", "/api/v1/admin/users/{citizen}/roles",
@@ -177,13 +224,27 @@ def build_world(app, session) -> tuple[dict, dict]:
         users[role] = make_user(session, roles=(role,), organisation=org)
         users[f"{role}_other"] = make_user(session, roles=(role,), organisation=other_org)
     owned = make_owned(session, user=users["owner"], resource=resource, event=event, vehicle_org=org)
+    notice = Notification(user_id=users["owner"].id, kind="event_changed", title_zh="改", title_en="Moved",
+                          body_zh="改", body_en="Moved", data={})
+    device = Device(user_id=users["owner"].id, provider="webhook", address="https://push.example.com/owner",
+                    secret="s")
+    session.add_all([notice, device])
+    outage = Outage(resource_id=resource.id, start_at=utcnow() + timedelta(days=1),
+                    end_at=utcnow() + timedelta(days=1, hours=1), reason="maintenance")
+    session.add(outage)
+    session.commit()
     payment = payments.start_payment(session, app.extensions["payment_gateway"], payable_type="booking",
                                      payable_id=owned["booking"], user_id=users["owner"].id, amount=1000)
-    ids = {**owned, "org": org.id, "site": site.id, "resource": resource.id, "event": event.id,
+    method = wallet.save_method(session, app.extensions["payment_gateway"], user_id=users["owner"].id,
+                                method="4242424242424242", idempotency_key=f"matrix-{site.id}")
+    ids = {**owned, "method": method.id, "org": org.id, "site": site.id, "resource": resource.id, "event": event.id,
            "tier": _tier_id(session, event.id), "payment": payment.id, "citizen": users["citizen"].id,
+           "outage": outage.id, "notification": notice.id, "device": device.id,
            "plate": f"渝A·N{site.id:04d}", "plate_slug": f"new-org-{site.id}",
-           "now": utcnow().isoformat(), "slot_start": later(2), "slot_end": later(2.02),
-           "event_start": later(20), "event_end": later(20.2)}
+           "now": utcnow().isoformat(), "now_q": quote(utcnow().isoformat()), "later_q": quote(later(7)),
+           "slot_start": later(2), "slot_end": later(2.02),
+           "event_start": later(20), "event_end": later(20.2),
+           "sales_end": later(5)}  # before the owned event starts (make_event: in 10 days)
     headers = {name: bearer(app, session, user) for name, user in users.items()}
     return ids, {"anonymous": {}, **headers}
 

@@ -1,38 +1,10 @@
 // The operator console: log in, draw the city and the live fleet, follow KPIs, command vehicles.
 "use strict";
 (() => {
-  const TEXT = {
-    en: {
-      title: "Robotaxi operations · Chongqing", offline: "offline", live: "live", logout: "Log out",
-      login: "Operator log in", email: "Email", password: "Password", signin: "Log in",
-      kpis: "Last hour", open_requests: "Open requests", mean_wait: "Mean pickup wait",
-      p95_wait: "p95 pickup wait", utilisation: "Utilisation", served_share: "Served share",
-      vehicles: "Vehicles on map", requests_5min: "requests / 5 min", wait_5min: "mean wait",
-      find: "Vehicle id", show: "Show", vehicle: "Vehicle", status: "Status", battery: "Battery",
-      position: "Position", ride: "Ride", none: "none", low_battery: "Low battery",
-      return_to_depot: "Return to depot", go_charge: "Go charge", pull_over: "Pull over", resume: "Resume",
-      not_operator: "This account has no operator role.", not_found: "No such vehicle in your fleet.",
-      sent: "Sent", request: "open request",
-      available: "available", dispatched: "to pickup", on_trip: "on trip", to_charger: "to charger",
-      charging: "charging", to_depot: "to depot", pulled_over: "pulled over", fault: "fault",
-    },
-    zh: {
-      title: "重庆自动驾驶出租车运营台", offline: "离线", live: "实时", logout: "退出",
-      login: "运营人员登录", email: "邮箱", password: "密码", signin: "登录",
-      kpis: "最近一小时", open_requests: "待派单请求", mean_wait: "平均接驾等待",
-      p95_wait: "p95 接驾等待", utilisation: "车辆利用率", served_share: "完成率",
-      vehicles: "地图上的车辆", requests_5min: "每5分钟请求", wait_5min: "平均等待",
-      find: "车辆编号", show: "查看", vehicle: "车辆", status: "状态", battery: "电量",
-      position: "位置", ride: "行程", none: "无", low_battery: "低电量",
-      return_to_depot: "返回车场", go_charge: "去充电", pull_over: "靠边停车", resume: "恢复运营",
-      not_operator: "该账号没有运营人员角色。", not_found: "您的车队中没有这辆车。",
-      sent: "已发送", request: "待派单请求",
-      available: "空闲", dispatched: "前往接驾", on_trip: "载客中", to_charger: "前往充电",
-      charging: "充电中", to_depot: "返回车场", pulled_over: "已靠边", fault: "故障",
-    },
-  };
+  // The strings come from the app's message catalogue (translations/, context "console").
+  const TEXT = JSON.parse(document.getElementById("messages").textContent);
   const COLOURS = {
-    available: "#3fb950", dispatched: "#d29922", on_trip: "#58a6ff", to_charger: "#bc8cff",
+    available: "#3fb950", rebalancing: "#7ee2b8", dispatched: "#d29922", on_trip: "#58a6ff", to_charger: "#bc8cff",
     charging: "#a371f7", to_depot: "#8b949e", pulled_over: "#6e7681", fault: "#f85149",
   };
   const $ = (id) => document.getElementById(id);
@@ -43,7 +15,7 @@
     map: null, areas: null, frame: null, from: null, frameAt: 0, frameGap: 400,
     view: null, base: null, selected: null, history: [], historyTimer: null, abort: null,
   };
-  const t = (key) => TEXT[state.lang][key] || key;
+  const t = (key) => TEXT[state.lang === "zh" ? "zh-CN" : "en"][key] || key;
 
   // ---- language ----
   function applyLanguage() {

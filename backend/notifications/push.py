@@ -1,0 +1,87 @@
+"""Push providers behind one interface: the webhook sender of the embedded default, others configured.
+
+A provider takes a device's address and the message, and raises `PushFailed` when the device
+could not be reached; the outbox counts the attempt and retries later. FCM, APNs or a domestic
+push service (JPush, Getui) is another class with `check_address` and `send`, registered in
+`providers_from_config`.
+"""
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from backend.exceptions import Invalid
+
+TIMEOUT_S = 3
+
+
+class PushFailed(Exception):
+    """The device's provider did not take the message."""
+
+
+class PushProvider(Protocol):
+    def check_address(self, address: str) -> None:
+        """Refuse an address this provider cannot or must not send to (raises Invalid)."""
+
+    def send(self, *, address: str, secret: str, message: dict) -> None:
+        """Hand the message to the device, or raise PushFailed."""
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """Return the header a receiver checks: `t=<unix time>,v1=<HMAC-SHA256 of "t.body">`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+class WebhookPush:
+    """POSTs each message as JSON to the device's URL, signed with the device's secret.
+
+    Addresses on private, loopback or link-local networks are refused unless `allow_private`
+    is on (the embedded default on a developer's machine): otherwise anyone could make the
+    platform call into its own network.
+    """
+
+    name = "webhook"
+
+    def __init__(self, *, allow_private: bool):
+        self.allow_private = allow_private
+
+    def check_address(self, address: str) -> None:
+        parts = urlsplit(address)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise Invalid("invalid_device_address", "A webhook device needs an http(s) URL.")
+        if not self.allow_private and self._private(parts.hostname):
+            raise Invalid("invalid_device_address", "The webhook URL must be on the public internet.")
+
+    @staticmethod
+    def _private(host: str) -> bool:
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        except OSError:
+            return True  # what does not resolve cannot be checked: refuse it
+        return any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)
+
+    def send(self, *, address: str, secret: str, message: dict) -> None:
+        try:
+            self.check_address(address)  # again: a name can resolve elsewhere since it was registered
+        except Invalid as exc:
+            raise PushFailed(exc.detail) from exc
+        body = json.dumps(message, ensure_ascii=False).encode()
+        request = urllib.request.Request(address, data=body, method="POST", headers={
+            "Content-Type": "application/json", "X-Push-Signature": signature(secret, int(time.time()), body)})
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
+                answer.read(1024)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise PushFailed(str(exc)[:300]) from exc
+
+
+def providers_from_config(config: dict) -> dict[str, PushProvider]:
+    """Return the push providers the app sends through, by name."""
+    return {"webhook": WebhookPush(allow_private=config.get("PUSH_WEBHOOK_ALLOW_PRIVATE", False))}

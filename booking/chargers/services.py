@@ -1,0 +1,402 @@
+"""The CSMS's domain side: who may connect, live status, reservations, metered sessions, settlement.
+
+Every function takes a session and works in its own write transaction; the CSMS calls them
+from worker threads, the API for binding and operator views.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from backend.accounts.tokens import Principal
+from backend.db import write_transaction
+from backend.exceptions import Invalid, NotFound
+from booking.bookings import billing, outages
+from booking.bookings.models import Booking, BookingStatus, Outage
+from booking.chargers import live
+from booking.chargers.models import (
+    DOWN,
+    ChargePoint,
+    ChargerBinding,
+    ChargerCommand,
+    ChargerState,
+    ChargingSession,
+    Connector,
+    LiveStatus,
+)
+from booking.sites.models import Resource, ResourceKind
+from booking.sites.services import managed_site
+from payments.runner import run_after_commit
+
+# Charge points reconnect in storms after a power cut: a lighter argon2id than people's
+# passwords get (OCPP asks for 16-40 random characters) keeps a storm of handshakes cheap.
+_hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+_DUMMY_HASH = _hasher.hash("not-a-charge-point-password")
+# How far ahead a fault or a lost connection takes a charger out of service; extended while down.
+OUTAGE_HORIZON = timedelta(hours=2)
+KEPT_FAULTS = 5
+GONE = (BookingStatus.cancelled, BookingStatus.expired, BookingStatus.no_show)
+
+
+def hash_password(password: str) -> str:
+    """Hash a charge point's Basic-auth password."""
+    return _hasher.hash(password)
+
+
+def authenticate(session: Session, *, identity: str, password: str) -> bool:
+    """Tell whether a charge point identity exists and the password is its own."""
+    stored = session.exec(select(ChargePoint.password_hash).where(ChargePoint.identity == identity)).first()
+    try:
+        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# -- connection and live status -------------------------------------------------------------
+
+def _point(session: Session, identity: str) -> ChargePoint:
+    return session.exec(select(ChargePoint).where(ChargePoint.identity == identity).with_for_update()).one()
+
+
+# connect, boot and connector_status write inside the caller's transaction: the CSMS batches
+# them, so a storm of charge points booting after a power cut shares a few commits.
+
+def connect(session: Session, *, identity: str, owner: str, protocol: str, now: datetime) -> None:
+    """Record that an instance holds a charge point's connection."""
+    point = _point(session, identity)
+    point.connected, point.owner, point.protocol, point.last_seen_at = True, owner, protocol, now
+
+
+def boot(session: Session, *, identity: str, vendor: str, model: str, now: datetime) -> None:
+    """Record a BootNotification: the charge point is live from now on."""
+    point = _point(session, identity)
+    point.vendor, point.model, point.booted_at, point.last_seen_at = vendor[:50], model[:50], now, now
+
+
+def disconnect(session: Session, *, identity: str, owner: str, now: datetime) -> None:
+    """Mark a charge point's connectors offline, unless another instance holds it by now."""
+    with write_transaction(session):
+        point = _point(session, identity)
+        if point.owner != owner:
+            return
+        point.connected, point.owner = False, None
+        for connector in session.exec(select(Connector).where(Connector.charge_point_id == point.id)).all():
+            _set_status(session, connector, LiveStatus.offline, now)
+
+
+def refresh_liveness(session: Session, *, owner: str, now: datetime) -> None:
+    """Vouch for every charge point the instance still holds (one statement)."""
+    with write_transaction(session):
+        session.exec(update(ChargePoint).where(ChargePoint.owner == owner, ChargePoint.connected)
+                     .values(last_seen_at=now))
+
+
+def _connector(session: Session, identity: str, evse_id: int | None, connector_id: int) -> Connector | None:
+    """Find a plug by its numbers; OCPP 1.6 knows no EVSE and names the connector alone."""
+    query = (select(Connector).join(ChargePoint).where(ChargePoint.identity == identity,
+                                                       Connector.connector_id == connector_id))
+    if evse_id is not None:
+        query = query.where(Connector.evse_id == evse_id)
+    return session.exec(query.with_for_update()).first()
+
+
+def _set_status(session: Session, connector: Connector, status: LiveStatus, now: datetime) -> None:
+    """Change a connector's status; going down opens an outage, coming back closes it."""
+    if status in DOWN and connector.outage_id is None:
+        outage, _ = outages.take_out_of_service(session, resource_id=connector.resource_id, start=now,
+                                                end=now + OUTAGE_HORIZON, reason=f"charger {status.value}")
+        connector.outage_id = outage.id
+    elif status not in DOWN and connector.outage_id is not None:
+        outage = session.get(Outage, connector.outage_id)
+        if outage is not None and outage.end_at > now:
+            outage.end_at = max(now, outage.start_at)
+        connector.outage_id = None
+    connector.status, connector.status_at = status, now
+
+
+@dataclass(frozen=True)
+class Plug:
+    """Where a message is about: a charge point, and its EVSE (2.0.1 only) and connector."""
+    identity: str
+    evse_id: int | None
+    connector_id: int
+
+
+def connector_status(session: Session, *, plug: Plug, status: LiveStatus, error: str | None,
+                     now: datetime) -> list[int]:
+    """Apply a StatusNotification; return the sessions whose plug it frees, to be settled after commit."""
+    connector = _connector(session, plug.identity, plug.evse_id, plug.connector_id)
+    if connector is None:
+        return []
+    if status is LiveStatus.faulted:
+        connector.faults = [{"at": now.isoformat(), "error": error or "Faulted"}, *connector.faults][:KEPT_FAULTS]
+    _set_status(session, connector, status, now)
+    if status is not LiveStatus.available:
+        return []
+    freed = session.exec(select(ChargingSession).where(
+        ChargingSession.connector_id == connector.id, ChargingSession.status == "ended",
+        ChargingSession.unplugged_at.is_(None))).all()
+    for charge in freed:
+        charge.unplugged_at = now  # the idle time ends here
+    return [charge.id for charge in freed]
+
+
+def extend_outages(session: Session, *, now: datetime) -> None:
+    """Keep the outages of chargers still down reaching OUTAGE_HORIZON ahead."""
+    with write_transaction(session):
+        rows = session.exec(select(Outage).join(Connector, Connector.outage_id == Outage.id)
+                            .where(Outage.end_at < now + OUTAGE_HORIZON / 2)).all()
+        for outage in rows:
+            outage.end_at = now + OUTAGE_HORIZON
+
+
+# -- tokens and transactions ----------------------------------------------------------------
+
+def _booked_session(session: Session, connector: Connector, id_token: str | None) -> ChargingSession | None:
+    if not id_token:
+        return None
+    return session.exec(select(ChargingSession).join(Booking).where(
+        ChargingSession.connector_id == connector.id, ChargingSession.id_token == id_token,
+        ChargingSession.status == "planned",
+        Booking.status.in_((BookingStatus.confirmed, BookingStatus.checked_in)))).first()
+
+
+def authorize(session: Session, *, identity: str, id_token: str) -> bool:
+    """Tell whether an idToken belongs to a live booking on this charge point."""
+    query = (select(ChargingSession.id).join(Connector).join(ChargePoint)
+             .join(Booking, Booking.id == ChargingSession.booking_id)
+             .where(ChargePoint.identity == identity, ChargingSession.id_token == id_token,
+                    ChargingSession.status == "planned",
+                    Booking.status.in_((BookingStatus.confirmed, BookingStatus.checked_in))))
+    return session.exec(query).first() is not None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One meter sample: the energy register in Wh and the power in W, either may be missing."""
+    at: datetime
+    energy_wh: float | None = None
+    power_w: float | None = None
+
+
+def start_transaction(session: Session, *, plug: Plug, id_token: str | None,
+                      transaction_id: str | None, reading: Reading) -> tuple[str, bool]:
+    """Open a transaction on a plug; return its id (ours when 1.6 asks for one) and whether the token is a booking's."""
+    with write_transaction(session):
+        connector = _connector(session, plug.identity, plug.evse_id, plug.connector_id)
+        if connector is None:
+            raise NotFound("unknown_connector", "No such connector at this charge point.")
+        charge = _booked_session(session, connector, id_token)
+        if charge is None:  # a walk-in driver: the plug is busy, nobody is billed through us
+            charge = ChargingSession(connector_id=connector.id, id_token=id_token)
+            session.add(charge)
+        elif (booking := session.get(Booking, charge.booking_id)).status == BookingStatus.confirmed:
+            booking.status, booking.updated_at = BookingStatus.checked_in, reading.at  # plugging in checks in
+        charge.status, charge.started_at = "charging", reading.at
+        charge.meter_start_wh = charge.meter_wh = reading.energy_wh
+        charge.last_energy_at, charge.updated_at = reading.at, reading.at
+        session.flush()
+        charge.transaction_id = transaction_id or str(charge.id)
+        return charge.transaction_id, charge.booking_id is not None
+
+
+def _transaction(session: Session, identity: str, transaction_id: str) -> ChargingSession | None:
+    return session.exec(select(ChargingSession).join(Connector).join(ChargePoint).where(
+        ChargePoint.identity == identity, ChargingSession.transaction_id == transaction_id)
+        .with_for_update()).first()
+
+
+def _read(charge: ChargingSession, reading: Reading) -> None:
+    if reading.energy_wh is not None:
+        if charge.meter_start_wh is None:
+            charge.meter_start_wh = reading.energy_wh
+        elif charge.meter_wh is None or reading.energy_wh > charge.meter_wh:
+            charge.last_energy_at = reading.at
+        charge.meter_wh = max(reading.energy_wh, charge.meter_wh or reading.energy_wh)
+    if reading.power_w is not None:
+        charge.power_w = reading.power_w
+    charge.updated_at = reading.at
+
+
+def meter(session: Session, *, identity: str, transaction_id: str, reading: Reading) -> None:
+    """Apply a meter sample of a running transaction."""
+    with write_transaction(session):
+        charge = _transaction(session, identity, transaction_id)
+        if charge is not None and charge.status == "charging":
+            _read(charge, reading)
+
+
+def end_transaction(session: Session, gateway, *, identity: str, transaction_id: str,
+                    reading: Reading, unplugged: bool) -> None:
+    """Close a transaction at its final meter reading; settle it once the plug is freed."""
+    with write_transaction(session):
+        charge = _transaction(session, identity, transaction_id)
+        if charge is None or charge.status != "charging":
+            return
+        _read(charge, reading)
+        charge.status, charge.ended_at, charge.power_w = "ended", reading.at, 0.0
+        if unplugged:
+            charge.unplugged_at = reading.at
+        session_id = charge.id
+    if unplugged:
+        settle(session, gateway, session_id=session_id, now=reading.at)
+
+
+def settle(session: Session, gateway, *, session_id: int, now: datetime) -> None:
+    """Complete a booking from its session's meter: time-of-use energy, service fee and idle fee."""
+    owed = None
+    with write_transaction(session):
+        charge = session.exec(select(ChargingSession).where(ChargingSession.id == session_id)
+                              .with_for_update()).one()
+        booking = charge.booking_id and session.exec(select(Booking).where(
+            Booking.id == charge.booking_id).with_for_update()).one()
+        if charge.status != "ended":
+            return
+        charge.status = "settled"
+        if not booking or booking.status not in (BookingStatus.confirmed, BookingStatus.checked_in):
+            return
+        attributes = session.get(Resource, booking.resource_id).attributes
+        bill = live.metered_bill(attributes, charge, now)
+        booking.settlement = {**booking.settlement, **bill}
+        booking.final_price_fen = bill["total_fen"]
+        booking.status, booking.active, booking.updated_at = BookingStatus.completed, False, now
+        owed = billing.settle(session, booking=booking, keep_fen=booking.final_price_fen)
+    run_after_commit(session, gateway, owed)
+
+
+# -- reservations and commands --------------------------------------------------------------
+
+def plan(session: Session, *, owner: str, now: datetime, lead: timedelta) -> int:
+    """Record ReserveNow for bookings starting within the lead, CancelReservation for those gone."""
+    with write_transaction(session):
+        due = session.exec(select(Booking, Connector).join(Connector, Connector.resource_id == Booking.resource_id)
+                           .join(ChargePoint).outerjoin(ChargingSession, ChargingSession.booking_id == Booking.id)
+                           .where(ChargePoint.owner == owner, ChargePoint.connected,
+                                  Booking.status == BookingStatus.confirmed, Booking.start_at <= now + lead,
+                                  Booking.end_at > now, ChargingSession.id.is_(None))).all()
+        for booking, connector in due:
+            charge = live.session_of(session, booking, connector)
+            charge.reservation = "pending"
+            session.add(ChargerCommand(charge_point_id=connector.charge_point_id, session_id=charge.id,
+                                       action="reserve"))
+        gone = session.exec(select(ChargingSession, Connector).join(Connector).join(ChargePoint)
+                            .join(Booking, Booking.id == ChargingSession.booking_id)
+                            .where(ChargePoint.owner == owner, ChargingSession.reservation == "accepted",
+                                   Booking.status.in_(GONE))).all()
+        for charge, connector in gone:
+            charge.reservation = "cancelling"
+            session.add(ChargerCommand(charge_point_id=connector.charge_point_id, session_id=charge.id,
+                                       action="cancel_reservation"))
+    return len(due) + len(gone)
+
+
+@dataclass(frozen=True)
+class Order:
+    """A claimed command with what the CSMS needs to word it in the charge point's protocol."""
+    command_id: int
+    action: str
+    identity: str
+    session_id: int | None
+    id_token: str | None
+    evse_id: int
+    connector_id: int
+    transaction_id: str | None
+    expires_at: datetime | None
+
+
+def claim(session: Session, *, owner: str, limit: int = 200) -> list[Order]:
+    """Take the pending commands of the charge points this instance holds, marking them sent."""
+    with write_transaction(session):
+        rows = session.exec(select(ChargerCommand, ChargePoint.identity, ChargingSession, Connector, Booking.end_at)
+                            .join(ChargePoint, ChargePoint.id == ChargerCommand.charge_point_id)
+                            .outerjoin(ChargingSession, ChargingSession.id == ChargerCommand.session_id)
+                            .outerjoin(Connector, Connector.id == ChargingSession.connector_id)
+                            .outerjoin(Booking, Booking.id == ChargingSession.booking_id)
+                            .where(ChargerCommand.status == "pending", ChargePoint.owner == owner,
+                                   ChargePoint.connected)
+                            .order_by(ChargerCommand.id).limit(limit)).all()
+        orders = []
+        for command, identity, charge, connector, booking_end in rows:
+            taken = session.exec(update(ChargerCommand).where(ChargerCommand.id == command.id,
+                                                              ChargerCommand.status == "pending")
+                                 .values(status="sent")).rowcount
+            if taken:
+                orders.append(Order(command.id, command.action, identity, charge and charge.id,
+                                    charge and charge.id_token, connector.evse_id if connector else 1,
+                                    connector.connector_id if connector else 1,
+                                    charge and charge.transaction_id, booking_end))
+    return orders
+
+
+# What each answer means for the session the command is about.
+_OUTCOME_FIELD = {"reserve": "reservation", "start": "remote_start"}
+
+
+def record_answer(session: Session, *, command_id: int, status: str, answer: str, now: datetime) -> None:
+    """Record a charge point's answer to a command (accepted, rejected, failed) on it and its session."""
+    with write_transaction(session):
+        command = session.get(ChargerCommand, command_id)
+        command.status, command.answer, command.answered_at = status, answer[:200], now
+        charge = command.session_id and session.get(ChargingSession, command.session_id)
+        if not charge:
+            return
+        if command.action in _OUTCOME_FIELD:
+            setattr(charge, _OUTCOME_FIELD[command.action], status)
+        elif command.action == "cancel_reservation":
+            charge.reservation = "cancelled" if status == "accepted" else "cancel_failed"
+
+
+# -- site operators -------------------------------------------------------------------------
+
+def bind_charger(session: Session, *, principal: Principal, site_id: int, resource_id: int,
+                 binding: ChargerBinding) -> Connector:
+    """Bind a charger resource to a charge point identity and plug; a new identity needs a password."""
+    with write_transaction(session):
+        site = managed_site(session, site_id=site_id, principal=principal)
+        resource = session.get(Resource, resource_id)
+        if resource is None or resource.site_id != site.id or resource.kind != ResourceKind.charger.value:
+            raise NotFound("resource_not_found", "No such charger at this site.")
+        point = session.exec(select(ChargePoint).where(ChargePoint.identity == binding.ocpp_identity)).first()
+        if point is not None and point.site_id != site.id:
+            raise Invalid("identity_taken", "This identity belongs to a charge point of another site.")
+        if point is None:
+            if binding.password is None:
+                raise Invalid("password_required", "A new charge point identity needs its password.")
+            point = ChargePoint(identity=binding.ocpp_identity, site_id=site.id, password_hash="")
+            session.add(point)
+        if binding.password is not None:
+            point.password_hash = hash_password(binding.password)
+        session.flush()
+        connector = session.exec(select(Connector).where(Connector.resource_id == resource.id)).first()
+        if connector is None:
+            connector = Connector(resource_id=resource.id, charge_point_id=point.id)
+            session.add(connector)
+        connector.charge_point_id, connector.evse_id = point.id, binding.evse_id
+        connector.connector_id = binding.connector_id
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            raise Invalid("plug_taken", "Another charger is bound to this EVSE and connector.") from exc
+    return connector
+
+
+def charger_states(session: Session, *, principal: Principal, site_id: int, now: datetime) -> list[ChargerState]:
+    """Return each connector of a site with its live status, current session and last faults."""
+    managed_site(session, site_id=site_id, principal=principal)
+    rows = session.exec(select(Connector, ChargePoint).join(ChargePoint)
+                        .where(ChargePoint.site_id == site_id).order_by(Connector.resource_id)).all()
+    states = []
+    for connector, point in rows:
+        current = session.exec(select(ChargingSession).where(ChargingSession.connector_id == connector.id)
+                               .order_by(ChargingSession.id.desc())).first()
+        booking = current and current.booking_id and session.get(Booking, current.booking_id)
+        states.append(ChargerState(
+            resource_id=connector.resource_id, ocpp_identity=point.identity, evse_id=connector.evse_id,
+            connector_id=connector.connector_id, live_status=live.effective_status(point, connector, now),
+            status_at=connector.status_at, protocol=point.protocol, faults=connector.faults,
+            session=live.booking_charging(session, booking, now) if booking else None))
+    return states

@@ -1,0 +1,115 @@
+"""Server-Sent Event streams fed by the process's live hub: replay, then what is published.
+
+A stream claims one of its user's slots and joins the hub before it replays what the client
+missed, so nothing published meanwhile falls between the replay and the live part. It then waits
+on its own queue: no thread of its own (under gevent) and no database poll on a timer. It sends
+a `retry:` hint first, a heartbeat comment when nothing else was sent for a while, and ends when
+its subject ends, when the token that opened it expires, or when the server shuts down.
+"""
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from flask import Response, current_app
+from sqlmodel import Session
+
+from backend import realtime
+from backend.db import get_session
+from backend.realtime import CLOSED, DELIVERY_LAG, Message
+
+# What a stream sends for a message: its events as (name, data, id or None), and whether the
+# stream is over. Data is a dict, or JSON already serialised once for many streams.
+Rendered = tuple[list[tuple[str, dict | str, int | None]], bool]
+
+
+def sse_event(name: str, data: dict | str, event_id: int | None = None) -> str:
+    """Format one Server-Sent Event."""
+    body = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {name}\ndata: {body}\n\n"
+
+
+@dataclass
+class LiveStream:
+    """What one stream watches and how it turns messages into events."""
+
+    kind: str                               # metrics label: "ride" or "console"
+    channel: str
+    user_id: int
+    ends_at: float                          # epoch seconds: the token's expiry or the longest stream
+    opening: Callable[[Session], Rendered]  # the replay sent once joined, read on the request's session
+    render: Callable[[Message], Rendered]   # each published message
+
+
+def stream_deadline(token_expires_at: float) -> float:
+    """Return when a stream opened now must end: its token's expiry, or the longest stream allowed."""
+    return min(token_expires_at, time.time() + current_app.config["SSE_MAX_S"])
+
+
+def open_stream(stream: LiveStream) -> Response:
+    """Claim a slot (429 over the user's limit), join the hub (503 over the process's) and respond."""
+    config, r, hub = current_app.config, current_app.extensions["redis"], current_app.extensions["live_hub"]
+    slot = realtime.claim_slot(r, user_id=stream.user_id, limit=config["SSE_MAX_STREAMS_PER_USER"])
+    subscription = None
+
+    def release() -> None:
+        if subscription is not None:
+            subscription.close()
+        realtime.release_slot(r, user_id=stream.user_id, slot=slot)
+
+    try:
+        subscription = hub.join(stream.channel, stream.kind)
+        # Read while the request holds its one database connection: the stream itself holds none.
+        opening = stream.opening(get_session())
+    except Exception:
+        release()
+        raise
+    pace = (config["SSE_HEARTBEAT_S"], config["SSE_RETRY_MS"])
+    body = _Body(_run(stream, opening, subscription, (r, slot), pace), release)
+    return Response(body, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+class _Body:
+    """A stream's body: the server closes it when the client goes, even before it was read at all
+    (a generator that never started would skip its own clean-up)."""
+
+    def __init__(self, events: Iterable[str], release: Callable[[], None]):
+        self.events, self.release, self.released = events, release, False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        return next(self.events)
+
+    def close(self) -> None:
+        self.events.close()
+        if not self.released:
+            self.released = True
+            self.release()
+
+
+def _run(stream: LiveStream, opening: Rendered, subscription, claim, pace: tuple[float, int]) -> Iterable[str]:
+    (r, slot), (heartbeat_s, retry_ms) = claim, pace
+    yield f"retry: {retry_ms}\n\n"
+    events, done = opening
+    if events:
+        yield "".join(sse_event(*e) for e in events)
+    while not done:
+        left = stream.ends_at - time.time()
+        if left <= 0:
+            return
+        message = subscription.get(min(heartbeat_s, left))
+        if message is CLOSED:
+            return
+        if message is None:
+            if time.time() < stream.ends_at:
+                realtime.renew_slot(r, user_id=stream.user_id, slot=slot)
+                yield ": heartbeat\n\n"
+            continue
+        events, done = stream.render(message)
+        if events:
+            yield "".join(sse_event(*e) for e in events)
+            DELIVERY_LAG.labels(stream.kind).observe(max(0.0, time.time() - message.data["t"]))

@@ -1,0 +1,137 @@
+"""The wallet: payment methods a user saves once, a default, and paying with it off-session.
+
+A user is the provider's customer once (Stripe Customer); a method is saved through the
+provider (Stripe: a confirmed off-session SetupIntent; the sandbox: a test card). Pay-after
+services (rides, charging) and one-tap purchases authorise against the default at request time.
+"""
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from backend.db import write_transaction
+from backend.exceptions import NotFound
+from payments import services
+from payments.exceptions import PaymentDeclined, PaymentMethodRequired
+from payments.gateway import OffSession, PaymentGateway
+from payments.models import Payment, PaymentCustomer, PaymentMethod, PaymentMethodPublic
+
+
+def _customer(session: Session, gateway: PaymentGateway, user_id: int, *, lock: bool = False) -> PaymentCustomer | None:
+    query = select(PaymentCustomer).where(PaymentCustomer.user_id == user_id, PaymentCustomer.gateway == gateway.name)
+    return session.exec((query.with_for_update() if lock else query)
+                        .execution_options(populate_existing=True)).first()
+
+
+def customer_of(session: Session, gateway: PaymentGateway, *, user_id: int) -> PaymentCustomer:
+    """Return the user's customer at the provider, created once however often asked."""
+    found = _customer(session, gateway, user_id)
+    if found:
+        return found
+    session.commit()  # hold no connection while the gateway answers
+    customer_id = gateway.create_customer(user_id=user_id, idempotency_key=f"user-{user_id}-customer")
+    try:
+        with write_transaction(session):
+            session.add(PaymentCustomer(user_id=user_id, gateway=gateway.name, customer_id=customer_id))
+    except IntegrityError:
+        pass  # a concurrent request stored the same customer first
+    return _customer(session, gateway, user_id)
+
+
+def save_method(session: Session, gateway: PaymentGateway, *, user_id: int, method: str,
+                idempotency_key: str, make_default: bool = False) -> PaymentMethod:
+    """Save a payment method with the provider (402 payment_declined if refused); the first becomes default."""
+    customer = customer_of(session, gateway, user_id=user_id)
+    session.commit()
+    saved = gateway.save_method(customer_id=customer.customer_id, method=method, idempotency_key=idempotency_key)
+    with write_transaction(session):
+        # Saving the same provider method again (a replayed SetupIntent) keeps the one row.
+        row = session.exec(select(PaymentMethod).where(PaymentMethod.gateway_method_id == saved.id)).first()
+        if row is None:
+            row = PaymentMethod(user_id=user_id, gateway=gateway.name, gateway_method_id=saved.id,
+                                brand=saved.brand, last4=saved.last4)
+            session.add(row)
+            session.flush()
+        locked = _customer(session, gateway, user_id, lock=True)
+        if make_default or locked.default_method_id is None:
+            locked.default_method_id = row.id
+    return row
+
+
+def list_methods(session: Session, gateway: PaymentGateway, *, user_id: int) -> list[PaymentMethodPublic]:
+    """Return the user's saved methods, newest first, marking the default."""
+    customer = _customer(session, gateway, user_id)
+    default = customer.default_method_id if customer else None
+    rows = session.exec(select(PaymentMethod).where(PaymentMethod.user_id == user_id,
+                                                    PaymentMethod.gateway == gateway.name)
+                        .order_by(PaymentMethod.id.desc())).all()
+    return [PaymentMethodPublic(id=r.id, brand=r.brand, last4=r.last4, default=r.id == default,
+                                created_at=r.created_at) for r in rows]
+
+
+def _own_method(session: Session, gateway: PaymentGateway, *, user_id: int, method_id: int) -> PaymentMethod:
+    method = session.get(PaymentMethod, method_id, populate_existing=True)
+    if method is None or method.user_id != user_id or method.gateway != gateway.name:
+        raise NotFound("payment_method_not_found", "No such payment method.")
+    return method
+
+
+def set_default(session: Session, gateway: PaymentGateway, *, user_id: int, method_id: int) -> None:
+    """Make one of the user's methods the default."""
+    with write_transaction(session):
+        method = _own_method(session, gateway, user_id=user_id, method_id=method_id)
+        _customer(session, gateway, user_id, lock=True).default_method_id = method.id
+
+
+def remove_method(session: Session, gateway: PaymentGateway, *, user_id: int, method_id: int) -> None:
+    """Forget a method here and at the provider; the newest other one becomes the default."""
+    with write_transaction(session):
+        method = _own_method(session, gateway, user_id=user_id, method_id=method_id)
+        customer = _customer(session, gateway, user_id, lock=True)
+        session.delete(method)
+        session.flush()
+        if customer.default_method_id == method.id:
+            customer.default_method_id = session.exec(select(PaymentMethod.id).where(
+                PaymentMethod.user_id == user_id, PaymentMethod.gateway == gateway.name)
+                .order_by(PaymentMethod.id.desc())).first()
+    gateway.remove_method(method_id=method.gateway_method_id)
+
+
+def has_default(session: Session, gateway: PaymentGateway, *, user_id: int) -> bool:
+    """Tell whether the user has a default payment method to charge off-session."""
+    customer = _customer(session, gateway, user_id)
+    return bool(customer and customer.default_method_id)
+
+
+def default_method(session: Session, gateway: PaymentGateway, *, user_id: int) -> OffSession:
+    """Return what to charge off-session for the user; 402 payment_method_required without a default."""
+    customer = _customer(session, gateway, user_id)
+    method = customer and customer.default_method_id and session.get(PaymentMethod, customer.default_method_id)
+    if not method:
+        raise PaymentMethodRequired()
+    return OffSession(customer_id=customer.customer_id, method_id=method.gateway_method_id)
+
+
+def pay_with_default(session: Session, gateway: PaymentGateway, *, payable_type: str, payable_id: int,
+                     user_id: int, amount: int, currency: str = "CNY", capture_method: str = "automatic",
+                     description: str = "") -> Payment:
+    """Authorise (or, for automatic capture, charge) the payable against the user's default method.
+
+    402 payment_method_required without one, 402 payment_declined when the provider declines it.
+    """
+    return services.start_payment(session, gateway, payable_type=payable_type, payable_id=payable_id,
+                                  user_id=user_id, amount=amount, currency=currency,
+                                  capture_method=capture_method, description=description,
+                                  off_session=default_method(session, gateway, user_id=user_id))
+
+
+def start(session: Session, gateway: PaymentGateway, *, use_wallet: bool, **charge) -> Payment:
+    """Start a payable's payment: charged to the wallet's default at once (one tap), or confirmed by the payer.
+
+    A declined wallet charge leaves the payment failed and the payable held, so the payer may
+    retry with another card until the hold lapses.
+    """
+    if not use_wallet:
+        return services.start_payment(session, gateway, **charge)
+    try:
+        return pay_with_default(session, gateway, **charge)
+    except PaymentDeclined:
+        return services.payment_for(session, charge["payable_type"], charge["payable_id"])

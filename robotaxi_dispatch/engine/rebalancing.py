@@ -1,0 +1,173 @@
+"""Rebalancing: move idle vehicles toward the zones where demand is forecast to outrun them.
+
+The method is MATSim DRT's minimum-cost-flow rebalancing (Bischoff and Maciejewski's
+"MinCostFlowRebalancingStrategy", after Pavone et al. 2012): zones are square cells; a zone's
+target is the requests forecast in it over the horizon; idle vehicles above the target are a
+surplus, targets not met by idle and arriving vehicles a deficit; a transportation problem
+(solved as a linear program, whose optimum is integral) moves surplus to deficit at the least
+total driving time. Limits: only pairs of zones within `max_distance_m`, at most
+`max_idle_share` of the idle fleet and `max_moves` vehicles per run, the shortest moves first.
+
+The forecast is the recent arrival rate per zone, smoothed exponentially: the dispatcher and the
+simulation both learn it from the requests they see.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
+
+from robotaxi_dispatch.engine.eta import EtaModel
+
+GRID_HALF_M = 100_000  # zones cover 200 x 200 km round the city centre
+
+
+@dataclass(frozen=True)
+class Limits:
+    every_s: float = 30.0           # how often it runs
+    horizon_s: float = 600.0        # demand ahead that idle vehicles should cover
+    cell_m: float = 2000.0
+    max_distance_m: float = 8000.0  # road metres of one move
+    max_idle_share: float = 0.2     # of the idle vehicles, per run
+    max_moves: int = 500            # per run, so the dispatcher's writes stay small
+
+
+@dataclass
+class Vehicles:
+    """Vehicles by id and position (projected metres)."""
+    ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass
+class Moves:
+    """Vehicles to send, and where to."""
+    ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+
+class DemandForecast:
+    """Requests per second per zone, from arrivals smoothed over `memory_s`."""
+
+    def __init__(self, cell_m: float, memory_s: float = 1800.0):
+        self.cell_m, self.memory_s = cell_m, memory_s
+        self.side = int(2 * GRID_HALF_M // cell_m)
+        self.count, self.sx, self.sy = (np.zeros(self.side ** 2) for _ in range(3))
+        self.at = None
+
+    def zone(self, x, y) -> np.ndarray:
+        """Return the zone of each point (points off the grid fall on its edge)."""
+        i = np.clip(((np.asarray(x) + GRID_HALF_M) // self.cell_m).astype(np.int64), 0, self.side - 1)
+        j = np.clip(((np.asarray(y) + GRID_HALF_M) // self.cell_m).astype(np.int64), 0, self.side - 1)
+        return j * self.side + i
+
+    def _decay(self, now: float) -> None:
+        if self.at is not None and now > self.at:
+            keep = np.exp(-(now - self.at) / self.memory_s)
+            self.count *= keep
+            self.sx *= keep
+            self.sy *= keep
+        self.at = now if self.at is None else max(self.at, now)
+
+    def observe(self, x, y, now: float) -> None:
+        """Count requests made at `now` at these points."""
+        self._decay(now)
+        zones = self.zone(x, y)
+        for total, weights in ((self.count, None), (self.sx, x), (self.sy, y)):
+            total += np.bincount(zones, weights=weights, minlength=len(total))
+
+    def rates(self, now: float) -> np.ndarray:
+        """Return the forecast requests per second of every zone."""
+        self._decay(now)
+        return self.count / self.memory_s
+
+    def centres(self, zones: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return where requests of zones come from on average (the cell's centre if none)."""
+        i, j = zones % self.side, zones // self.side
+        cx, cy = (i + 0.5) * self.cell_m - GRID_HALF_M, (j + 0.5) * self.cell_m - GRID_HALF_M
+        seen = self.count[zones] > 1e-9
+        safe = np.where(seen, self.count[zones], 1.0)
+        return np.where(seen, self.sx[zones] / safe, cx), np.where(seen, self.sy[zones] / safe, cy)
+
+
+def imbalance(forecast: DemandForecast, idle: Vehicles, arriving: tuple, now: float,
+              limits: Limits) -> tuple[np.ndarray, np.ndarray]:
+    """Return each zone's surplus of idle vehicles and deficit, as whole vehicles.
+
+    A zone's target is the requests forecast over the horizon, or its share of the idle fleet in
+    proportion to its demand when there are more idle vehicles than that (Pavone et al.'s
+    balance: vehicles spread as the requests arrive).
+    """
+    rates = forecast.rates(now)
+    share = rates / rates.sum() if rates.sum() else rates
+    target = np.maximum(rates * limits.horizon_s, share * len(idle.ids))
+    have = np.bincount(forecast.zone(idle.x, idle.y), minlength=len(target))
+    coming = np.bincount(forecast.zone(*arriving), minlength=len(target))
+    surplus = np.floor(np.maximum(have - target, 0)).astype(np.int64)
+    deficit = np.rint(np.maximum(target - have - coming, 0)).astype(np.int64)
+    return surplus, deficit
+
+
+def _flows(forecast: DemandForecast, surplus: np.ndarray, deficit: np.ndarray, eta: EtaModel,
+           hour: int, limits: Limits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Solve the transportation problem; return (from zone, to zone, vehicles, seconds) per flow."""
+    src, dst = np.flatnonzero(surplus), np.flatnonzero(deficit)
+    if not len(src) or not len(dst):
+        return (np.empty(0, np.int64),) * 3 + (np.empty(0),)
+    a, b = np.meshgrid(src, dst, indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    ax, ay = forecast.centres(a)
+    bx, by = forecast.centres(b)
+    # No road is shorter than the straight line: only pairs that close can be near enough.
+    close = np.hypot(bx - ax, by - ay) <= limits.max_distance_m
+    a, b, ax, ay, bx, by = (v[close] for v in (a, b, ax, ay, bx, by))
+    metres, seconds = eta.route(ax, ay, bx, by, hour=hour)
+    near = metres <= limits.max_distance_m
+    a, b, seconds = a[near], b[near], seconds[near]
+    if not len(a):
+        return (np.empty(0, np.int64),) * 3 + (np.empty(0),)
+    # Every vehicle moved earns more than any move costs: as many moves as the limits allow,
+    # at the least total driving time (maximum flow at minimum cost).
+    reward = seconds.max() + 1.0
+    rows_src, rows_dst = np.searchsorted(src, a), len(src) + np.searchsorted(dst, b)
+    cols = np.arange(len(a))
+    bounds = coo_matrix((np.ones(2 * len(a)), (np.concatenate([rows_src, rows_dst]), np.concatenate([cols, cols]))),
+                        shape=(len(src) + len(dst), len(a)))
+    solved = linprog(seconds - reward, A_ub=bounds.tocsr(), b_ub=np.concatenate([surplus[src], deficit[dst]]),
+                     bounds=(0, None), method="highs")
+    flow = np.rint(solved.x).astype(np.int64) if solved.success else np.zeros(len(a), np.int64)
+    keep = flow > 0
+    return a[keep], b[keep], flow[keep], seconds[keep]
+
+
+def plan(forecast: DemandForecast, idle: Vehicles, arriving: tuple, eta: EtaModel, *, now: float, hour: int,
+         limits: Limits) -> Moves:
+    """Return which idle vehicles to send where; `arriving` are (x, y) of vehicles on their way."""
+    surplus, deficit = imbalance(forecast, idle, arriving, now, limits)
+    src, dst, flow, seconds = _flows(forecast, surplus, deficit, eta, hour, limits)
+    cap = min(limits.max_moves, int(limits.max_idle_share * len(idle.ids)))
+    order = np.argsort(seconds, kind="stable")  # over the cap, the shortest moves go first
+    src, dst, flow = src[order], dst[order], flow[order]
+    flow = np.minimum(flow, np.maximum(cap - (np.cumsum(flow) - flow), 0))
+    chosen, tx, ty = _pick(forecast, idle, src, dst, flow)
+    # The limit was checked between zones: hold each vehicle to it too.
+    ok = eta.road_distance(idle.x[chosen], idle.y[chosen], tx, ty) <= limits.max_distance_m
+    return Moves(idle.ids[chosen[ok]], tx[ok], ty[ok])
+
+
+def _pick(forecast: DemandForecast, idle: Vehicles, src, dst, flow) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Choose the vehicles of each flow among the idle ones of its source zone; return them and targets."""
+    zones = forecast.zone(idle.x, idle.y)
+    order = np.argsort(zones, kind="stable")
+    starts = np.searchsorted(zones[order], src)
+    taken = {}
+    chosen, targets = [], []
+    for zone, first, to, n in zip(src.tolist(), starts.tolist(), dst.tolist(), flow.tolist()):
+        used = taken.get(zone, 0)
+        chosen.extend(order[first + used:first + used + n].tolist())
+        targets.extend([to] * n)
+        taken[zone] = used + n
+    chosen, targets = np.array(chosen, dtype=np.int64), np.array(targets, dtype=np.int64)
+    return (chosen, *forecast.centres(targets))

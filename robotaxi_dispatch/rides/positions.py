@@ -1,0 +1,119 @@
+"""Vehicle positions, write-behind: the latest lives in Redis, the database follows in batches.
+
+Telemetry arrives far more often than anyone reads a vehicle's row: writing every position to
+the primary would be one row update per vehicle per second. Each batch instead sets the latest
+position of its vehicles in the region's hash (`positions:{region}:latest`, what readers
+overlay on the row), and the region's dispatcher writes that hash to the rows every few seconds
+in one statement: a vehicle reporting every second costs one row update per flush, one that
+stood still none (a row only ever takes a newer position). Nothing is taken out of the hash, so
+a flush that failed half-way is simply done again by the next one.
+"""
+from datetime import UTC, datetime
+
+import redis
+from sqlalchemy import bindparam, or_, text, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session
+
+from backend.db import write_transaction
+from robotaxi_dispatch.rides.models import TelemetryRow, Vehicle
+
+FIELDS = ("lat", "lon", "soc", "heading", "speed_mps")
+
+
+def _key(region: str) -> str:
+    return f"positions:{{{region}}}:latest"
+
+
+def fields_of(row: TelemetryRow) -> dict:
+    """Return the position fields of a telemetry row as the vehicle's row stores them."""
+    return {**{name: getattr(row, name) for name in FIELDS}, "position_at": row.ts}
+
+
+def _encode(row: TelemetryRow) -> str:
+    values = [getattr(row, name) for name in FIELDS] + [row.ts.timestamp()]
+    return ",".join("" if v is None else repr(float(v)) for v in values)
+
+
+def _decode(value: str) -> dict:
+    *values, ts = value.split(",")
+    fields = {name: float(v) if v else None for name, v in zip(FIELDS, values)}
+    return {**fields, "position_at": datetime.fromtimestamp(float(ts), UTC)}
+
+
+def remember(r: redis.Redis, region: str, rows: list[TelemetryRow]) -> None:
+    """Make rows the latest known positions of their vehicles."""
+    r.hset(_key(region), mapping={row.vehicle_id: _encode(row) for row in rows})
+
+
+def latest(r: redis.Redis, region: str, vehicle_ids: list[int]) -> dict[int, dict]:
+    """Return the latest known position fields of some vehicles of a region."""
+    if not vehicle_ids:
+        return {}
+    values = r.hmget(_key(region), vehicle_ids)
+    return {vid: _decode(v) for vid, v in zip(vehicle_ids, values) if v}
+
+
+def latest_of_region(r: redis.Redis, region: str) -> dict[int, dict]:
+    """Return the latest known position fields of every vehicle of a region heard from lately."""
+    return {int(vid): _decode(v) for vid, v in r.hgetall(_key(region)).items()}
+
+
+def overlay(r: redis.Redis, vehicles: list[Vehicle]) -> None:
+    """Show the latest known position on loaded vehicles, without making their rows dirty."""
+    try:
+        by_region: dict[str, list[Vehicle]] = {}
+        for vehicle in vehicles:
+            by_region.setdefault(vehicle.region, []).append(vehicle)
+        for region, group in by_region.items():
+            fresh = latest(r, region, [v.id for v in group])
+            for vehicle in group:
+                _apply(vehicle, fresh.get(vehicle.id))
+    except redis.RedisError:  # the row is at most one flush behind
+        pass
+
+
+def _apply(vehicle: Vehicle, fields: dict | None) -> None:
+    if fields is None or (vehicle.position_at and vehicle.position_at >= fields["position_at"]):
+        return
+    for name, value in fields.items():
+        set_committed_value(vehicle, name, value)
+
+
+# PostgreSQL takes the whole batch as arrays in one statement; SQLite, local to the process,
+# runs the same update once per row inside one transaction.
+_PG_WRITE = text("""
+    UPDATE vehicles AS v SET lat = u.lat, lon = u.lon, soc = u.soc, heading = u.heading,
+                             speed_mps = u.speed_mps, position_at = u.ts
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:lat AS float8[]), CAST(:lon AS float8[]), CAST(:soc AS float8[]),
+                CAST(:heading AS float8[]), CAST(:speed_mps AS float8[]), CAST(:ts AS timestamptz[]))
+         AS u(id, lat, lon, soc, heading, speed_mps, ts)
+    WHERE v.id = u.id AND (v.position_at IS NULL OR v.position_at < u.ts)""")
+
+
+def write(session: Session, rows: list[tuple[int, dict]]) -> None:
+    """Store positions in one statement, never replacing a newer one already stored."""
+    if not rows:
+        return
+    with write_transaction(session):
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            columns = {name: [fields[name] for _, fields in rows] for name in FIELDS}
+            connection.execute(_PG_WRITE, {"ids": [vid for vid, _ in rows], "ts": [f["position_at"] for _, f in rows],
+                                           **columns})
+            return
+        table = Vehicle.__table__
+        statement = update(table).where(table.c.id == bindparam("vid"), or_(
+            table.c.position_at.is_(None), table.c.position_at < bindparam("ts"))).values(
+            lat=bindparam("lat"), lon=bindparam("lon"), soc=bindparam("soc"), heading=bindparam("heading"),
+            speed_mps=bindparam("speed_mps"), position_at=bindparam("ts"))
+        connection.execute(statement, [{"vid": vid, "ts": fields["position_at"], **{n: fields[n] for n in FIELDS}}
+                                       for vid, fields in rows])
+
+
+def flush(r: redis.Redis, session: Session, region: str, vehicle_ids: list[int] | None = None) -> int:
+    """Bring the region's rows (or some of them) up to the latest known positions; return how many."""
+    known = latest_of_region(r, region) if vehicle_ids is None else latest(r, region, vehicle_ids)
+    rows = list(known.items())
+    write(session, rows)
+    return len(rows)

@@ -1,0 +1,140 @@
+"""Cached nearby availability: served without the database, yet a change shows in the very next search."""
+import threading
+import time
+from datetime import timedelta
+
+import redis
+import requests
+from sqlalchemy import insert
+
+from booking.bookings import availability, slot_cache
+from booking.bookings.models import Outage
+from tests.booking.conftest import booking_body, next_slot
+from tests.factories import bearer, make_user, statements_run
+
+SEARCHES = 6
+CLIENTS = 6
+
+
+def _search(start, end) -> dict:
+    return {"lat": 29.5576, "lon": 106.5772, "radius_m": 2000, "resource_kind": "charger",
+            "from": start.isoformat(), "to": end.isoformat()}
+
+
+def _offered(client, start, end) -> set[tuple[int, str]]:
+    """Return (resource id, slot start) of every slot the nearby search offers."""
+    answer = client.get("/api/v1/availability", query_string=_search(start, end))
+    assert answer.status_code == 200, answer.json
+    return {(r["resource"]["id"], s["start"]) for site in answer.json["items"]
+            for r in site["resources"] for s in r["slots"]}
+
+
+def _selects(app, call) -> int:
+    with statements_run(app) as seen:
+        call()
+    return len([q for q in seen if q.lstrip().upper().startswith("SELECT")])
+
+
+def test_repeated_search_is_answered_without_the_database(app, client, world):
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    assert _selects(app, lambda: _offered(client, start, end)) > 0
+    assert _selects(app, lambda: _offered(client, start, end)) == 0
+
+
+def test_booking_and_cancelling_show_in_the_next_search(client, world):
+    charger = world.resources["charger"]
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    slot = (charger.id, start.isoformat())
+    assert slot in _offered(client, start, end)
+    booking = client.post("/api/v1/bookings", json=booking_body(charger, start, end), headers=world.headers).json
+    assert slot not in _offered(client, start, end)
+    client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=world.headers)
+    assert slot in _offered(client, start, end)
+
+
+def test_an_outage_shows_in_the_next_search(client, world):
+    charger = world.resources["charger"]
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    assert (charger.id, start.isoformat()) in _offered(client, start, end)
+    answer = client.post(f"/api/v1/manage/sites/{world.site.id}/resources/{charger.id}/outages",
+                         json={"start": start.isoformat(), "end": end.isoformat(), "reason": "cable"},
+                         headers=world.operator_headers)
+    assert answer.status_code == 201, answer.json
+    assert (charger.id, start.isoformat()) not in _offered(client, start, end)
+
+
+def test_opening_hours_edits_show_in_the_next_search(client, world):
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    assert _offered(client, start, end)
+    always = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    closed = {day: [] for day in always}
+    for hours, open_now in ((closed, False), (always, True)):
+        answer = client.patch(f"/api/v1/manage/sites/{world.site.id}", json={"opening_hours": hours},
+                              headers=world.operator_headers)
+        assert answer.status_code == 200, answer.json
+        assert bool(_offered(client, start, end)) is open_now
+
+
+def test_touch_announces_a_change_made_outside_the_booking_models(client, session, world):
+    charger = world.resources["charger"]
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    slot = (charger.id, start.isoformat())
+    assert slot in _offered(client, start, end)
+    # A writer the booking models do not see: what a charger's live status does to a slot.
+    session.execute(insert(Outage).values(resource_id=charger.id, start_at=start, end_at=end, reason="faulted"))
+    availability.touch(session, [charger.id])
+    assert slot in _offered(client, start, end)  # not yet committed
+    session.commit()
+    assert slot not in _offered(client, start, end)
+
+
+def test_no_search_offers_a_slot_booked_before_it_started(app, session, world, live_server):
+    """Concurrent clients search and book; a slot booked before a search was sent is never in it."""
+    charger = world.resources["charger"]
+    start, _ = next_slot("charger", after=timedelta(hours=1))
+    end = start + timedelta(hours=3)
+    headers = [bearer(app, session, make_user(session)) for _ in range(CLIENTS)]
+    booked, stale, lock = [], [], threading.Lock()
+
+    def citizen(auth):
+        with requests.Session() as http:
+            for _ in range(SEARCHES):
+                sent = time.monotonic()
+                with lock:
+                    taken = {slot for at, slot in booked if at < sent}
+                items = http.get(f"{live_server}/api/v1/availability", params=_search(start, end),
+                                 timeout=60).json()["items"]
+                offers = [(r["resource"]["id"], s) for site in items for r in site["resources"]
+                          if r["resource"]["id"] == charger.id for s in r["slots"]]
+                stale.extend(s["start"] for _, s in offers if s["start"] in taken)
+                if not offers:
+                    continue
+                _, slot = offers[0]
+                answer = http.post(f"{live_server}/api/v1/bookings", headers=auth, timeout=60, json={
+                    "resource_id": charger.id, "start": slot["start"], "end": slot["end"]})
+                assert answer.status_code in (201, 409), answer.text
+                if answer.status_code == 201:
+                    with lock:
+                        booked.append((time.monotonic(), slot["start"]))
+
+    threads = [threading.Thread(target=citizen, args=(auth,)) for auth in headers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert booked
+    assert stale == []
+
+
+def test_searches_go_on_from_the_database_while_redis_is_down(app, client, world):
+    charger = world.resources["charger"]
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    engine = app.extensions["db_engine"]
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
+    slot_cache.register(engine, dead)
+    try:
+        assert (charger.id, start.isoformat()) in _offered(client, start, end)
+        client.post("/api/v1/bookings", json=booking_body(charger, start, end), headers=world.headers)
+        assert (charger.id, start.isoformat()) not in _offered(client, start, end)
+    finally:
+        slot_cache.register(engine, app.extensions["redis"])

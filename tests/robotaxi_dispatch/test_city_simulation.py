@@ -1,0 +1,100 @@
+"""The city simulation: demand of its own, rebalancing within its limits, metrics as defined."""
+import math
+
+import numpy as np
+import pytest
+
+from robotaxi_dispatch.engine.demand import CityDemand
+from robotaxi_dispatch.engine.eta import BridgeAwareEta
+from robotaxi_dispatch.engine.metrics import FleetUse, RideTimes, summary
+from robotaxi_dispatch.engine.rebalancing import DemandForecast, Limits, Vehicles, plan
+from robotaxi_dispatch.engine.simulation import Scenario, Simulation
+
+ETA = BridgeAwareEta()
+NAN = math.nan
+
+
+def _requests_made(vehicles: int) -> np.ndarray:
+    simulation = Simulation(Scenario(vehicles=vehicles, requests_per_hour=300, minutes=5, warmup_minutes=2,
+                                     policy="greedy", rebalance=False, seed=5))
+    for _ in range(150):
+        simulation.tick()
+    book = simulation.book
+    return np.column_stack([book.requested, book.ox, book.oy, book.dx, book.dy])[:book.n]
+
+
+def test_demand_does_not_depend_on_the_fleet():
+    small, large = _requests_made(50), _requests_made(800)
+    assert len(small) > 20 and np.array_equal(small, large)
+
+
+def test_demand_follows_the_hour_and_flows_back():
+    demand = CityDemand(1000)
+    assert demand.per_second(8) > 1.5 * demand.per_second(11) > 0 and demand.per_second(3) < demand.per_second(11)
+    morning, evening = demand.od_matrix(8), demand.od_matrix(18)
+    # Commuters leave homes in the morning and return in the evening: flows reverse.
+    assert np.corrcoef(morning.ravel(), evening.T.ravel())[0, 1] > np.corrcoef(morning.ravel(), evening.ravel())[0, 1]
+
+
+def _cluster(n, x, y, rng):
+    return x + rng.normal(0, 100, n), y + rng.normal(0, 100, n)
+
+
+def _forecast(points: dict, limits: Limits) -> DemandForecast:
+    """Return a forecast with `n` requests seen at each (x, y)."""
+    forecast = DemandForecast(limits.cell_m)
+    for (x, y), n in points.items():
+        forecast.observe(np.full(n, x), np.full(n, y), 0.0)
+    return forecast
+
+
+def test_rebalancing_moves_idle_cars_toward_forecast_deficits_within_its_limits():
+    rng = np.random.default_rng(3)
+    limits = Limits(max_idle_share=0.25, max_moves=40)
+    # 100 idle cars at A; demand at B (5 km away) and at C (30 km away, beyond the distance limit).
+    x, y = _cluster(100, 0.0, 0.0, rng)
+    idle = Vehicles(np.arange(1, 101), x, y)
+    forecast = _forecast({(5000.0, 1000.0): 400, (30000.0, 0.0): 400}, limits)
+    moves = plan(forecast, idle, (np.empty(0), np.empty(0)), ETA, now=0.0, hour=10, limits=limits)
+    assert 0 < len(moves.ids) <= 25 and len(set(moves.ids.tolist())) == len(moves.ids)
+    assert np.allclose(moves.x, 5000.0) and np.allclose(moves.y, 1000.0)  # all toward B, none to C
+    start = np.searchsorted(idle.ids, moves.ids)
+    assert (ETA.road_distance(x[start], y[start], moves.x, moves.y) <= limits.max_distance_m).all()
+    # The count limit binds as well as the share.
+    few = plan(forecast, idle, (np.empty(0), np.empty(0)), ETA, now=0.0, hour=10, limits=Limits(max_moves=7))
+    assert len(few.ids) == 7
+
+
+def test_rebalancing_counts_cars_already_on_their_way_and_leaves_a_balanced_city_alone():
+    rng = np.random.default_rng(4)
+    limits = Limits()
+    x, y = _cluster(50, 1000.0, 1000.0, rng)  # inside one zone
+    forecast = _forecast({(1000.0, 1000.0): 300, (5000.0, 1000.0): 300}, limits)
+    idle = Vehicles(np.arange(1, 51), x, y)
+    heading = (np.full(50, 5000.0), np.full(50, 1000.0))  # as many already drive to the other zone
+    moves = plan(forecast, idle, heading, ETA, now=0.0, hour=10, limits=limits)
+    assert len(moves.ids) == 0
+
+
+def test_metrics_on_a_hand_worked_case():
+    # Four requests in the window [0, 100), one before it. Times in seconds.
+    rides = RideTimes(requested=np.array([-50.0, 0.0, 10.0, 20.0, 30.0]),
+                      assigned=np.array([-40.0, 5.0, 20.0, NAN, 40.0]),
+                      picked_up=np.array([0.0, 65.0, 130.0, NAN, 190.0]),
+                      dropped_off=np.array([100.0, 365.0, 430.0, NAN, NAN]),
+                      direct_s=np.array([100.0, 250.0, 200.0, 300.0, 150.0]),
+                      pickup_eta_s=np.array([40.0, 50.0, 120.0, NAN, 150.0]))
+    use = FleetUse(fleet_s=2 * 3600.0, busy_s=3600.0, km={"pickup": 3.0, "trip": 12.0, "rebalancing": 4.0,
+                                                          "charging": 1.0})
+    got = summary(rides, use, (0.0, 100.0))
+    waits = [65.0, 120.0, 160.0]
+    assert got["requests"] == 4 and got["served_share"] == 0.75
+    assert got["mean_wait_s"] == pytest.approx(np.mean(waits)) and got["median_wait_s"] == 120.0
+    assert got["p95_wait_s"] == pytest.approx(np.percentile(waits, 95))
+    assert got["in_vehicle_vs_direct"] == pytest.approx((300 + 300) / (250 + 200))
+    assert got["empty_km_share"] == pytest.approx(8 / 20) and got["rebalancing_km"] == 4.0
+    assert got["utilisation"] == 0.5 and got["rides_per_vehicle_hour"] == 1.5
+    assert got["load"] == pytest.approx((250 + 200 + 300 + 150) / 7200)
+    errors = [60 - 50, 110 - 120, 150 - 150]  # real minus promised pickup time
+    assert got["eta_error_mean_s"] == pytest.approx(0.0)
+    assert got["eta_error_p95_s"] == pytest.approx(np.percentile(np.abs(errors), 95))

@@ -1,0 +1,73 @@
+"""Live stream fixtures: a reader of Server-Sent Events over real HTTP, and quick stream settings."""
+import json
+import queue
+import threading
+
+import pytest
+import requests
+
+from tests.robotaxi_dispatch.test_rides import city, dispatcher, request  # noqa: F401  (fixtures and helpers)
+
+
+class EventReader:
+    """Read one SSE stream on a thread; hand its events and comments to the test as they arrive."""
+
+    def __init__(self, url: str, headers: dict):
+        self.response = requests.get(url, headers=headers, stream=True, timeout=(5, 30))
+        self.items: queue.Queue = queue.Queue()
+        self.ended = threading.Event()
+        if self.response.status_code == 200:
+            threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        fields: dict = {}
+        try:
+            for line in self.response.iter_lines(decode_unicode=True):
+                if line.startswith(":"):
+                    self.items.put(("comment", line[1:].strip()))
+                elif line == "" and fields:
+                    data = json.loads(fields["data"]) if "data" in fields else None
+                    self.items.put((fields.get("event", "retry" if "retry" in fields else "message"),
+                                    {"id": fields.get("id"), "data": data, "retry": fields.get("retry")}))
+                    fields = {}
+                elif ":" in line:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.strip()
+        except (requests.RequestException, AttributeError):  # closed by the test (urllib3 drops its socket)
+            pass
+        finally:
+            self.ended.set()
+
+    def next(self, kind: str, timeout: float = 10.0):
+        """Return the next item of a kind (an event name, or "comment"), skipping others."""
+        while True:
+            got, value = self.items.get(timeout=timeout)
+            if got == kind:
+                return value
+
+    def close(self) -> None:
+        self.response.close()
+
+
+@pytest.fixture
+def open_stream(live_server):
+    """Open SSE streams on the live server; close them all when the test ends."""
+    readers = []
+
+    def opener(path: str, headers: dict) -> EventReader:
+        reader = EventReader(live_server + path, headers)
+        readers.append(reader)
+        return reader
+
+    yield opener
+    for reader in readers:
+        reader.close()
+
+
+@pytest.fixture(autouse=True)
+def quick(app):
+    """Heartbeats every 0.3 s, so a test sees one and a server notices a closed stream at once."""
+    saved = dict(app.config)
+    app.config.update(SSE_HEARTBEAT_S=0.3)
+    yield app.config
+    app.config.update({k: saved[k] for k in ("SSE_HEARTBEAT_S", "SSE_MAX_STREAMS_PER_USER")})
