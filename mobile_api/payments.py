@@ -8,6 +8,7 @@ from backend.exceptions import BadRequest, Conflict, Invalid, NotFound
 from mobile_api.http import BEARER, json_response, payment_gateway, require_principal
 from mobile_api.openapi import operation
 from payments import webhook_secret, webhooks
+from payments.exceptions import PaymentNotReady
 from payments.models import LedgerPublic, Payment, PaymentPublic
 from payments.sandbox import SandboxGateway
 from payments.services import ledger_of, payment_public
@@ -88,6 +89,8 @@ def sandbox_confirm(path: PaymentPath, body: CardBody):
     if not isinstance(gateway, SandboxGateway):
         raise NotFound("not_found", "The sandbox is not active; pay through Stripe.")
     payment = _own_payment(path.payment_id)
+    if payment.gateway_payment_id is None:
+        raise PaymentNotReady()
     get_session().commit()
     gateway.confirm(payment_id=payment.gateway_payment_id, card_number=body.card_number)
     return json_response(_detail(get_session().get(Payment, payment.id, populate_existing=True)))

@@ -107,6 +107,13 @@ def apply_failure(session: Session, payment: Payment) -> None:
         _set(payment, PaymentStatus.failed)
 
 
+def apply_refusal(session: Session, payment: Payment) -> None:
+    """Close a payment the provider refused to create: nothing was taken, so its payable lets go."""
+    if payment.status == PaymentStatus.creating:
+        _set(payment, PaymentStatus.canceled)
+        _PAYABLES[payment.payable_type].on_failed(session, payment.payable_id)
+
+
 def apply_refund(session: Session, payment: Payment, *, refund_id: str, amount: int) -> None:
     """Record one refund once and update the payment's refunded total."""
     if not record(session, payment, kind="refund", amount=-amount, reference=refund_id):

@@ -18,3 +18,10 @@ class PaymentDeclined(PaymentRequired):
 
     def __init__(self, detail: str = "The payment method was declined; use another one.", params: dict | None = None):
         super().__init__("payment_declined", detail, params=params)
+
+
+class PaymentNotReady(Conflict):
+    """The payment is recorded but the provider has not answered its create call yet."""
+
+    def __init__(self):
+        super().__init__("payment_not_ready", "The payment is still being set up; try again in a moment.")

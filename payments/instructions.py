@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from payments.models import InstructionState, Payment, PaymentInstruction, PaymentStatus
 
 CAPTURED = (PaymentStatus.succeeded, PaymentStatus.partially_refunded)
-UNPAID = (PaymentStatus.pending, PaymentStatus.failed)
+UNPAID = (PaymentStatus.creating, PaymentStatus.pending, PaymentStatus.failed)
 
 
 def instruct(session: Session, payment: Payment, kind: str, *, amount: int | None = None,

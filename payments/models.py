@@ -12,6 +12,7 @@ from backend.money import Money
 class PaymentStatus(str, Enum):
     """Where a payment is in the provider's state machine."""
 
+    creating = "creating"  # recorded here; the provider has not answered its create call yet
     pending = "pending"
     authorised = "authorised"
     succeeded = "succeeded"
@@ -34,12 +35,14 @@ class Payment(SQLModel, table=True):
     payable_id: int
     user_id: int = Field(foreign_key="users.id", index=True)
     gateway: str = Field(max_length=16)
-    gateway_payment_id: str = Field(max_length=255, unique=True)
+    gateway_payment_id: str | None = Field(default=None, max_length=255, unique=True)
     idempotency_key: str = Field(max_length=255, unique=True)
     amount: int
     currency: str = Field(max_length=3)
     capture_method: str = Field(max_length=16)
     status: PaymentStatus = Field(sa_type=enum_column(PaymentStatus), index=True)
+    # The provider's create call as first sent: a retry after a crash sends exactly the same.
+    provider_request: dict | None = Field(default=None, sa_type=JSONDoc)
     amount_captured: int = Field(default=0)
     amount_refunded: int = Field(default=0)
     client_secret: str | None = Field(default=None, max_length=255)

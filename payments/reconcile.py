@@ -5,14 +5,21 @@ failed or crashed is finished by the same command. A payment the provider took w
 booking stayed `held` (the webhook was lost) is confirmed here, or refunded when its hold has
 lapsed and the slot is gone.
 """
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
 from backend.db import write_transaction
-from payments import effects, runner
+from backend.dbtypes import utcnow
+from payments import creation, effects, runner
+from payments.exceptions import ProviderRefused
 from payments.gateway import PaymentGateway
 from payments.models import Payment, PaymentStatus
+
+log = logging.getLogger(__name__)
+# A younger `creating` payment may still have its first create call in flight.
+UNANSWERED_AFTER = timedelta(minutes=1)
 
 OPEN = (PaymentStatus.pending, PaymentStatus.failed, PaymentStatus.authorised, PaymentStatus.succeeded,
         PaymentStatus.partially_refunded)
@@ -22,6 +29,7 @@ def reconcile(session: Session, gateway: PaymentGateway, *, since: datetime | No
     """Run pending instructions, then bring open payments (changed since `since`) up to the provider's state."""
     done = runner.run_due(session, gateway)
     changes = [f"{done} pending payment instruction(s) carried out"] if done else []
+    changes += resume_unanswered(session, gateway)
     query = select(Payment.id).where(Payment.gateway == gateway.name, Payment.status.in_(OPEN))
     if since is not None:
         query = query.where(Payment.updated_at >= since)
@@ -29,6 +37,26 @@ def reconcile(session: Session, gateway: PaymentGateway, *, since: datetime | No
         change = _repair(session, gateway, payment_id)
         if change:
             changes.append(change)
+    return changes
+
+
+def resume_unanswered(session: Session, gateway: PaymentGateway) -> list[str]:
+    """Send again the create calls that a crash or a provider failure left without an answer."""
+    query = select(Payment.id).where(Payment.gateway == gateway.name, Payment.status == PaymentStatus.creating,
+                                     Payment.created_at < utcnow() - UNANSWERED_AFTER)
+    changes = []
+    for payment_id in session.exec(query.order_by(Payment.id)).all():
+        try:
+            asked = creation.ask_provider(session, gateway, payment_id)
+        except ProviderRefused as exc:
+            changes.append(f"payment {payment_id}: creating -> canceled ({exc.code})")
+            continue
+        except Exception:  # the provider is still away: the next run tries again
+            session.rollback()
+            log.exception("payment %s: create call still unanswered", payment_id)
+            continue
+        runner.run_after_commit(session, gateway, asked.owed)
+        changes.append(f"payment {payment_id}: creating -> {asked.payment.status.value}")
     return changes
 
 

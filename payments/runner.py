@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
-from payments import effects
+from payments import creation, effects
 from payments.exceptions import ProviderRefused
 from payments.gateway import PaymentGateway
 from payments.models import InstructionState, Payment, PaymentInstruction
@@ -51,15 +51,22 @@ def _call(gateway: PaymentGateway, instruction: PaymentInstruction, payment: Pay
                           idempotency_key=key)
 
 
+def _created(session: Session, gateway: PaymentGateway, payment: Payment) -> Payment:
+    """Return the payment with its provider id, sending its recorded create call first if it never got one."""
+    if payment.gateway_payment_id is not None:
+        return payment
+    return creation.ask_provider(session, gateway, payment.id).payment
+
+
 def _finish(session: Session, instruction_id: int, answer, *, state: InstructionState,
             error: str | None = None) -> None:
-    """Apply the provider's answer to the payment and close the instruction, in one transaction."""
+    """Apply the provider's answer (if any) to the payment and close the instruction, in one transaction."""
     with write_transaction(session):
         instruction = session.get(PaymentInstruction, instruction_id, populate_existing=True)
         payment = effects.locked_payment(session, id=instruction.payment_id)
         if instruction.kind == "refund" and state == InstructionState.done:
             effects.apply_refund(session, payment, refund_id=answer.id, amount=answer.amount)
-        else:
+        elif answer is not None:
             effects.apply_state(session, payment, answer)
         instruction.state, instruction.last_error, instruction.done_at = state, error, utcnow()
     log.info("payment %s: %s %s (%s) %s", payment.id, instruction.kind, instruction.amount or "",
@@ -85,11 +92,14 @@ def execute(session: Session, gateway: PaymentGateway, instruction_id: int, *,
     payment = session.get(Payment, instruction.payment_id, populate_existing=True)
     session.commit()  # hold no connection while the provider answers
     try:
+        payment = _created(session, gateway, payment)
         answer = _call(gateway, instruction, payment)
     except ProviderRefused as exc:
-        # An answer, not an outage: record the provider's state (which may owe a refund instead).
-        _finish(session, instruction_id, gateway.retrieve(payment_id=payment.gateway_payment_id),
-                state=InstructionState.failed, error=f"{exc.code}: {exc.detail}"[:500])
+        # An answer, not an outage: record the provider's state (which may owe a refund instead);
+        # a payment the provider refused to create holds nothing to act on.
+        remote = payment.gateway_payment_id and gateway.retrieve(payment_id=payment.gateway_payment_id)
+        _finish(session, instruction_id, remote or None, state=InstructionState.failed,
+                error=f"{exc.code}: {exc.detail}"[:500])
         return True
     except Exception as exc:  # the provider did not answer (error, timeout): try again later
         _retry_later(session, instruction_id, exc, now)

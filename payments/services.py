@@ -3,14 +3,12 @@
 Captures, cancels and refunds are recorded as instructions (`payments.instructions`) in the
 transaction that causes them and carried out by `payments.runner` after commit.
 """
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from backend.db import write_transaction
 from backend.money import Money
-from payments import effects, instructions
+from payments import creation, instructions
 from payments.exceptions import PaymentDeclined
-from payments.gateway import CaptureMethod, GatewayPayment, OffSession, PaymentGateway
+from payments.gateway import CaptureMethod, OffSession, PaymentGateway
 from payments.models import LedgerEntry, LedgerPublic, Payment, PaymentInstruction, PaymentPublic, PaymentStatus
 from payments.runner import run_after_commit
 
@@ -28,43 +26,26 @@ def start_payment(session: Session, gateway: PaymentGateway, *, payable_type: st
                   off_session: OffSession | None = None) -> Payment:
     """Create the payable's payment once, however often it is asked for.
 
-    With `off_session` the provider charges a saved method at once and the answer is applied
-    here (402 payment_declined when it is declined); otherwise the payer confirms it later.
+    The payment is recorded before the provider is asked (`payments.creation`); a payment left
+    `creating` by a failed call is sent again by the next call. With `off_session` the provider
+    charges a saved method at once and the answer is applied here (402 payment_declined when it
+    is declined); otherwise the payer confirms it later.
     """
     key = f"{payable_type}-{payable_id}-payment"
-    existing = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
-    if existing:
-        return existing
-    session.commit()  # hold no connection while the gateway answers
-    remote = gateway.create_payment(amount=amount, currency=currency, capture_method=capture_method,
-                                    metadata={"payable_type": payable_type, "payable_id": str(payable_id),
-                                              "description": description},
-                                    idempotency_key=key, off_session=off_session)
-    payment = Payment(payable_type=payable_type, payable_id=payable_id, user_id=user_id,
-                      gateway=gateway.name, gateway_payment_id=remote.id, idempotency_key=key,
-                      amount=amount, currency=currency, capture_method=capture_method,
-                      status=PaymentStatus.pending, client_secret=remote.client_secret)
-    try:
-        with write_transaction(session):
-            session.add(payment)
-    except IntegrityError:
-        # A concurrent caller stored the same gateway payment first: theirs is ours.
-        return session.exec(select(Payment).where(Payment.idempotency_key == key)).one()
-    return payment if off_session is None else _apply_off_session(session, gateway, payment, remote)
-
-
-def _apply_off_session(session: Session, gateway: PaymentGateway, payment: Payment,
-                       remote: GatewayPayment) -> Payment:
-    """Apply the provider's answer to an off-session attempt; refuse with 402 if it was declined."""
-    with write_transaction(session):
-        locked = effects.locked_payment(session, id=payment.id)
-        if remote.decline_code:
-            effects.apply_failure(session, locked)
-        owed = effects.apply_state(session, locked, remote)
-    run_after_commit(session, gateway, owed)
-    if remote.decline_code:
+    payment = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
+    if payment is None:
+        payment = creation.record_payment(session, Payment(
+            payable_type=payable_type, payable_id=payable_id, user_id=user_id, gateway=gateway.name,
+            idempotency_key=key, amount=amount, currency=currency, capture_method=capture_method),
+            metadata={"payable_type": payable_type, "payable_id": str(payable_id), "description": description},
+            off_session=off_session)
+    if payment.status != PaymentStatus.creating:
+        return payment
+    asked = creation.ask_provider(session, gateway, payment.id)
+    run_after_commit(session, gateway, asked.owed)
+    if asked.declined:
         raise PaymentDeclined()
-    return locked
+    return asked.payment
 
 
 def settle_payable(session: Session, *, payable_type: str, payable_id: int, keep_fen: int,

@@ -1,0 +1,75 @@
+"""Creating a payment: the intent is recorded before the provider is asked, and resumed after a crash.
+
+The payment row is written first (status `creating`) with the exact create call, then the
+provider is called with the row's idempotency key and its answer fills the row in. A crash or
+timeout between the two leaves a `creating` row that the next caller, the instruction runner
+or reconcile sends again, unchanged: the provider answers a repeated key with the payment it
+already made, so nothing is charged twice and nothing the provider holds goes unrecorded.
+"""
+from dataclasses import asdict
+from typing import NamedTuple
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from backend.db import write_transaction
+from payments import effects
+from payments.exceptions import ProviderRefused
+from payments.gateway import GatewayPayment, OffSession, PaymentGateway
+from payments.models import Payment, PaymentInstruction, PaymentStatus
+
+
+class Asked(NamedTuple):
+    """A recorded payment after its create call, and what the provider's answer left owing."""
+    payment: Payment
+    declined: bool
+    owed: PaymentInstruction | None
+
+
+def record_payment(session: Session, payment: Payment, *, metadata: dict[str, str],
+                   off_session: OffSession | None) -> Payment:
+    """Store a new payment with its create call unless its key is already stored; return the stored one."""
+    payment.status = PaymentStatus.creating
+    payment.provider_request = {"metadata": metadata, "off_session": off_session and asdict(off_session)}
+    try:
+        with write_transaction(session):
+            session.add(payment)
+    except IntegrityError:
+        # A concurrent caller recorded the same payable's payment first: theirs is ours.
+        return session.exec(select(Payment).where(Payment.idempotency_key == payment.idempotency_key)).one()
+    return payment
+
+
+def ask_provider(session: Session, gateway: PaymentGateway, payment_id: int) -> Asked:
+    """Send a recorded payment's create call (again) and store the provider's answer.
+
+    ProviderRefused (nothing was created) closes the payment as canceled, lets the payable go
+    and is raised on; any other failure leaves the payment `creating` for a later retry.
+    """
+    payment = session.get(Payment, payment_id, populate_existing=True)
+    request = payment.provider_request
+    session.commit()  # hold no connection while the provider answers
+    try:
+        remote = gateway.create_payment(
+            amount=payment.amount, currency=payment.currency, capture_method=payment.capture_method,
+            metadata=request["metadata"], idempotency_key=payment.idempotency_key,
+            off_session=request["off_session"] and OffSession(**request["off_session"]))
+    except ProviderRefused:
+        with write_transaction(session):
+            effects.apply_refusal(session, effects.locked_payment(session, id=payment_id))
+        raise
+    return _store_answer(session, payment_id, remote)
+
+
+def _store_answer(session: Session, payment_id: int, remote: GatewayPayment) -> Asked:
+    """Fill a `creating` payment in from the provider's answer, once, however many callers race."""
+    with write_transaction(session):
+        payment = effects.locked_payment(session, id=payment_id)
+        if payment.status != PaymentStatus.creating:
+            return Asked(payment, declined=False, owed=None)  # another caller stored it first
+        payment.gateway_payment_id, payment.client_secret = remote.id, remote.client_secret
+        payment.status = PaymentStatus.pending
+        if remote.decline_code:
+            effects.apply_failure(session, payment)
+        owed = effects.apply_state(session, payment, remote)
+    return Asked(payment, declined=bool(remote.decline_code), owed=owed)
