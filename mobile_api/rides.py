@@ -29,7 +29,7 @@ from robotaxi_dispatch.streams import ride_channel
 bp = APIBlueprint("rides", __name__, url_prefix="/api/v1", abp_tags=[Tag(
     name="rides", description="Robotaxi rides: service areas, quotes, requests, live status, cancellation.")])
 # From Liangjiang New Area's Yuelai to Lijia, inside one service area.
-TRIP_EXAMPLE = {"pickup": {"lat": 29.7162, "lon": 106.6305}, "dropoff": {"lat": 29.6479, "lon": 106.5617},
+TRIP_EXAMPLE = {"pickup": {"lat": 29.72, "lon": 106.57}, "dropoff": {"lat": 29.6479, "lon": 106.5617},
                 "passengers": 1}
 
 

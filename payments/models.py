@@ -6,6 +6,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.dbtypes import JSONDoc, UTCDateTime, enum_column, utcnow
+from backend.i18n import CityTime
 from backend.money import Money
 
 
@@ -165,7 +166,7 @@ class PaymentMethodPublic(SQLModel):
     brand: str
     last4: str
     default: bool
-    created_at: datetime
+    created_at: CityTime
 
 
 class PaymentPublic(SQLModel):
@@ -187,6 +188,6 @@ class LedgerPublic(SQLModel):
     kind: str
     amount: Money
     reference: str
-    created_at: datetime
+    created_at: CityTime
     # "done" for money that moved; "pending" or "failed" for an instruction not yet carried out.
     state: str = "done"

@@ -16,6 +16,7 @@ def test_save_list_choose_default_and_remove(client, session, app):
     me = bearer(app, session, make_user(session))
     first = save_card(client, me)
     assert first["default"] and first["last4"] == "4242" and first["brand"] == "visa"
+    assert first["created_at"].endswith("+08:00")
     second = save_card(client, me, "5555555555554444")
     assert not second["default"]
     listed = client.post(f"{METHODS}/{second['id']}/default", headers=me).json["items"]

@@ -6,6 +6,7 @@ from sqlmodel import select
 
 from backend.dbtypes import utcnow
 from backend.seed.geography import SERVICE_AREAS
+from mobile_api.rides import TRIP_EXAMPLE
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.dispatcher import Dispatcher
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE
@@ -63,6 +64,10 @@ def test_quote_inside_and_outside_the_service_area(client, city):
     assert quote["pickup_eta_s"] is not None and quote["trip_s"] > 0
     outside = client.post("/api/v1/rides/quote", json={"pickup": JIEFANGBEI, "dropoff": YUFU})
     assert outside.status_code == 422 and outside.json["code"] == "outside_service_area"
+
+
+def test_the_documented_trip_example_is_inside_the_service_area(client, city):
+    assert client.post("/api/v1/rides/quote", json=TRIP_EXAMPLE).status_code == 200
 
 
 def test_ride_is_dispatched_driven_and_paid(app, client, city):
