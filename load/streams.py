@@ -108,7 +108,7 @@ def _fleet_org(session: Session, slug: str) -> int:
 
 def _vehicles(session: Session, org: int, region: str, count: int) -> list[int]:
     rows = [{"organisation_id": org, "plate": f"{region[:2].upper()}{n:06d}", "model": "bench", "seats": 4,
-             "region": region, "status": VehicleStatus.available.value} for n in range(count)]
+             "region": region, "status": VehicleStatus.available} for n in range(count)]
     session.execute(insert(Vehicle.__table__), rows)
     session.commit()
     return list(session.scalars(select(Vehicle.id).where(Vehicle.organisation_id == org).order_by(Vehicle.id)))
@@ -128,7 +128,7 @@ def seed_riders(app, riders: int, consoles: int) -> dict:
                         + [UserRole(user_id=u.id, role="operator") for u in operators]
                         + [Membership(user_id=u.id, organisation_id=org) for u in operators])
         south, north, west, east = LIANGJIANG
-        rides = [Ride(user_id=u.id, status=RideStatus.assigned.value, region="liangjiang", vehicle_id=vid,
+        rides = [Ride(user_id=u.id, status=RideStatus.assigned, region="liangjiang", vehicle_id=vid,
                       pickup_lat=float(rng.uniform(south, north)), pickup_lon=float(rng.uniform(west, east)),
                       dropoff_lat=29.69, dropoff_lon=106.58, passengers=1, distance_m=5000, trip_s=900,
                       quoted_fare_fen=3000, authorised_fen=4000, pickup_eta_s=600)
@@ -137,7 +137,7 @@ def seed_riders(app, riders: int, consoles: int) -> dict:
         session.commit()
         for ride in rides:
             session.execute(Vehicle.__table__.update().where(Vehicle.__table__.c.id == ride.vehicle_id)
-                            .values(status=VehicleStatus.dispatched.value, ride_id=ride.id))
+                            .values(status=VehicleStatus.dispatched, ride_id=ride.id))
         session.commit()
         rider_tokens = _tokens(app, [Principal(u.id, frozenset({"citizen"}), frozenset()) for u in users])
         op_tokens = _tokens(app, [Principal(u.id, frozenset({"operator"}), frozenset({org})) for u in operators])

@@ -14,7 +14,7 @@ from backend.exceptions import DomainError
 from robotaxi_dispatch.rides.models import Vehicle, VehicleStatus
 
 log = logging.getLogger(__name__)
-CHARGING_STATUSES = (VehicleStatus.to_charger.value, VehicleStatus.charging.value)
+CHARGING_STATUSES = (VehicleStatus.to_charger, VehicleStatus.charging)
 
 
 @dataclass(frozen=True)

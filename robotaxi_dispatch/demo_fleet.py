@@ -39,17 +39,17 @@ class DemoFleet:
         self.where: dict[int, tuple[float, float, float]] = {}
 
     def _target(self, session: Session, vehicle: Vehicle) -> tuple[float, float] | None:
-        if vehicle.status == VehicleStatus.to_charger.value:
+        if vehicle.status == VehicleStatus.to_charger:
             # Unbooked, it charges where it is; booked, it drives to the station.
             if vehicle.target_lat is None:
                 return self.where[vehicle.id][:2]
             return vehicle.target_lat, vehicle.target_lon
-        if vehicle.status == VehicleStatus.rebalancing.value:
+        if vehicle.status == VehicleStatus.rebalancing:
             return vehicle.target_lat, vehicle.target_lon
         ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
         if ride is None:
             return None
-        if vehicle.status == VehicleStatus.dispatched.value:
+        if vehicle.status == VehicleStatus.dispatched:
             return ride.pickup_lat, ride.pickup_lon
         return ride.dropoff_lat, ride.dropoff_lon
 
@@ -83,7 +83,7 @@ class DemoFleet:
             for vehicle in arrivals:
                 self._arrive(session, vehicle)
             for vehicle in vehicles:
-                if vehicle.status == VehicleStatus.charging.value:
+                if vehicle.status == VehicleStatus.charging:
                     self._charge(session, vehicle)
 
     def _report(self, session: Session, vehicle: Vehicle, event: str, **extra) -> bool:
@@ -98,9 +98,9 @@ class DemoFleet:
     def _arrive(self, session: Session, vehicle: Vehicle) -> None:
         """Report arrival: at a pickup the rider boards at once, at a drop-off they leave, at a charger it
         plugs in, where rebalancing sent it it waits."""
-        events = {VehicleStatus.dispatched.value: ["arrived_pickup", "picked_up"],
-                  VehicleStatus.to_charger.value: ["charging_started"],
-                  VehicleStatus.rebalancing.value: ["rebalanced"]}.get(vehicle.status, ["dropped_off"])
+        events = {VehicleStatus.dispatched: ["arrived_pickup", "picked_up"],
+                  VehicleStatus.to_charger: ["charging_started"],
+                  VehicleStatus.rebalancing: ["rebalanced"]}.get(vehicle.status, ["dropped_off"])
         for name in events:
             if not self._report(session, vehicle, name):
                 return

@@ -49,7 +49,7 @@ CHARGE_BELOW_SOC = 20.0  # a free vehicle below this goes to charge instead of t
 RELOAD_EVERY = timedelta(seconds=60)
 REBALANCING = rebalancing.Limits()
 REBALANCE_EVERY = int(REBALANCING.every_s // TICK_S)
-MATCHABLE = (VehicleStatus.available.value, VehicleStatus.rebalancing.value)
+MATCHABLE = (VehicleStatus.available, VehicleStatus.rebalancing)
 FLUSH_EVERY = timedelta(seconds=10)  # telemetry positions reach the rows this often (readers use Redis)
 
 
@@ -96,7 +96,7 @@ class Dispatcher:
     def _note_heading(self, ids, statuses, tlat, tlon) -> None:
         """Remember where rebalancing vehicles head for, and forget the others."""
         for vid, status, lat, lon in zip(ids, statuses, tlat, tlon):
-            if status == VehicleStatus.rebalancing.value and lat is not None:
+            if status == VehicleStatus.rebalancing and lat is not None:
                 self._heading[vid] = tuple(float(v) for v in to_xy(lat, lon))
             else:
                 self._heading.pop(vid, None)
@@ -108,7 +108,7 @@ class Dispatcher:
                 vid = int(fields["vehicle_id"])
                 if self.index.known([vid])[0]:
                     self.index.set_status([vid], _codes([fields["status"]])[0])
-                if fields["status"] != VehicleStatus.rebalancing.value:
+                if fields["status"] != VehicleStatus.rebalancing:
                     self._heading.pop(vid, None)
                 continue
             c = json.loads(fields["columns"])
@@ -195,7 +195,7 @@ class Dispatcher:
         with write_transaction(session):
             # Only rides whose fare is authorised are matched: an unpaid ride is never dispatched.
             rides = list(session.exec(select(Ride).where(
-                Ride.region == self.region, Ride.status == RideStatus.requested.value,
+                Ride.region == self.region, Ride.status == RideStatus.requested,
                 Ride.payment_status == AUTHORISED).order_by(Ride.requested_at).with_for_update()).all())
             if not rides:
                 return [], [], []
@@ -217,9 +217,9 @@ class Dispatcher:
                 if vehicle.status not in MATCHABLE:
                     continue  # taken out of service since the index was loaded: next tick
                 ride = by_id[ride_id]
-                ride.status, ride.vehicle_id, ride.assigned_at = RideStatus.assigned.value, vehicle.id, now
+                ride.status, ride.vehicle_id, ride.assigned_at = RideStatus.assigned, vehicle.id, now
                 ride.pickup_eta_s = round(pickup_s)
-                vehicle.status, vehicle.ride_id = VehicleStatus.dispatched.value, ride.id
+                vehicle.status, vehicle.ride_id = VehicleStatus.dispatched, ride.id
                 if self._heading.pop(vehicle.id, None):  # matched on its way: no longer rebalancing
                     vehicle.target_lat = vehicle.target_lon = None
                 self.index.set_status([vehicle.id], OUT_OF_SERVICE)
@@ -227,7 +227,7 @@ class Dispatcher:
                 assigned.append(ride.id)
             lapsed = [r for r in rides if r.id not in assigned and r.requested_at <= now - NO_VEHICLE_AFTER]
             for ride in lapsed:
-                ride.status, ride.ended_at = RideStatus.no_vehicle.value, now
+                ride.status, ride.ended_at = RideStatus.no_vehicle, now
                 record(session, ride, "no_vehicle")
             owed = [settle(session, ride=ride, keep_fen=0) for ride in lapsed]
         return assigned, lapsed, owed

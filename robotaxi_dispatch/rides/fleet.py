@@ -36,7 +36,7 @@ from robotaxi_dispatch.streams import (
     publish_status,
 )
 
-NOT_PICKED_UP = (RideStatus.assigned.value, RideStatus.arriving.value)
+NOT_PICKED_UP = (RideStatus.assigned, RideStatus.arriving)
 # The platform's own processes (dispatcher, demo fleet) act on every fleet.
 PLATFORM = Principal(user_id=0, roles=frozenset({"admin"}), organisation_ids=frozenset())
 
@@ -119,9 +119,9 @@ def _tell_riders(session: Session, redis, moving: list[tuple[TelemetryRow, int]]
 
 def _pickup_eta(status: str, seconds: float) -> int | None:
     """Seconds until pickup: none once the rider is aboard, none left once the vehicle waits there."""
-    if status == RideStatus.arriving.value:
+    if status == RideStatus.arriving:
         return 0
-    return round(seconds) if status == RideStatus.assigned.value else None
+    return round(seconds) if status == RideStatus.assigned else None
 
 
 def own_vehicle(session: Session, *, principal: Principal, vehicle_id: int) -> Vehicle:
@@ -154,11 +154,11 @@ def vehicle_event(session: Session, gateway, redis, *, principal: Principal, veh
             ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
             before, vehicle.status = vehicle.status, vehicle_move(event, vehicle.status)
             left = charging_desk.aim_at(vehicle, slot)
-            if before == VehicleStatus.rebalancing.value and slot is None:
+            if before == VehicleStatus.rebalancing and slot is None:
                 vehicle.target_lat = vehicle.target_lon = None  # arrived, or sent elsewhere
             if ride is not None:
                 requeue = _ride_follows(session, vehicle, ride, event, now)
-                if ride.status == RideStatus.completed.value:
+                if ride.status == RideStatus.completed:
                     owed = settle(session, ride=ride, keep_fen=ride.fare_fen)
     except DomainError:
         if slot is not None:  # the move was refused: give the slot back
@@ -166,7 +166,7 @@ def vehicle_event(session: Session, gateway, redis, *, principal: Principal, veh
         raise
     if left:
         charging_desk.settle_slot(session, charging, booking_id=left, energy_kwh=energy_kwh, now=now,
-                                  plugged_in=before == VehicleStatus.charging.value)
+                                  plugged_in=before == VehicleStatus.charging)
     publish_status(redis, vehicle.region, vehicle.id, vehicle.status)
     run_after_commit(session, gateway, owed)
     if ride is not None:
@@ -182,7 +182,7 @@ def rebalance(session: Session, *, moves: list[tuple[int, float, float]]) -> lis
     One transaction for the whole batch; a vehicle no longer free is left out. Only the
     dispatcher sends vehicles rebalancing, and it knows: no status note.
     """
-    allowed = [s.value for s in VEHICLE_MOVES["rebalance"][0]]
+    allowed = list(VEHICLE_MOVES["rebalance"][0])
     with write_transaction(session):
         free = set(session.exec(select(Vehicle.id).where(
             Vehicle.id.in_([vid for vid, _, _ in moves]), Vehicle.status.in_(allowed)).with_for_update()).all())
@@ -190,7 +190,7 @@ def rebalance(session: Session, *, moves: list[tuple[int, float, float]]) -> lis
         if sent:
             session.connection().execute(update(Vehicle.__table__).where(
                 Vehicle.__table__.c.id == bindparam("vid")), [
-                {"vid": vid, "status": VehicleStatus.rebalancing.value, "target_lat": lat, "target_lon": lon}
+                {"vid": vid, "status": VehicleStatus.rebalancing, "target_lat": lat, "target_lon": lon}
                 for vid, lat, lon in sent])
     return [vid for vid, _, _ in sent]
 
@@ -199,21 +199,21 @@ def _ride_follows(session: Session, vehicle: Vehicle, ride: Ride, event: str, no
     """Move the vehicle's ride along; return it if it needs another vehicle."""
     if event == "arrived_pickup":
         check_ride_move(ride.status, RideStatus.arriving)
-        ride.status, ride.pickup_eta_s = RideStatus.arriving.value, 0
+        ride.status, ride.pickup_eta_s = RideStatus.arriving, 0
         notices.car_arrived(session, ride, vehicle)
     elif event == "picked_up":
         check_ride_move(ride.status, RideStatus.in_progress)
-        ride.status, ride.picked_up_at = RideStatus.in_progress.value, now
+        ride.status, ride.picked_up_at = RideStatus.in_progress, now
     elif event == "dropped_off":
         check_ride_move(ride.status, RideStatus.completed)
         seconds = (now - (ride.picked_up_at or now)).total_seconds() or ride.trip_s
         fare = fares.fare_for(distance_m=ride.distance_m, trip_s=seconds, at=ride.picked_up_at or now)
-        ride.status, ride.ended_at = RideStatus.completed.value, now
+        ride.status, ride.ended_at = RideStatus.completed, now
         ride.fare_fen = min(fare.total_fen, ride.authorised_fen)
         vehicle.ride_id = None
     elif ride.status in NOT_PICKED_UP:
         # A fault or a command takes the vehicle away before pickup: the ride needs another one.
-        ride.status, ride.vehicle_id, ride.pickup_eta_s = RideStatus.requested.value, None, None
+        ride.status, ride.vehicle_id, ride.pickup_eta_s = RideStatus.requested, None, None
         vehicle.ride_id = None
         record(session, ride, f"vehicle_{event}")
         return ride
@@ -266,14 +266,14 @@ def metrics(session: Session, *, principal: Principal, since: timedelta = timede
     now = utcnow()
     rides = session.exec(visible_rides(principal, Ride).where(Ride.requested_at >= now - since)).all()
     waits = np.array([(r.picked_up_at - r.requested_at).total_seconds() for r in rides if r.picked_up_at])
-    ended = [r for r in rides if r.status in (RideStatus.completed.value, RideStatus.no_vehicle.value,
-                                              RideStatus.cancelled.value)]
+    ended = [r for r in rides if r.status in (RideStatus.completed, RideStatus.no_vehicle,
+                                              RideStatus.cancelled)]
     statuses = dict(session.exec(own_fleet(select(Vehicle.status, func.count()), principal)
                                  .group_by(Vehicle.status)).all())
-    busy = statuses.get(VehicleStatus.dispatched.value, 0) + statuses.get(VehicleStatus.on_trip.value, 0)
-    in_service = busy + statuses.get(VehicleStatus.available.value, 0)
-    served = [r for r in ended if r.status == RideStatus.completed.value]
-    return {"open_requests": sum(r.status == RideStatus.requested.value for r in rides),
+    busy = statuses.get(VehicleStatus.dispatched, 0) + statuses.get(VehicleStatus.on_trip, 0)
+    in_service = busy + statuses.get(VehicleStatus.available, 0)
+    served = [r for r in ended if r.status == RideStatus.completed]
+    return {"open_requests": sum(r.status == RideStatus.requested for r in rides),
             "mean_pickup_wait_s": float(waits.mean()) if len(waits) else None,
             "p95_pickup_wait_s": float(np.percentile(waits, 95)) if len(waits) else None,
             "utilisation": busy / in_service if in_service else None,

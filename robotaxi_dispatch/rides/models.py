@@ -3,10 +3,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import ForeignKey, Index
 from sqlmodel import Field, SQLModel
 
-from backend.dbtypes import DbId, JSONDoc, Moment, UTCDateTime, utcnow
+from backend.dbtypes import DbId, JSONDoc, Moment, UTCDateTime, enum_column, utcnow
 from backend.geo import Point
 from backend.i18n import CityTime
 from backend.money import Money
@@ -30,6 +30,8 @@ ACTIVE = {RideStatus.assigned, RideStatus.arriving, RideStatus.in_progress}
 
 
 class VehicleStatus(str, Enum):
+    """In service (available, rebalancing), serving a ride (dispatched, on_trip) or out of service."""
+
     available = "available"      # in service, free to be matched
     rebalancing = "rebalancing"  # in service, driving toward forecast demand; may be matched
     dispatched = "dispatched"    # driving to a pickup
@@ -51,8 +53,10 @@ class Vehicle(SQLModel, table=True):
     model: str = Field(max_length=64)
     seats: int
     region: str = Field(max_length=32)
-    status: str = Field(default=VehicleStatus.available.value, max_length=16)
-    ride_id: int | None = None
+    status: VehicleStatus = Field(default=VehicleStatus.available, sa_type=enum_column(VehicleStatus))
+    # Rides and vehicles point at each other: this key is added after both tables exist.
+    ride_id: int | None = Field(default=None, sa_column_args=[
+        ForeignKey("rides.id", name="fk_vehicles_ride_id", use_alter=True, ondelete="SET NULL")])
     # Last known position, persisted by the dispatcher from the telemetry stream.
     lat: float | None = None
     lon: float | None = None
@@ -73,7 +77,7 @@ class Ride(SQLModel, table=True):
     __table_args__ = (Index("ix_rides_region_status", "region", "status"),)
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
-    status: str = Field(default=RideStatus.requested.value, max_length=16)
+    status: RideStatus = Field(default=RideStatus.requested, sa_type=enum_column(RideStatus))
     region: str = Field(max_length=32)
     pickup_lat: float
     pickup_lon: float
@@ -88,7 +92,8 @@ class Ride(SQLModel, table=True):
     cancellation_fee_fen: int | None = None
     currency: str = Field(default="CNY", max_length=3)
     payment_status: str = Field(default="none", max_length=24)
-    vehicle_id: int | None = Field(default=None, index=True)
+    vehicle_id: int | None = Field(default=None, index=True, sa_column_args=[
+        ForeignKey("vehicles.id", name="fk_rides_vehicle_id", ondelete="SET NULL")])
     pickup_eta_s: int | None = None
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -102,7 +107,7 @@ class RideEvent(SQLModel, table=True):
     __tablename__ = "ride_events"
     id: int | None = Field(default=None, primary_key=True)
     ride_id: int = Field(foreign_key="rides.id", index=True, ondelete="CASCADE")
-    status: str = Field(max_length=16)
+    status: RideStatus = Field(sa_type=enum_column(RideStatus))
     reason: str = Field(max_length=32)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -180,7 +185,7 @@ class VehiclePublic(SQLModel):
     model: str
     seats: int
     region: str
-    status: str
+    status: VehicleStatus
     ride_id: int | None
     position: Point | None
     soc: float | None

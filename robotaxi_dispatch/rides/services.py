@@ -55,7 +55,7 @@ def _nearest_pickup_s(session: Session, redis, ask: tuple[str, Point, int], now:
     """Return the pickup seconds of the closest free vehicle of a region (region, pickup, passengers)."""
     region, point, passengers = ask
     vehicles = session.exec(select(Vehicle).where(
-        Vehicle.region == region, Vehicle.status == VehicleStatus.available.value,
+        Vehicle.region == region, Vehicle.status == VehicleStatus.available,
         Vehicle.seats >= passengers)).all()
     positions.overlay(redis, vehicles)  # the rows may be a flush behind the telemetry
     rows = [(v.lat, v.lon) for v in vehicles if v.position_at and v.position_at >= now - FRESH_POSITION]
@@ -127,8 +127,8 @@ def _give_up(session: Session, gateway, ride_id: int, reason: str) -> None:
     owed = None
     with write_transaction(session):
         ride = session.exec(select(Ride).where(Ride.id == ride_id).with_for_update()).one()
-        if ride.status == RideStatus.requested.value and ride.payment_status != AUTHORISED:
-            ride.status, ride.ended_at = RideStatus.cancelled.value, utcnow()
+        if ride.status == RideStatus.requested and ride.payment_status != AUTHORISED:
+            ride.status, ride.ended_at = RideStatus.cancelled, utcnow()
             record(session, ride, reason)
             owed = settle(session, ride=ride, keep_fen=0)
     run_after_commit(session, gateway, owed)
@@ -165,7 +165,7 @@ def _release_vehicle(session: Session, ride: Ride) -> Vehicle | None:
     vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
     if vehicle is None or vehicle.ride_id != ride.id:
         return None
-    vehicle.status, vehicle.ride_id = VehicleStatus.available.value, None
+    vehicle.status, vehicle.ride_id = VehicleStatus.available, None
     return vehicle
 
 
@@ -176,10 +176,10 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int)
         if ride is None or ride.user_id != user_id:
             raise NotFound("ride_not_found", "No such ride.")
         check_ride_move(ride.status, RideStatus.cancelled)
-        close = ride.status == RideStatus.arriving.value or (
-            ride.status == RideStatus.assigned.value and (ride.pickup_eta_s or 1e9) <= FEE_WHEN_ETA_BELOW_S)
+        close = ride.status == RideStatus.arriving or (
+            ride.status == RideStatus.assigned and (ride.pickup_eta_s or 1e9) <= FEE_WHEN_ETA_BELOW_S)
         ride.cancellation_fee_fen = fares.CANCELLATION_FEE_FEN if close else 0
-        ride.status, ride.ended_at = RideStatus.cancelled.value, utcnow()
+        ride.status, ride.ended_at = RideStatus.cancelled, utcnow()
         freed = _release_vehicle(session, ride)
         record(session, ride, "rider_cancelled", fee_fen=ride.cancellation_fee_fen)
         owed = settle(session, ride=ride, keep_fen=ride.cancellation_fee_fen)
@@ -193,7 +193,7 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int)
 def settle(session: Session, *, ride: Ride, keep_fen: int) -> PaymentInstruction | None:
     """Record, in the ride's transaction, capturing what it costs or releasing the authorisation."""
     return payments.settle_payable(session, payable_type=PAYABLE_TYPE, payable_id=ride.id, keep_fen=keep_fen,
-                                   reason=f"ride {ride.id} {ride.status}")
+                                   reason=f"ride {ride.id} {ride.status.value}")
 
 
 class RidePayable:
@@ -205,15 +205,15 @@ class RidePayable:
     def on_authorised(self, session: Session, payable_id: int) -> bool:
         """Mark the ride authorised (the dispatcher matches only these); False if it is over."""
         ride = session.exec(select(Ride).where(Ride.id == payable_id).with_for_update()).first()
-        if ride is None or ride.status in (RideStatus.cancelled.value, RideStatus.no_vehicle.value):
+        if ride is None or ride.status in (RideStatus.cancelled, RideStatus.no_vehicle):
             return False
         ride.payment_status = AUTHORISED
         return True
 
     def on_failed(self, session: Session, payable_id: int) -> None:
         ride = session.get(Ride, payable_id)
-        if ride is not None and ride.status == RideStatus.requested.value:
-            ride.status, ride.ended_at = RideStatus.cancelled.value, utcnow()
+        if ride is not None and ride.status == RideStatus.requested:
+            ride.status, ride.ended_at = RideStatus.cancelled, utcnow()
             record(session, ride, "payment_failed")
 
 

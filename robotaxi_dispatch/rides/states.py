@@ -37,15 +37,15 @@ VEHICLE_EVENTS = ("arrived_pickup", "picked_up", "dropped_off", "fault", "fault_
 COMMANDS = ("return_to_depot", "go_charge", "pull_over", "resume")
 
 
-def check_ride_move(current: str, new: R) -> None:
+def check_ride_move(current: R, new: R) -> None:
     """Refuse a ride status change the state machine does not allow."""
-    if new not in RIDE_MOVES.get(R(current), set()):
-        raise IllegalTransition(f"move a ride to {new.value!r}", current)
+    if new not in RIDE_MOVES.get(current, set()):
+        raise IllegalTransition(f"move a ride to {new.value!r}", current.value)
 
 
-def vehicle_move(action: str, current: str) -> str:
+def vehicle_move(action: str, current: V) -> V:
     """Return the vehicle status an event or command leads to, or refuse it."""
     allowed, target = VEHICLE_MOVES[action]
-    if V(current) not in allowed:
-        raise IllegalTransition(action, current)
-    return (target or V(current)).value
+    if current not in allowed:
+        raise IllegalTransition(action, current.value)
+    return target or current

@@ -11,7 +11,7 @@ from backend.i18n import CITY_TZ
 from robotaxi_dispatch.rides import positions
 from robotaxi_dispatch.rides.models import TERMINAL, Ride, RideEvent, RideStatus, Vehicle
 
-ACTIVE = (RideStatus.assigned.value, RideStatus.arriving.value, RideStatus.in_progress.value)
+ACTIVE = (RideStatus.assigned, RideStatus.arriving, RideStatus.in_progress)
 
 # An event for the stream: (name, data, id or None); the HTTP layer formats it.
 Event = tuple[str, dict, int | None]
@@ -27,7 +27,7 @@ class RideWatch:
         """Replay the status events after `seen`, then where the ride's vehicle is now."""
         chunks, _ = self._new_statuses(session)
         ride = session.get(Ride, self.ride_id)
-        done = RideStatus(ride.status) in TERMINAL  # a client back after the end hears that at once
+        done = ride.status in TERMINAL  # a client back after the end hears that at once
         vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
         if vehicle is not None and ride.status in ACTIVE:
             positions.overlay(self.redis, [vehicle])
@@ -36,7 +36,7 @@ class RideWatch:
                     "vehicle_id": vehicle.id, "lat": vehicle.lat, "lon": vehicle.lon,
                     "heading": vehicle.heading,
                     "at": vehicle.position_at and vehicle.position_at.astimezone(CITY_TZ).isoformat(),
-                    "pickup_eta_s": None if ride.status == RideStatus.in_progress.value else ride.pickup_eta_s}, None))
+                    "pickup_eta_s": None if ride.status == RideStatus.in_progress else ride.pickup_eta_s}, None))
         return chunks, done
 
     def render(self, message) -> tuple[list[Event], bool]:
@@ -53,7 +53,7 @@ class RideWatch:
         chunks, done = [], False
         for event in events:
             self.seen = event.id
-            done = RideStatus(event.status) in TERMINAL
+            done = event.status in TERMINAL
             at = event.at.astimezone(CITY_TZ).isoformat()
             chunks.append(("status", {"status": event.status, "reason": event.reason, "at": at,
                                       **event.data}, event.id))

@@ -56,7 +56,7 @@ def _statuses(app, ride_ids: list[int]) -> dict[int, tuple[str, int | None]]:
 
 def _assert_each_assigned_once(app, ride_ids: list[int]) -> None:
     rides = _statuses(app, ride_ids)
-    assert {status for status, _ in rides.values()} == {RideStatus.assigned.value}, Counter(
+    assert {status for status, _ in rides.values()} == {RideStatus.assigned}, Counter(
         s for s, _ in rides.values())
     vehicles = Counter(vehicle for _, vehicle in rides.values())
     assert max(vehicles.values()) == 1, "a vehicle was given two rides"
@@ -76,7 +76,7 @@ def test_a_crash_inside_the_matching_transaction_leaves_nothing_half_done(outage
     monkeypatch.setattr(dispatch_module, "record", dies_after_three)
     with pytest.raises(SystemExit):
         Dispatcher(*parts, region="liangjiang", owner="first").step()
-    assert {s for s, _ in _statuses(outage_app, ride_ids).values()} == {RideStatus.requested.value}
+    assert {s for s, _ in _statuses(outage_app, ride_ids).values()} == {RideStatus.requested}
     monkeypatch.setattr(dispatch_module, "record", real_record)
     Dispatcher(*parts, region="liangjiang", owner="first").step()  # restarted under the same name
     _assert_each_assigned_once(outage_app, ride_ids)
@@ -99,7 +99,7 @@ def test_a_killed_dispatcher_process_is_replaced_and_every_request_is_served(out
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # kill it as soon as it has begun assigning
-            if any(s == RideStatus.assigned.value for s, _ in _statuses(outage_app, ride_ids).values()):
+            if any(s == RideStatus.assigned for s, _ in _statuses(outage_app, ride_ids).values()):
                 break
             time.sleep(0.02)
         os.killpg(first.pid, signal.SIGKILL)
@@ -109,7 +109,7 @@ def test_a_killed_dispatcher_process_is_replaced_and_every_request_is_served(out
         try:
             deadline = time.monotonic() + LEASE_MS / 1000 + 20  # the dead one's lease must lapse first
             while time.monotonic() < deadline:
-                if all(s == RideStatus.assigned.value for s, _ in _statuses(outage_app, ride_ids).values()):
+                if all(s == RideStatus.assigned for s, _ in _statuses(outage_app, ride_ids).values()):
                     break
                 time.sleep(0.2)
             _assert_each_assigned_once(outage_app, ride_ids)

@@ -85,11 +85,11 @@ def test_platform_keeps_working_while_redis_is_down_and_dispatch_resumes(outage_
         assert requested.json["payment"]["status"] == "authorised"
         time.sleep(3)  # a tick or more without Redis
         assert thread.is_alive(), "the dispatcher died with Redis"
-        assert _ride_status(outage_app, requested.json["id"]) == RideStatus.requested.value
+        assert _ride_status(outage_app, requested.json["id"]) == RideStatus.requested
     finally:
         own_redis.start()  # back, and empty: no streams, no groups, no lease
     try:
-        assert _wait_for(lambda: _ride_status(outage_app, requested.json["id"]) == RideStatus.assigned.value), \
+        assert _wait_for(lambda: _ride_status(outage_app, requested.json["id"]) == RideStatus.assigned), \
             "the ride requested during the outage was never dispatched"
         assert thread.is_alive()
     finally:

@@ -45,7 +45,7 @@ def test_dispatcher_books_the_nearest_free_charger_on_the_fleet_account(app, ses
     _dispatch(app).step(now=NOW)
     session.expire_all()
     vehicle = session.get(Vehicle, low_vehicle.id)
-    assert vehicle.status == VehicleStatus.to_charger.value and vehicle.charge_booking_id
+    assert vehicle.status == VehicleStatus.to_charger and vehicle.charge_booking_id
     booking = session.get(Booking, vehicle.charge_booking_id)
     assert booking.kind == "charger" and booking.status == BookingStatus.confirmed
     assert booking.settlement == {"billing": "account"} and booking.hold_expires_at is None
@@ -75,7 +75,7 @@ def test_the_vehicle_plugs_in_charges_and_the_slot_is_settled_at_its_energy(app,
     assert booking.status == BookingStatus.completed and booking.final_price_fen > 0
     assert booking.settlement["billing"] == "account"
     assert sum(v for k, v in booking.settlement.items() if k.endswith("_kwh")) == pytest.approx(40.0)
-    assert vehicle.status == VehicleStatus.available.value and vehicle.charge_booking_id is None
+    assert vehicle.status == VehicleStatus.available and vehicle.charge_booking_id is None
     assert vehicle.target_lat is None
 
 
@@ -87,7 +87,7 @@ def test_an_operator_sending_it_elsewhere_releases_the_slot(app, session, low_ve
     session.expire_all()
     assert session.get(Booking, booking_id).status == BookingStatus.cancelled
     vehicle = session.get(Vehicle, low_vehicle.id)
-    assert vehicle.status == VehicleStatus.to_depot.value and vehicle.charge_booking_id is None
+    assert vehicle.status == VehicleStatus.to_depot and vehicle.charge_booking_id is None
 
 
 def test_an_early_vehicle_waits_for_check_in_to_open(app, session, low_vehicle):
@@ -98,14 +98,14 @@ def test_an_early_vehicle_waits_for_check_in_to_open(app, session, low_vehicle):
     with pytest.raises(Conflict) as early:
         _event(app, session, vehicle, "charging_started", start - timedelta(minutes=31))
     assert early.value.code == "outside_check_in_window"
-    assert session.get(Vehicle, vehicle.id).status == VehicleStatus.to_charger.value
+    assert session.get(Vehicle, vehicle.id).status == VehicleStatus.to_charger
 
 
 def test_without_a_desk_the_vehicle_still_leaves_service_to_charge(app, session, low_vehicle):
     _dispatch(app, charging=None).step(now=NOW)
     session.expire_all()
     vehicle = session.get(Vehicle, low_vehicle.id)
-    assert vehicle.status == VehicleStatus.to_charger.value and vehicle.charge_booking_id is None
+    assert vehicle.status == VehicleStatus.to_charger and vehicle.charge_booking_id is None
     assert session.exec(select(Booking)).all() == []
 
 

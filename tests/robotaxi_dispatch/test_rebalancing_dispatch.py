@@ -27,7 +27,7 @@ def dispatcher(app, session):
 
 def _rebalancing(session) -> list[Vehicle]:
     session.expire_all()
-    return session.exec(select(Vehicle).where(Vehicle.status == VehicleStatus.rebalancing.value)).all()
+    return session.exec(select(Vehicle).where(Vehicle.status == VehicleStatus.rebalancing)).all()
 
 
 def test_idle_vehicles_head_for_forecast_demand_and_stay_matchable(app, session, dispatcher):

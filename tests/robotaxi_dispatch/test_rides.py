@@ -292,10 +292,10 @@ def test_a_rebalancing_vehicle_takes_a_ride_on_its_way_and_reports_its_arrival(a
     taken = client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json["vehicle"]["id"]
     session.rollback()
     vehicles = {v.id: v for v in session.exec(select(Vehicle).where(Vehicle.id.in_(ids)))}
-    assert vehicles[taken].status == VehicleStatus.dispatched.value and vehicles[taken].target_lat is None
+    assert vehicles[taken].status == VehicleStatus.dispatched and vehicles[taken].target_lat is None
     other = next(vid for vid in ids if vid != taken)
-    assert vehicles[other].status == VehicleStatus.rebalancing.value and vehicles[other].target_lat == YUFU["lat"]
+    assert vehicles[other].status == VehicleStatus.rebalancing and vehicles[other].target_lat == YUFU["lat"]
     assert event(client, city, other, "rebalanced").status_code == 200
     session.rollback()  # end the read that started above: see the app's commit
     arrived = session.get(Vehicle, other)
-    assert arrived.status == VehicleStatus.available.value and arrived.target_lat is None
+    assert arrived.status == VehicleStatus.available and arrived.target_lat is None
