@@ -9,8 +9,8 @@ from backend.accounts.models import Membership, Organisation, User, UserRole
 from backend.accounts.services import hash_password
 from backend.dbtypes import utcnow
 from backend.geo import point_ewkt
+from backend.geography import SERVICE_AREAS
 from backend.seed import catalogue
-from backend.seed.geography import SERVICE_AREAS
 from backend.seed.plan import demo_sites, demo_vehicles
 from backend.seed.season import load_season
 from booking.chargers.models import ChargePoint, Connector

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry import Polygon
 
+from backend.geography import DISTRICT_NAMES, NEIGHBOURHOODS, SERVICE_AREAS, district_at, in_water
 from backend.seed import catalogue
-from backend.seed.geography import DISTRICT_NAMES, NEIGHBOURHOODS, SERVICE_AREAS, district_at, in_water
 
 _SEED = 2026
 _SCATTER_M = 600

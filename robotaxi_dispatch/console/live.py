@@ -12,9 +12,8 @@ from sqlmodel import Session, select
 
 from backend.accounts.tokens import Principal
 from backend.dbtypes import utcnow
-from backend.seed.geography import DISTRICT_NAMES, OUTLINES
+from backend.geography import BRIDGES, DISTRICT_NAMES, OUTLINES, RIVERS
 from robotaxi_dispatch.dispatcher import CHARGE_BELOW_SOC
-from robotaxi_dispatch.engine.chongqing import BRIDGES, RIVERS
 from robotaxi_dispatch.rides import fleet, positions
 from robotaxi_dispatch.rides.fleet import visible_rides
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus

@@ -8,7 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
-from robotaxi_dispatch.engine.chongqing import BRIDGES, RIVERS, to_xy
+from backend.geography import BRIDGES, RIVERS
+from robotaxi_dispatch.engine.chongqing import to_xy
 
 DETOUR = 1.35  # Chongqing's grid winds round hills: roads run ~35% longer than the crow flies
 # Mean speed (m/s) by local hour: morning and evening peaks are slowest.

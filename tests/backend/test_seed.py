@@ -7,8 +7,8 @@ from sqlmodel import select
 
 from backend.dbtypes import utcnow
 from backend.geo import lat_lon
+from backend.geography import DISTRICT_NAMES, district_at, in_water
 from backend.seed import catalogue
-from backend.seed.geography import DISTRICT_NAMES, district_at, in_water
 from backend.seed.loader import demo_identity, load_demo
 from booking.chargers.models import ChargePoint, Connector
 from booking.chargers.services import authenticate

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, select
 
 from backend.dbtypes import utcnow
-from backend.seed.geography import SERVICE_AREAS
+from backend.geography import SERVICE_AREAS
 from robotaxi_dispatch import dispatcher as dispatch_module
 from robotaxi_dispatch.dispatcher import LEASE_MS, Dispatcher
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, select
 
 from backend.dbtypes import utcnow
-from backend.seed.geography import SERVICE_AREAS
+from backend.geography import SERVICE_AREAS
 from booking.sites.models import Resource
 from robotaxi_dispatch.dispatcher import Dispatcher
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle

@@ -5,7 +5,7 @@ import pytest
 from sqlmodel import select
 
 from backend.dbtypes import utcnow
-from backend.seed.geography import SERVICE_AREAS
+from backend.geography import SERVICE_AREAS
 from mobile_api.rides import TRIP_EXAMPLE
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.dispatcher import Dispatcher
