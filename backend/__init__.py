@@ -114,8 +114,11 @@ def _reject_unusable_input():
             raise _unstorable_refused("body")
 
 
-def create_app(test_config: dict | None = None) -> OpenAPI:
-    """Create and configure the app; `test_config` overrides settings from the environment."""
+def create_app(test_config: dict | None = None, *, http: bool = True) -> OpenAPI:
+    """Create and configure the app; `test_config` overrides settings from the environment.
+
+    `http=False` leaves out the HTTP layer (mobile_api), for processes that serve no requests.
+    """
     app = OpenAPI(
         __name__,
         info=Info(title="Chongqing mobility experience API", version="1.0.0"),
@@ -149,8 +152,8 @@ def create_app(test_config: dict | None = None) -> OpenAPI:
     jobs.init_app(app)
     notifications.init_app(app)
 
-    # Feature packages register themselves; imported here so backend stays importable alone.
-    import mobile_api
+    # Imported here so backend stays importable alone, below the packages it composes.
+    from backend import composition
 
-    mobile_api.init_app(app)
+    composition.compose(app, http=http)
     return app
