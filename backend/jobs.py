@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from backend import leases
+from backend import leases, logs
 
 log = logging.getLogger(__name__)
 LEASE_KEY = "jobs:leader"
@@ -63,16 +64,18 @@ class Scheduler:
         return done
 
     def run_job(self, job: Job) -> object:
-        """Run one job in its own session; a failure is logged, never raised."""
-        try:
-            with self.app.app_context(), Session(self.app.extensions["db_engine"], expire_on_commit=False) as session:
-                summary = job.run(self.app, session)
-        except Exception:  # one failing job must not stop the others, nor the next turn
-            log.exception("job %s failed", job.name)
-            return "failed"
-        if summary:
-            log.info("job %s: %s", job.name, summary)
-        return summary
+        """Run one job in its own session, its lines logged under a run id; a failure is logged, never raised."""
+        with logs.bound(logs.job_run_id, f"{job.name}-{uuid.uuid4().hex[:12]}"):
+            try:
+                with self.app.app_context(), Session(self.app.extensions["db_engine"],
+                                                     expire_on_commit=False) as session:
+                    summary = job.run(self.app, session)
+            except Exception:  # one failing job must not stop the others, nor the next turn
+                log.exception("job %s failed", job.name)
+                return "failed"
+            if summary:
+                log.info("job %s: %s", job.name, summary)
+            return summary
 
     def run(self, stop: threading.Event) -> None:
         """Run jobs while holding the lease, until stopped; Redis or database outages are waited out."""

@@ -2,7 +2,8 @@
 
 Under gunicorn each worker is a process of its own: with PROMETHEUS_MULTIPROC_DIR set (the
 gunicorn config sets it) every worker writes its samples there and /metrics adds them up, so a
-scrape sees the whole server whichever worker answers it.
+scrape sees the whole server whichever worker answers it, dispatcher threads of the embedded
+mode included (a dispatcher process of its own serves its metrics itself: `--metrics-port`).
 """
 import hmac
 import ipaddress

@@ -8,6 +8,7 @@ import threading
 from dataclasses import asdict
 
 import click
+import prometheus_client
 from flask import current_app
 from flask.cli import AppGroup
 
@@ -35,8 +36,13 @@ def start_dispatchers(app, regions: list[str], stop: threading.Event) -> list[th
 
 @dispatch_cli.command("run")
 @click.option("--region", "regions", multiple=True, default=("liangjiang", "yongchuan"))
-def run_command(regions):
+@click.option("--metrics-port", type=int, envvar="DISPATCH_METRICS_PORT",
+              help="serve this process's Prometheus metrics (tick duration, stream lag, open requests) here")
+@click.option("--metrics-host", default="127.0.0.1", envvar="DISPATCH_METRICS_HOST", show_default=True)
+def run_command(regions, metrics_port, metrics_host):
     """Dispatch rides of the regions until interrupted (holding each region's lease)."""
+    if metrics_port:
+        prometheus_client.start_http_server(metrics_port, addr=metrics_host)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     threads = start_dispatchers(current_app._get_current_object(), list(regions), stop)

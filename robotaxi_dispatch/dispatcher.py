@@ -12,19 +12,25 @@ Every `REBALANCE_EVERY` ticks, unless the region's operators switched it off
 (`flask dispatch rebalancing REGION off`), idle vehicles are sent toward zones whose demand,
 forecast from the requests this dispatcher has seen, outruns them (`engine.rebalancing`).
 A rebalancing vehicle heads for its target and may still be matched on the way.
+
+Each tick reports to Prometheus: how long it took, how old the oldest stream entry it consumed
+was (how far the dispatcher runs behind its streams), and how many paid requests still wait.
 """
 import json
 import logging
 import os
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 
 import numpy as np
 import redis
+from prometheus_client import Gauge, Histogram
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
+from backend import logs
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
 from backend.exceptions import DomainError
@@ -51,6 +57,22 @@ REBALANCING = rebalancing.Limits()
 REBALANCE_EVERY = int(REBALANCING.every_s // TICK_S)
 MATCHABLE = (VehicleStatus.available, VehicleStatus.rebalancing)
 FLUSH_EVERY = timedelta(seconds=10)  # telemetry positions reach the rows this often (readers use Redis)
+
+TICK_SECONDS = Histogram("dispatch_tick_seconds", "Duration of a dispatcher tick", ["region"],
+                         buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0))
+# Standbys hold no lease and set nothing: the live process that set a gauge last is the leader.
+STREAM_LAG = Gauge("dispatch_stream_lag_seconds", "Age of the oldest stream entry the last tick consumed",
+                   ["region", "stream"], multiprocess_mode="livemostrecent")
+OPEN_REQUESTS = Gauge("dispatch_open_requests", "Paid ride requests still waiting for a vehicle after the last tick",
+                      ["region"], multiprocess_mode="livemostrecent")
+
+
+def _lag_s(entries: list[tuple[str, dict]]) -> float:
+    """Return how long ago (Redis's clock, in the entry id) the oldest entry was added; 0 without entries."""
+    if not entries:
+        return 0.0
+    oldest_ms = min(int(entry_id.split("-")[0]) for entry_id, _ in entries)
+    return max(0.0, time.time() - oldest_ms / 1000)
 
 
 def _codes(statuses) -> np.ndarray:
@@ -135,6 +157,7 @@ class Dispatcher:
 
     def step(self, now: datetime | None = None) -> dict:
         """Run one tick: consume the streams, match, commit, then acknowledge."""
+        started = time.perf_counter()
         now = now or utcnow()
         if self._starting:  # first tick, or Redis came back (maybe empty): groups, pending entries, fleet
             streams.ensure_groups(self.redis, self.region)
@@ -142,6 +165,8 @@ class Dispatcher:
         telemetry = self._consume(streams.telemetry_key(self.region))
         requests = self._consume(streams.requests_key(self.region))
         self._pending = False
+        STREAM_LAG.labels(self.region, "telemetry").set(_lag_s(telemetry))
+        STREAM_LAG.labels(self.region, "requests").set(_lag_s(requests))
         with Session(self.engine, expire_on_commit=False) as session:
             reload = self._loaded_at is None or now - self._loaded_at > RELOAD_EVERY
             if reload or self._flushed_at is None or now - self._flushed_at >= FLUSH_EVERY:
@@ -163,6 +188,7 @@ class Dispatcher:
         streams.ack(self.redis, streams.requests_key(self.region), [e for e, _ in requests])
         for ride_id in assigned + [r.id for r in lapsed]:
             streams.notify_ride(self.redis, ride_id)
+        TICK_SECONDS.labels(self.region).observe(time.perf_counter() - started)
         return {"assigned": len(assigned), "no_vehicle": len(lapsed)}
 
     def _observe(self, rides: list[Ride]) -> None:
@@ -198,6 +224,7 @@ class Dispatcher:
                 Ride.region == self.region, Ride.status == RideStatus.requested,
                 Ride.payment_status == AUTHORISED).order_by(Ride.requested_at).with_for_update()).all())
             if not rides:
+                OPEN_REQUESTS.labels(self.region).set(0)
                 return [], [], []
             self._observe(rides)
             open_rides = OpenRequests(
@@ -230,6 +257,12 @@ class Dispatcher:
                 ride.status, ride.ended_at = RideStatus.no_vehicle, now
                 record(session, ride, "no_vehicle")
             owed = [settle(session, ride=ride, keep_fen=0) for ride in lapsed]
+        OPEN_REQUESTS.labels(self.region).set(len(rides) - len(assigned) - len(lapsed))
+        for ride_id in assigned:  # committed: each under the id of the request that created the ride
+            ride = by_id[ride_id]
+            with logs.bound(logs.request_id, ride.request_id):
+                log.info("dispatch %s: ride %s assigned vehicle %s, pickup in %s s", self.region, ride.id,
+                         ride.vehicle_id, ride.pickup_eta_s)
         return assigned, lapsed, owed
 
     def run(self, stop: threading.Event) -> None:

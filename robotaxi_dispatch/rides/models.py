@@ -94,6 +94,8 @@ class Ride(SQLModel, table=True):
     payment_status: str = Field(default="none", max_length=24)
     vehicle_id: int | None = Field(default=None, index=True, sa_column_args=[
         ForeignKey("vehicles.id", name="fk_rides_vehicle_id", ondelete="SET NULL")])
+    # The X-Request-ID of the call that created it: the dispatcher logs the assignment under it.
+    request_id: str | None = Field(default=None, max_length=64)
     pickup_eta_s: int | None = None
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

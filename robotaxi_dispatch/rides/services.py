@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlmodel import Session, select
 
+from backend import logs
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
 from backend.exceptions import Invalid, NotFound, PaymentRequired, Unavailable
@@ -104,7 +105,7 @@ def request_ride(session: Session, gateway, redis, *, user_id: int, request: Rid
                     pickup_lon=request.pickup.lon, dropoff_lat=request.dropoff.lat,
                     dropoff_lon=request.dropoff.lon, passengers=request.passengers,
                     distance_m=offer.distance_m, trip_s=offer.trip_s, quoted_fare_fen=offer.fare.amount,
-                    authorised_fen=fares.authorisation_for(offer.fare.amount))
+                    authorised_fen=fares.authorisation_for(offer.fare.amount), request_id=logs.request_id.get())
         session.add(ride)
         session.flush()
         record(session, ride, "requested")
