@@ -98,7 +98,7 @@ def fleet_frame(session: Session, r, regions: list[str]) -> dict:
             columns[name].append(value)
     # Open requests have no vehicle yet, hence no organisation: an operator sees the demand it may serve.
     requests = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at)
-                            .where(Ride.status == RideStatus.requested.value).order_by(Ride.id)).all()
+                            .where(Ride.status == RideStatus.requested).order_by(Ride.id)).all()
     now = utcnow()
     return {"at": now.isoformat(), "statuses": STATUSES, "low_soc": CHARGE_BELOW_SOC, "vehicles": columns,
             "requests": [{"id": r.id, "lat": r.pickup_lat, "lon": r.pickup_lon,
@@ -171,6 +171,6 @@ def metrics_history(session: Session, *, principal: Principal, minutes: int = 60
         inside = [r for r in rides if lo <= r.requested_at < hi]
         waits = [(r.picked_up_at - r.requested_at).total_seconds() for r in inside if r.picked_up_at]
         buckets.append({"start": lo.isoformat(), "requests": len(inside),
-                        "completed": sum(r.status == RideStatus.completed.value for r in inside),
+                        "completed": sum(r.status == RideStatus.completed for r in inside),
                         "mean_pickup_wait_s": float(np.mean(waits)) if waits else None})
     return buckets
