@@ -81,6 +81,7 @@ def test_upgrade_keeps_rows_and_adds_keys_that_clear_themselves(engine):
     assert events == [(3, "requested"), (3, "assigned")]  # not cascaded away by SQLite's table rebuild
     assert _keys(engine) == {"fk_rides_vehicle_id": ("vehicles", "SET NULL"),
                              "fk_vehicles_ride_id": ("rides", "SET NULL")}
+    assert "request_id" in {c["name"] for c in inspect(engine).get_columns("rides")}
     with engine.begin() as conn, pytest.raises(IntegrityError):
         conn.execute(text("UPDATE rides SET vehicle_id = 12345 WHERE id = 3"))
     with engine.begin() as conn:
@@ -94,6 +95,7 @@ def test_downgrade_drops_the_keys_and_keeps_rows(engine):
     upgrade_database(engine, AFTER)
     _downgrade(engine, BEFORE)
     assert _keys(engine) == {}
+    assert "request_id" not in {c["name"] for c in inspect(engine).get_columns("rides")}
     assert _rows(engine)[2] == [(3, "requested"), (3, "assigned")]
     if engine.dialect.name == "sqlite":  # the rebuild left the connection's foreign keys on
         with engine.connect() as conn:
