@@ -1,4 +1,4 @@
-"""0610 turns ride and vehicle statuses into enum columns and adds their keys, keeping the rows."""
+"""0610 turns ride and vehicle statuses into enum columns and adds their keys; 0611 the ride's request id."""
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
@@ -7,7 +7,7 @@ from backend.cli import upgrade_database
 from backend.db import make_engine
 from tests.conftest import _create_pg_database, _drop_pg_database
 
-BEFORE, AFTER = "0600_one_head", "0610_ride_vehicle_types"
+BEFORE, AFTER, REQUEST_ID = "0600_one_head", "0610_ride_vehicle_types", "0611_ride_request_id"
 
 
 @pytest.fixture
@@ -81,7 +81,6 @@ def test_upgrade_keeps_rows_and_adds_keys_that_clear_themselves(engine):
     assert events == [(3, "requested"), (3, "assigned")]  # not cascaded away by SQLite's table rebuild
     assert _keys(engine) == {"fk_rides_vehicle_id": ("vehicles", "SET NULL"),
                              "fk_vehicles_ride_id": ("rides", "SET NULL")}
-    assert "request_id" in {c["name"] for c in inspect(engine).get_columns("rides")}
     with engine.begin() as conn, pytest.raises(IntegrityError):
         conn.execute(text("UPDATE rides SET vehicle_id = 12345 WHERE id = 3"))
     with engine.begin() as conn:
@@ -95,8 +94,21 @@ def test_downgrade_drops_the_keys_and_keeps_rows(engine):
     upgrade_database(engine, AFTER)
     _downgrade(engine, BEFORE)
     assert _keys(engine) == {}
-    assert "request_id" not in {c["name"] for c in inspect(engine).get_columns("rides")}
     assert _rows(engine)[2] == [(3, "requested"), (3, "assigned")]
     if engine.dialect.name == "sqlite":  # the rebuild left the connection's foreign keys on
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def _ride_columns(engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns("rides")}
+
+
+def test_rides_gain_and_lose_the_request_id_in_place(engine):
+    upgrade_database(engine, BEFORE)
+    _fill(engine)
+    upgrade_database(engine, REQUEST_ID)
+    assert "request_id" in _ride_columns(engine)
+    _downgrade(engine, AFTER)
+    assert "request_id" not in _ride_columns(engine)
+    assert _rows(engine)[2] == [(3, "requested"), (3, "assigned")]  # the rides were not rebuilt

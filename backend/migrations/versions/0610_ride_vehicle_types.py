@@ -1,7 +1,5 @@
 """Ride and vehicle statuses become enum columns; rides and vehicles point at each other by foreign key.
 
-A ride also keeps the request id of the call that created it (dispatch logs carry it).
-
 The statuses stay VARCHAR (as every enum column of the platform), widened to the length the
 enum type declares. A ride's vehicle and a vehicle's ride are foreign keys that clear
 themselves when the row they point at is deleted. References already dangling are cleared
@@ -52,7 +50,6 @@ def _rebuild(change) -> None:
 
 
 def upgrade():
-    op.add_column("rides", sa.Column("request_id", sa.String(64), nullable=True))
     op.execute("UPDATE rides SET vehicle_id = NULL WHERE vehicle_id IS NOT NULL "
                "AND vehicle_id NOT IN (SELECT id FROM vehicles)")
     op.execute("UPDATE vehicles SET ride_id = NULL WHERE ride_id IS NOT NULL "
@@ -71,6 +68,4 @@ def downgrade():
         if table in KEYS:
             batch.drop_constraint(KEYS[table][0], type_="foreignkey")
         batch.alter_column("status", type_=sa.String(16), existing_type=sa.String(32), existing_nullable=False)
-        if table == "rides":
-            batch.drop_column("request_id")
     _rebuild(change)
