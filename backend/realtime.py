@@ -28,6 +28,7 @@ OPEN_STREAMS = Gauge("sse_open_streams", "Open Server-Sent Event streams", ["kin
 DELIVERY_LAG = Histogram("sse_delivery_lag_seconds", "From publish to the write on a stream's socket", ["kind"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 QUEUE_LIMIT = 256   # messages a connection may fall behind before it is dropped (a dead client)
+HAND_SLICE = 200    # connections woken before the hub lets ordinary requests run again
 SLOT_TTL_S = 60     # a per-user stream slot lapses unless its stream's heartbeat renews it
 CLOSED = object()   # put on a connection's queue: the stream ends (shutdown, dropped)
 
@@ -43,13 +44,13 @@ def publish(r: redis.Redis, channel: str, message: dict) -> None:
     r.publish(channel_prefix(r) + channel, json.dumps({**message, "t": time.time()}))
 
 
-def publish_many(r: redis.Redis, messages: dict[str, dict]) -> None:
-    """Publish one message per channel in a single round trip."""
-    prefix, now = channel_prefix(r), time.time()
-    with r.pipeline(transaction=False) as pipe:
-        for channel, message in messages.items():
-            pipe.publish(prefix + channel, json.dumps({**message, "t": now}))
-        pipe.execute()
+def publish_batch(r: redis.Redis, channel: str, messages: dict[str, dict]) -> None:
+    """Publish many channels' messages as one (a region's positions of one tick).
+
+    Every process receives and decodes the batch once instead of one message per channel, then
+    hands each entry to the connections watching its channel as if it had been published alone.
+    """
+    publish(r, channel, {"batch": messages})
 
 
 @dataclass
@@ -74,6 +75,15 @@ class Subscription:
             return self.queue.get(timeout=max(timeout, 0))
         except queue.Empty:
             return None
+
+    def waiting(self) -> list:
+        """Take every message already queued, without waiting (a stream that fell behind catches up at once)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.queue.get_nowait())
+            except queue.Empty:
+                return taken
 
     def close(self) -> None:
         self.hub.leave(self)
@@ -127,12 +137,28 @@ class Hub:
             self._hand(subscription, CLOSED)
 
     def deliver(self, channel: str, data: dict) -> None:
-        """Hand a message to every local connection watching its channel."""
+        """Hand a message (each entry of a batch) to every local connection watching its channel."""
+        if "batch" not in data:
+            self._deliver_one(channel, data)
+            return
+        with self._lock:
+            watched = self._watchers.keys() & data["batch"].keys()
+        handed = 0
+        for entry in watched:
+            handed += self._deliver_one(entry, {**data["batch"][entry], "t": data["t"]})
+            if handed >= HAND_SLICE:
+                # A batch wakes thousands of streams at once: let the requests that are ready
+                # run between slices rather than after the whole batch (gevent yields here).
+                time.sleep(0)
+                handed = 0
+
+    def _deliver_one(self, channel: str, data: dict) -> int:
         with self._lock:
             watchers = list(self._watchers.get(channel, ()))
         message = Message(channel, data)
         for subscription in watchers:
             self._hand(subscription, message)
+        return len(watchers)
 
     def _hand(self, subscription: Subscription, message) -> None:
         try:

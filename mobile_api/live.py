@@ -7,6 +7,7 @@ a `retry:` hint first, a heartbeat comment when nothing else was sent for a whil
 its subject ends, when the token that opened it expires, or when the server shuts down.
 """
 import json
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -91,25 +92,64 @@ class _Body:
             self.release()
 
 
-def _run(stream: LiveStream, opening: Rendered, subscription, claim, pace: tuple[float, int]) -> Iterable[str]:
+def _run(stream: LiveStream, opening: Rendered, subscription, claim, pace: tuple[float, int]) -> Iterable[bytes]:
     (r, slot), (heartbeat_s, retry_ms) = claim, pace
-    yield f"retry: {retry_ms}\n\n"
+    # Each stream's own interval, so streams opened together do not all beat in the same instant.
+    heartbeat_s *= random.uniform(0.8, 1.0)
+    lag, renewed = DELIVERY_LAG.labels(stream.kind), time.time()
+    yield f"retry: {retry_ms}\n\n".encode()
     events, done = opening
     if events:
-        yield "".join(sse_event(*e) for e in events)
+        yield "".join(sse_event(*e) for e in events).encode()
     while not done:
-        left = stream.ends_at - time.time()
+        now = time.time()
+        left = stream.ends_at - now
         if left <= 0:
             return
+        if now - renewed >= heartbeat_s:  # a busy stream renews its slot too, not only a silent one
+            realtime.renew_slot(r, user_id=stream.user_id, slot=slot)
+            renewed = now
         message = subscription.get(min(heartbeat_s, left))
         if message is CLOSED:
             return
         if message is None:
             if time.time() < stream.ends_at:
-                realtime.renew_slot(r, user_id=stream.user_id, slot=slot)
-                yield ": heartbeat\n\n"
+                yield b": heartbeat\n\n"
             continue
-        events, done = stream.render(message)
-        if events:
-            yield "".join(sse_event(*e) for e in events)
-            DELIVERY_LAG.labels(stream.kind).observe(max(0.0, time.time() - message.data["t"]))
+        messages = [message, *subscription.waiting()]
+        chunk, done = _render(stream, messages)
+        if chunk:
+            yield chunk
+            sent = time.time()
+            for m in messages:
+                if m is not CLOSED:
+                    lag.observe(max(0.0, sent - m.data["t"]))
+        if CLOSED in messages:
+            return
+
+
+def _render(stream: LiveStream, messages: list) -> tuple[bytes, bool]:
+    """Render what a stream woke up to as one write. A newer unnumbered event (a position, a
+    frame) replaces one of its name not yet sent; numbered ones (statuses) all go, in order."""
+    events, done = {}, False
+    for message in messages:
+        if message is CLOSED:
+            break
+        rendered, done = stream.render(message)
+        for name, data, event_id in rendered:
+            key = event_id or name
+            events.pop(key, None)
+            events[key] = (message, name, data, event_id)
+        if done:
+            break
+    return b"".join(_encoded(*e) for e in events.values()), done
+
+
+def _encoded(message: Message, name: str, data: dict | str, event_id: int | None) -> bytes:
+    """Return an event's bytes; JSON already serialised for many streams is framed once per message."""
+    if event_id is not None or not isinstance(data, str):
+        return sse_event(name, data, event_id).encode()
+    key = ("sse", name, data)
+    if key not in message.cache:
+        message.cache[key] = sse_event(name, data).encode()
+    return message.cache[key]

@@ -117,6 +117,6 @@ def ride_events(path: RidePath, header: StreamHeaders):
     ride = services.own_ride(session, ride_id=path.ride_id, user_id=principal.user_id)
     watch = watching.RideWatch(current_app.extensions["db_engine"], _redis(), ride_id=ride.id,
                                seen=header.last_event_id or 0)
-    return open_stream(LiveStream(kind="ride", channel=ride_channel(ride.id), user_id=principal.user_id,
+    return open_stream(LiveStream(kind="ride", channel=ride_channel(ride.region, ride.id), user_id=principal.user_id,
                                   ends_at=stream_deadline(token_expires_at()), opening=watch.opening,
                                   render=watch.render))

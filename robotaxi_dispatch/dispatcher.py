@@ -187,7 +187,7 @@ class Dispatcher:
         streams.ack(self.redis, streams.telemetry_key(self.region), [e for e, _ in telemetry])
         streams.ack(self.redis, streams.requests_key(self.region), [e for e, _ in requests])
         for ride_id in assigned + [r.id for r in lapsed]:
-            streams.notify_ride(self.redis, ride_id)
+            streams.notify_ride(self.redis, self.region, ride_id)
         TICK_SECONDS.labels(self.region).observe(time.perf_counter() - started)
         return {"assigned": len(assigned), "no_vehicle": len(lapsed)}
 

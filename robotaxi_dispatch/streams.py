@@ -1,7 +1,8 @@
 """Redis Streams and leases that carry dispatch work, partitioned by region.
 
-Every key carries its region in a hash tag (`dispatch:{liangjiang}:requests`), so Redis Cluster
-keeps one region's streams and lease on one shard. Telemetry travels as one stream entry per
+Every key carries its region in a hash tag (`dispatch:{liangjiang}:requests`, and the live
+channels `ride:{liangjiang}:<ride id>`), so Redis Cluster keeps one region's streams, lease and
+publishes on one shard. Telemetry travels as one stream entry per
 batch (JSON columns), so thousands of positions cost one XADD instead of thousands, and the
 dispatcher turns them into arrays without a loop per row.
 """
@@ -20,9 +21,14 @@ TELEMETRY_MAXLEN = 100_000
 CONSOLE_CHANNEL = "console"
 
 
-def ride_channel(ride_id: int) -> str:
+def ride_channel(region: str, ride_id: int) -> str:
     """The live channel of one ride: its status changes and its vehicle's positions."""
-    return f"rides:{ride_id}"
+    return f"ride:{{{region}}}:{ride_id}"
+
+
+def ride_positions_channel(region: str) -> str:
+    """The live channel carrying a region's ride positions, one batch per telemetry call."""
+    return f"ride:{{{region}}}:positions"
 
 
 def telemetry_key(region: str) -> str:
@@ -114,15 +120,16 @@ def release_lease(r: redis.Redis, region: str, owner: str) -> None:
 
 
 @best_effort
-def notify_ride(r: redis.Redis, ride_id: int) -> None:
+def notify_ride(r: redis.Redis, region: str, ride_id: int) -> None:
     """Tell the streams watching a ride that its status changed (they read the new ride events)."""
-    realtime.publish(r, ride_channel(ride_id), {"kind": "status"})
+    realtime.publish(r, ride_channel(region, ride_id), {"kind": "status"})
 
 
 @best_effort
-def publish_ride_positions(r: redis.Redis, updates: list[tuple[int, dict]]) -> None:
-    """Send each ride's watchers its vehicle's new position, all in one round trip."""
-    realtime.publish_many(r, {ride_channel(ride_id): {"kind": "position", **update} for ride_id, update in updates})
+def publish_ride_positions(r: redis.Redis, region: str, updates: list[tuple[int, dict]]) -> None:
+    """Send each ride's watchers its vehicle's new position: one message for the region's batch."""
+    realtime.publish_batch(r, ride_positions_channel(region), {
+        ride_channel(region, ride_id): {"kind": "position", **update} for ride_id, update in updates})
 
 
 @best_effort

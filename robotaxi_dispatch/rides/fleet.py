@@ -103,7 +103,8 @@ def _tell_riders(session: Session, redis, moving: list[tuple[TelemetryRow, int]]
     """Publish each served ride's vehicle position, with the pickup ETA until the rider is aboard."""
     if not moving:
         return
-    rides = {ride.id: ride for ride in session.exec(select(Ride.id, Ride.status, Ride.pickup_lat, Ride.pickup_lon)
+    rides = {ride.id: ride for ride in session.exec(select(Ride.id, Ride.region, Ride.status, Ride.pickup_lat,
+                                                          Ride.pickup_lon)
                                                    .where(_among(session, Ride.id, [r for _, r in moving])))}
     watched = [(row, rides[ride_id]) for row, ride_id in moving if ride_id in rides]
     if not watched:
@@ -111,10 +112,13 @@ def _tell_riders(session: Session, redis, moving: list[tuple[TelemetryRow, int]]
     lat, lon, plat, plon = np.array([(row.lat, row.lon, ride.pickup_lat, ride.pickup_lon)
                                      for row, ride in watched]).T
     etas = ETA.seconds(*to_xy(lat, lon), *to_xy(plat, plon), hour=hour_of(watched[0][0].ts))
-    publish_ride_positions(redis, [
-        (ride.id, {"vehicle_id": row.vehicle_id, "lat": row.lat, "lon": row.lon, "heading": row.heading,
-                   "at": row.ts.astimezone(CITY_TZ).isoformat(), "pickup_eta_s": _pickup_eta(ride.status, eta)})
-        for (row, ride), eta in zip(watched, etas.tolist())])
+    by_region: dict[str, list[tuple[int, dict]]] = {}
+    for (row, ride), eta in zip(watched, etas.tolist()):
+        by_region.setdefault(ride.region, []).append((ride.id, {
+            "vehicle_id": row.vehicle_id, "lat": row.lat, "lon": row.lon, "heading": row.heading,
+            "at": row.ts.astimezone(CITY_TZ).isoformat(), "pickup_eta_s": _pickup_eta(ride.status, eta)}))
+    for region, updates in by_region.items():
+        publish_ride_positions(redis, region, updates)
 
 
 def _pickup_eta(status: str, seconds: float) -> int | None:
@@ -170,7 +174,7 @@ def vehicle_event(session: Session, gateway, redis, *, principal: Principal, veh
     publish_status(redis, vehicle.region, vehicle.id, vehicle.status)
     run_after_commit(session, gateway, owed)
     if ride is not None:
-        notify_ride(redis, ride.id)
+        notify_ride(redis, ride.region, ride.id)
     if requeue:
         publish_request(redis, requeue.region, requeue.id)
     return vehicle

@@ -185,7 +185,7 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int)
         record(session, ride, "rider_cancelled", fee_fen=ride.cancellation_fee_fen)
         owed = settle(session, ride=ride, keep_fen=ride.cancellation_fee_fen)
     run_after_commit(session, gateway, owed)
-    notify_ride(redis, ride.id)
+    notify_ride(redis, ride.region, ride.id)
     if freed is not None:
         publish_status(redis, freed.region, freed.id, freed.status)
     return ride

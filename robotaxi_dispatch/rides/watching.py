@@ -5,6 +5,8 @@ Status events are read from the ride's events (what `record` appended), so each 
 stream opens and when a status change is announced, never on a timer; positions come straight
 from the published message.
 """
+import json
+
 from sqlmodel import Session, select
 
 from backend.i18n import CITY_TZ
@@ -13,8 +15,8 @@ from robotaxi_dispatch.rides.models import TERMINAL, Ride, RideEvent, RideStatus
 
 ACTIVE = (RideStatus.assigned, RideStatus.arriving, RideStatus.in_progress)
 
-# An event for the stream: (name, data, id or None); the HTTP layer formats it.
-Event = tuple[str, dict, int | None]
+# An event for the stream: (name, data or its JSON, id or None); the HTTP layer formats it.
+Event = tuple[str, dict | str, int | None]
 
 
 class RideWatch:
@@ -42,8 +44,10 @@ class RideWatch:
     def render(self, message) -> tuple[list[Event], bool]:
         """Turn a published message about the ride into events."""
         if message.data["kind"] == "position":
-            data = {k: v for k, v in message.data.items() if k != "kind"}  # `t`: when it was published
-            return [("position", data, None)], False
+            if "position" not in message.cache:  # serialised once for every stream on this ride
+                message.cache["position"] = json.dumps(
+                    {k: v for k, v in message.data.items() if k != "kind"}, ensure_ascii=False)  # `t`: when published
+            return [("position", message.cache["position"], None)], False
         with Session(self.engine) as session:
             return self._new_statuses(session)
 

@@ -116,7 +116,7 @@ def test_open_streams_query_nothing_while_positions_flow(app, client, city, open
         watcher.next("position")  # opened: replay and current position read once
     with statements_run(app) as statements:
         for n in range(10):
-            streams.publish_ride_positions(app.extensions["redis"], [(ride["id"], {
+            streams.publish_ride_positions(app.extensions["redis"], "liangjiang", [(ride["id"], {
                 "vehicle_id": vehicle_id, "lat": 29.66 + n / 1e4, "lon": 106.546, "pickup_eta_s": 60})])
             time.sleep(0.2)
         for watcher in watchers:
