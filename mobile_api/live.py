@@ -35,7 +35,7 @@ def sse_event(name: str, data: dict | str, event_id: int | None = None) -> str:
 class LiveStream:
     """What one stream watches and how it turns messages into events."""
 
-    kind: str                               # metrics label: "ride" or "console"
+    kind: str                               # metrics label: "ride", "console" or "user"
     channel: str
     user_id: int
     ends_at: float                          # epoch seconds: the token's expiry or the longest stream

@@ -6,9 +6,10 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
 from backend.db import get_session
-from backend.exceptions import Invalid, NotFound
+from backend.exceptions import Invalid, NotFound, TooManyRequests, Unavailable
 from backend.i18n import current_language
 from backend.notifications import services
+from backend.notifications.live import InboxWatch
 from backend.notifications.models import (
     DeviceCreate,
     DevicePublic,
@@ -18,6 +19,7 @@ from backend.notifications.models import (
     NotificationPublic,
     PreferencesUpdate,
 )
+from backend.notifications.outbox import channel
 from mobile_api.http import (
     BEARER,
     QueryParams,
@@ -25,8 +27,10 @@ from mobile_api.http import (
     json_response,
     keyset_page,
     require_principal,
+    token_expires_at,
 )
-from mobile_api.openapi import operation
+from mobile_api.live import LiveStream, open_stream, stream_deadline
+from mobile_api.openapi import operation, stream
 
 bp = APIBlueprint("notifications", __name__, url_prefix="/api/v1/me", abp_tags=[Tag(
     name="notifications", description="The caller's notification inbox, per-kind preferences, and push devices.")])
@@ -44,6 +48,11 @@ class NotificationPath(BaseModel):
 
 class DevicePath(BaseModel):
     device_id: int
+
+
+class StreamHeaders(BaseModel):
+    last_event_id: int | None = Field(default=None, alias="Last-Event-ID", ge=0,
+                                      description="replay the notifications after this one")
 
 
 class InboxPage(BaseModel):
@@ -89,6 +98,20 @@ def inbox(query: InboxQuery):
     return json_response(InboxPage(items=[services.notification_public(n, language=language) for n in items],
                                    next_cursor=cursor,
                                    unread_count=services.unread_count(session, user_id=principal.user_id)))
+
+
+@bp.get("/stream", security=BEARER, **operation(
+    "streamNotifications", {200: stream("`notification` events (as in listNotifications) with `id:` as they are "
+                                        "created, the ones after `Last-Event-ID` replayed first")},
+    raises=(TooManyRequests, Unavailable)))
+def notification_stream(header: StreamHeaders):
+    """Server-Sent Events: each new notification of the caller as it is created (with `id:`;
+    after `Last-Event-ID` the ones missed are replayed from the inbox first)."""
+    principal = require_principal()
+    watch = InboxWatch(user_id=principal.user_id, language=current_language(), seen=header.last_event_id)
+    return open_stream(LiveStream(kind="user", channel=channel(principal.user_id), user_id=principal.user_id,
+                                  ends_at=stream_deadline(token_expires_at()), opening=watch.opening,
+                                  render=watch.render))
 
 
 @bp.get("/notifications/unread-count", security=BEARER, **operation("countUnreadNotifications", {200: UnreadCount}))

@@ -1,13 +1,13 @@
 """Sending notifications after their transaction commits: live on Redis, then to devices with retries.
 
 `notify()` leaves the ids of what it recorded in the session; when that session commits, the
-outbox publishes each notification once on `user:{<user id>}:notifications` (what live streams
-carry) and pushes its pending deliveries from a small thread pool, so a slow device never holds
-up the request. A delivery is claimed by moving its next attempt forward before it is tried, so
-the after-commit push and the retry runner never send the same one twice; a failure is counted
-and retried with backoff, and given up after MAX_ATTEMPTS.
+outbox publishes each notification once on the live channel `user:{<user id>}:notifications`
+(what the user's streams carry, `backend/realtime.py`) and pushes its pending deliveries from a
+small thread pool, so a slow device never holds up the request. A delivery is claimed by moving
+its next attempt forward before it is tried, so the after-commit push and the retry runner never
+send the same one twice; a failure is counted and retried with backoff, and given up after
+MAX_ATTEMPTS.
 """
-import json
 import logging
 import threading
 import weakref
@@ -18,6 +18,7 @@ from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from backend import realtime
 from backend.dbtypes import utcnow
 from backend.notifications.models import DeliveryStatus, Device, Notification, PushDelivery
 from backend.notifications.push import PushFailed, PushProvider
@@ -47,8 +48,8 @@ def message(notification: Notification) -> dict:
 
 @best_effort
 def publish(redis, notification: Notification) -> None:
-    """Publish a notification on its user's channel for live streams."""
-    redis.publish(channel(notification.user_id), json.dumps(message(notification), ensure_ascii=False))
+    """Publish a notification on its user's live channel, for the user's open streams."""
+    realtime.publish(redis, channel(notification.user_id), message(notification))
 
 
 class Outbox:

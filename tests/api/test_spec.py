@@ -69,7 +69,7 @@ def test_every_operation_has_a_typed_answer(spec):
     assert not untyped
     streams = [path for path, _, op in _operations(spec)
                if "text/event-stream" in op["responses"].get("200", {}).get("content", {})]
-    assert sorted(streams) == ["/api/v1/ops/stream", "/api/v1/rides/{ride_id}/events"]
+    assert sorted(streams) == ["/api/v1/me/stream", "/api/v1/ops/stream", "/api/v1/rides/{ride_id}/events"]
 
 
 def test_spec_describes_tags_security_and_schemas(spec):

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from sqlmodel import Session, select
 
+from backend import realtime
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
 from backend.notifications import services
@@ -97,7 +98,7 @@ def test_a_waiting_list_offer_reaches_the_inbox_the_live_channel_and_the_device(
                          json={"provider": "webhook", "address": receiver.url})
     assert device.status_code == 201 and device.json["secret"]
     live = app.extensions["redis"].pubsub()
-    live.subscribe(channel(sold_out["second_user"].id))
+    live.subscribe(realtime.channel_prefix(app.extensions["redis"]) + channel(sold_out["second_user"].id))
     live.get_message(timeout=1)  # the subscription's confirmation
     cancelled = client.post(f"/api/v1/orders/{sold_out['held']['id']}/cancel", headers=sold_out["first"])
     assert cancelled.status_code == 200
@@ -217,7 +218,7 @@ def test_read_marks_preferences_and_pages(app, client, session):
 def test_nothing_is_sent_for_a_change_that_rolls_back(app, session):
     user = make_user(session)
     live = app.extensions["redis"].pubsub()
-    live.subscribe(channel(user.id))
+    live.subscribe(realtime.channel_prefix(app.extensions["redis"]) + channel(user.id))
     live.get_message(timeout=1)
     services.notify(session, user_id=user.id, kind=NotificationKind.event_cancelled, title=("x", "x"),
                     body=("x", "x"), data={})

@@ -78,6 +78,7 @@ TABLE = [
     any_user("GET", "/api/v1/me/notifications", "/api/v1/me/notifications"),
     any_user("GET", "/api/v1/me/notifications/unread-count", "/api/v1/me/notifications/unread-count"),
     any_user("POST", "/api/v1/me/notifications/read-all", "/api/v1/me/notifications/read-all"),
+    any_user("GET", "/api/v1/me/stream", "/api/v1/me/stream"),
     any_user("GET", "/api/v1/me/notification-preferences", "/api/v1/me/notification-preferences"),
     any_user("PUT", "/api/v1/me/notification-preferences", "/api/v1/me/notification-preferences",
              body={"kinds": {"ride_arriving": {"inbox": True, "push": False}}}),
