@@ -4,7 +4,8 @@ Starts the platform on 127.0.0.1 as `make load` does (PostgreSQL/PostGIS + Redis
 the gevent workers of gunicorn.conf.py, `flask dispatch run`), seeds riders whose rides have a
 car coming and operators, moves that fleet once a second through `POST /api/v1/fleet/telemetry`,
 then for each size in STREAMS_SIZES (default 1000,5000,10000) opens that many Server-Sent Event
-streams (ride streams, five per rider, and one in a hundred operator consoles, half cut to a box)
+streams (riders' ride streams, one rider in four on two devices, and one in a hundred operator
+consoles, two per operator, one of them cut to a box)
 and runs the citizens' locust evening beside them. It prints one JSON object: streams held,
 refused and dropped, delivery latency from publish to client receipt, and the API's p50/p95
 against the same locust run without streams. Then the telemetry figure: positions per second
@@ -46,8 +47,10 @@ from robotaxi_dispatch.dispatcher import TICK_S, Dispatcher
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
 
 HOST = "127.0.0.1"   # the benchmark only ever targets this machine
-STREAMS_PER_RIDER = 5
-CONSOLE_SHARE = 100  # one console in this many streams
+SECOND_DEVICE_SHARE = 4    # one rider in this many also watches the ride on a second device
+CONSOLE_SHARE = 100        # one console in this many streams
+CONSOLES_PER_OPERATOR = 2  # a whole-fleet view and a view cut to a box
+FLEETS = 4                 # operating companies sharing the city's robotaxis, each console sees its own
 LIANGJIANG = (29.60, 29.74, 106.45, 106.65)  # south, north, west, east of the moving fleet
 PUBLISHED_AT = re.compile(rb'"t": ([0-9.]+)')
 
@@ -107,26 +110,30 @@ def _fleet_org(session: Session, slug: str) -> int:
 
 
 def _vehicles(session: Session, org: int, region: str, count: int) -> list[int]:
-    rows = [{"organisation_id": org, "plate": f"{region[:2].upper()}{n:06d}", "model": "bench", "seats": 4,
+    rows = [{"organisation_id": org, "plate": f"{region[:2].upper()}{org}-{n:06d}", "model": "bench", "seats": 4,
              "region": region, "status": VehicleStatus.available} for n in range(count)]
     session.execute(insert(Vehicle.__table__), rows)
     session.commit()
     return list(session.scalars(select(Vehicle.id).where(Vehicle.organisation_id == org).order_by(Vehicle.id)))
 
 
-def seed_riders(app, riders: int, consoles: int) -> dict:
-    """Create riders each with a ride a bench vehicle is driving to, and operators of that fleet."""
+def seed_riders(app, riders: int, operators: int) -> dict:
+    """Create riders each with a ride a bench vehicle is driving to, shared out among FLEETS
+    operating companies, and operators of those fleets (each sees only its own fleet)."""
     rng = np.random.default_rng(12)
     with Session(app.extensions["db_engine"]) as session:
-        org = _fleet_org(session, "bench-fleet")
-        vehicle_ids = _vehicles(session, org, "liangjiang", riders)
+        orgs = [_fleet_org(session, f"bench-fleet-{n}") for n in range(FLEETS)]
+        vehicle_ids = [vid for n, org in enumerate(orgs)
+                       for vid in _vehicles(session, org, "liangjiang", len(range(n, riders, FLEETS)))]
         users = [User(email=f"rider{n}@bench.cq", password_hash="-", name=f"rider {n}") for n in range(riders)]
-        operators = [User(email=f"op{n}@bench.cq", password_hash="-", name=f"op {n}") for n in range(consoles)]
-        session.add_all(users + operators)
+        staff = [User(email=f"op{n}@bench.cq", password_hash="-", name=f"op {n}") for n in range(operators + 1)]
+        session.add_all(users + staff)
         session.commit()
+        feed, consoles = staff[0], staff[1:]  # the fleets' telemetry feed, and the people at consoles
         session.add_all([UserRole(user_id=u.id, role="citizen") for u in users]
-                        + [UserRole(user_id=u.id, role="operator") for u in operators]
-                        + [Membership(user_id=u.id, organisation_id=org) for u in operators])
+                        + [UserRole(user_id=u.id, role="operator") for u in staff]
+                        + [Membership(user_id=feed.id, organisation_id=org) for org in orgs]
+                        + [Membership(user_id=u.id, organisation_id=orgs[n % FLEETS]) for n, u in enumerate(consoles)])
         south, north, west, east = LIANGJIANG
         rides = [Ride(user_id=u.id, status=RideStatus.assigned, region="liangjiang", vehicle_id=vid,
                       pickup_lat=float(rng.uniform(south, north)), pickup_lon=float(rng.uniform(west, east)),
@@ -140,9 +147,11 @@ def seed_riders(app, riders: int, consoles: int) -> dict:
                             .values(status=VehicleStatus.dispatched, ride_id=ride.id))
         session.commit()
         rider_tokens = _tokens(app, [Principal(u.id, frozenset({"citizen"}), frozenset()) for u in users])
-        op_tokens = _tokens(app, [Principal(u.id, frozenset({"operator"}), frozenset({org})) for u in operators])
+        op_tokens = _tokens(app, [Principal(u.id, frozenset({"operator"}), frozenset({orgs[n % FLEETS]}))
+                                  for n, u in enumerate(consoles)])
+        feed_token, = _tokens(app, [Principal(feed.id, frozenset({"operator"}), frozenset(orgs))])
         return {"rides": [(r.id, t) for r, t in zip(rides, rider_tokens)], "consoles": op_tokens,
-                "vehicles": vehicle_ids, "operator": op_tokens[0] if op_tokens else None}
+                "vehicles": vehicle_ids, "operator": feed_token}
 
 
 class FleetMover:
@@ -229,13 +238,30 @@ def _client_process(port, targets, hold_s, ready, answer) -> None:
     answer.put(asyncio.run(_clients(port, targets, hold_s, ready)))
 
 
-def _targets(seeded: dict, size: int) -> list[tuple[str, str]]:
+def stream_plan(size: int) -> tuple[int, int]:
+    """Return how many riders and consoles make `size` streams: one in CONSOLE_SHARE a console."""
     consoles = size // CONSOLE_SHARE
-    rides = seeded["rides"][: (size - consoles) // STREAMS_PER_RIDER]
+    ride_streams = size - consoles
+    riders = ride_streams * SECOND_DEVICE_SHARE // (SECOND_DEVICE_SHARE + 1)
+    while riders + riders // SECOND_DEVICE_SHARE < ride_streams:
+        riders += 1
+    return riders, consoles
+
+
+def _targets(seeded: dict, size: int) -> list[tuple[str, str]]:
+    """Most streams are riders watching their own ride (one rider in SECOND_DEVICE_SHARE on a second
+    device too), a few are operators' consoles (two per operator, one cut to a box). Nobody holds
+    more than two, so even with the previous size's streams not yet noticed closed a user stays
+    under the per-user cap of five."""
+    riders, consoles = stream_plan(size)
     south, north, west, east = LIANGJIANG
     box = f"?bbox={south},{west},{(south + north) / 2},{(west + east) / 2}"
-    targets = [(f"/api/v1/rides/{ride}/events", token) for ride, token in rides for _ in range(STREAMS_PER_RIDER)]
-    return targets + [("/api/v1/ops/stream" + (box if n % 2 else ""), seeded["consoles"][n // STREAMS_PER_RIDER])
+    targets = []
+    for n, (ride, token) in enumerate(seeded["rides"][:riders]):
+        devices = 2 if n % SECOND_DEVICE_SHARE == SECOND_DEVICE_SHARE - 1 else 1
+        targets += [(f"/api/v1/rides/{ride}/events", token)] * devices
+    targets = targets[:size - consoles]
+    return targets + [("/api/v1/ops/stream" + (box if n % 2 else ""), seeded["consoles"][n // CONSOLES_PER_OPERATOR])
                       for n in range(consoles)]
 
 
@@ -338,8 +364,8 @@ def main() -> int:
     with platform(workers) as (base, env, work):
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
         app = create_app()
-        riders, consoles = max(sizes) // STREAMS_PER_RIDER, max(max(sizes) // CONSOLE_SHARE, 1)
-        seeded = seed_riders(app, riders, (consoles + STREAMS_PER_RIDER - 1) // STREAMS_PER_RIDER)
+        riders, consoles = stream_plan(max(sizes))
+        seeded = seed_riders(app, riders, consoles // CONSOLES_PER_OPERATOR + 1)
         mover = FleetMover(base, seeded["operator"], seeded["vehicles"])
         threading.Thread(target=mover.run, daemon=True).start()
         streams = measure_streams(base, env, work, seeded, sizes)
