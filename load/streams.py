@@ -12,9 +12,10 @@ against the same locust run without streams. Then the telemetry figure: position
 accepted into a dispatcher's index (50,000 vehicles, batches of 10,000) and the age of the
 positions each dispatch tick matches with.
 
-Environment: STREAMS_SIZES, STREAMS_HOLD_S (seconds each size is held while locust runs, 30),
-STREAMS_LOCUST_USERS (10), STREAMS_WORKERS (gunicorn workers, 2), TELEMETRY_VEHICLES (50000),
-TELEMETRY_SECONDS (20), STREAMS_RESULTS (load/streams-results.json), and load/stage.py's.
+Environment: STREAMS_PORT (a free one if unset), STREAMS_SIZES, STREAMS_HOLD_S (seconds each
+size is held while locust runs, 30), STREAMS_LOCUST_USERS (10), STREAMS_WORKERS (gunicorn
+workers, 2), TELEMETRY_VEHICLES (50000), TELEMETRY_SECONDS (20), STREAMS_RESULTS
+(load/streams-results.json), and load/stage.py's.
 """
 import asyncio
 import json
@@ -68,7 +69,7 @@ def platform(workers: str):
 
     Yields the base URL, the environment (with the locust fixture) and the work directory.
     """
-    port, work = _free_port(), Path(tempfile.mkdtemp(prefix="cq-streams-"))
+    port, work = int(os.environ.get("STREAMS_PORT") or _free_port()), Path(tempfile.mkdtemp(prefix="cq-streams-"))
     settings = Settings.from_env()
     with seeded_database("cq_streams") as seeded:
         env = {**seeded, "PORT": str(port), "WEB_CONCURRENCY": workers}
