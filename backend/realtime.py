@@ -29,7 +29,8 @@ DELIVERY_LAG = Histogram("sse_delivery_lag_seconds", "From publish to the write 
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 QUEUE_LIMIT = 256   # messages a connection may fall behind before it is dropped (a dead client)
 HAND_SLICE = 200    # connections woken before the hub lets ordinary requests run again
-SLOT_TTL_S = 60     # a per-user stream slot lapses unless its stream's heartbeat renews it
+SLOT_TTL_S = 60     # a per-user stream slot lapses unless the process holding its stream renews it
+RENEW_EVERY_S = SLOT_TTL_S / 3
 CLOSED = object()   # put on a connection's queue: the stream ends (shutdown, dropped)
 
 
@@ -63,10 +64,10 @@ class Message:
 
 
 class Subscription:
-    """One open connection's view of a channel: a queue the hub fills."""
+    """One open connection's view of a channel: a queue the hub fills, and the user slot it holds."""
 
-    def __init__(self, hub: "Hub", channel: str, kind: str):
-        self.hub, self.channel, self.kind = hub, channel, kind
+    def __init__(self, hub: "Hub", channel: str, kind: str, slot: tuple[int, str] | None):
+        self.hub, self.channel, self.kind, self.slot = hub, channel, kind, slot
         self.queue: queue.Queue = queue.Queue(QUEUE_LIMIT)
 
     def get(self, timeout: float):
@@ -104,15 +105,16 @@ class Hub:
     def open_streams(self) -> int:
         return sum(len(s) for s in self._watchers.values())
 
-    def join(self, channel: str, kind: str) -> Subscription:
-        """Watch a channel; 503 when this process holds as many streams as it may."""
+    def join(self, channel: str, kind: str, slot: tuple[int, str] | None = None) -> Subscription:
+        """Watch a channel, keeping a (user id, slot) counted meanwhile; 503 when this process
+        holds as many streams as it may."""
         if self.closing:
             raise Unavailable("shutting_down", "This server is restarting; reconnect.", retry_after_s=1)
         with self._lock:
             if self.open_streams >= self.max_streams:
                 raise Unavailable("too_many_streams", "This server holds all the streams it can; retry.",
                                   retry_after_s=5)
-            subscription = Subscription(self, channel, kind)
+            subscription = Subscription(self, channel, kind, slot)
             self._watchers.setdefault(channel, set()).add(subscription)
             self._start_listener()
         OPEN_STREAMS.labels(kind).inc()
@@ -170,18 +172,34 @@ class Hub:
                 subscription.queue.get_nowait()
             subscription.queue.put_nowait(CLOSED)
 
+    def _renew_slots(self) -> None:
+        """Keep the slots of this process's open streams counted: one round trip for all of them,
+        rather than one per stream (thousands of streams would take every pooled connection)."""
+        with self._lock:
+            slots = [s.slot for watchers in self._watchers.values() for s in watchers if s.slot]
+        lapse = time.time() + SLOT_TTL_S
+        with self.redis.pipeline(transaction=False) as pipe:
+            for user_id, slot in slots:
+                pipe.zadd(slot_key(user_id), {slot: lapse})
+                pipe.expire(slot_key(user_id), SLOT_TTL_S)
+            pipe.execute()
+
     def _start_listener(self) -> None:
         if self._listener is None or not self._listener.is_alive():
             self._listener = threading.Thread(target=self._listen, name="live-hub", daemon=True)
             self._listener.start()
 
     def _listen(self) -> None:
-        """Receive every live message for this process; wait out Redis outages."""
+        """Receive every live message for this process and renew its streams' slots; wait out Redis outages."""
+        renewed = time.monotonic()
         while not self.closing:
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe(self.prefix + "*")
                 while not self.closing:
+                    if time.monotonic() - renewed >= RENEW_EVERY_S:
+                        self._renew_slots()
+                        renewed = time.monotonic()
                     raw = pubsub.get_message(timeout=1.0)
                     if raw is not None:
                         self.deliver(raw["channel"][len(self.prefix):], json.loads(raw["data"]))
@@ -190,13 +208,17 @@ class Hub:
                 time.sleep(1)
 
 
+def slot_key(user_id: int) -> str:
+    return f"streams:user:{user_id}"
+
+
 def claim_slot(r: redis.Redis, *, user_id: int, limit: int) -> str | None:
     """Count one more open stream for a user across all processes; 429 beyond `limit`.
 
     Slots live in a sorted set scored by when they lapse, so a stream whose process died stops
     counting within SLOT_TTL_S. Without Redis, only the per-process ceiling applies.
     """
-    key, slot, now = f"streams:user:{user_id}", uuid.uuid4().hex, time.time()
+    key, slot, now = slot_key(user_id), uuid.uuid4().hex, time.time()
     try:
         with r.pipeline() as pipe:
             pipe.zremrangebyscore(key, 0, now)
@@ -214,21 +236,10 @@ def claim_slot(r: redis.Redis, *, user_id: int, limit: int) -> str | None:
     return slot
 
 
-def renew_slot(r: redis.Redis, *, user_id: int, slot: str | None) -> None:
-    """Keep a stream's slot counted while it is open (called with each heartbeat)."""
-    if slot is not None:
-        try:
-            key = f"streams:user:{user_id}"
-            r.zadd(key, {slot: time.time() + SLOT_TTL_S})
-            r.expire(key, SLOT_TTL_S)
-        except redis.RedisError:
-            pass
-
-
 def release_slot(r: redis.Redis, *, user_id: int, slot: str | None) -> None:
     if slot is not None:
         try:
-            r.zrem(f"streams:user:{user_id}", slot)
+            r.zrem(slot_key(user_id), slot)
         except redis.RedisError:
             pass
 

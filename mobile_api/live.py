@@ -60,14 +60,14 @@ def open_stream(stream: LiveStream) -> Response:
         realtime.release_slot(r, user_id=stream.user_id, slot=slot)
 
     try:
-        subscription = hub.join(stream.channel, stream.kind)
+        subscription = hub.join(stream.channel, stream.kind, slot and (stream.user_id, slot))
         # Read while the request holds its one database connection: the stream itself holds none.
         opening = stream.opening(get_session())
     except Exception:
         release()
         raise
     pace = (config["SSE_HEARTBEAT_S"], config["SSE_RETRY_MS"])
-    body = _Body(_run(stream, opening, subscription, (r, slot), pace), release)
+    body = _Body(_run(stream, opening, subscription, pace), release)
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -92,23 +92,19 @@ class _Body:
             self.release()
 
 
-def _run(stream: LiveStream, opening: Rendered, subscription, claim, pace: tuple[float, int]) -> Iterable[bytes]:
-    (r, slot), (heartbeat_s, retry_ms) = claim, pace
+def _run(stream: LiveStream, opening: Rendered, subscription, pace: tuple[float, int]) -> Iterable[bytes]:
+    heartbeat_s, retry_ms = pace
     # Each stream's own interval, so streams opened together do not all beat in the same instant.
     heartbeat_s *= random.uniform(0.8, 1.0)
-    lag, renewed = DELIVERY_LAG.labels(stream.kind), time.time()
+    lag = DELIVERY_LAG.labels(stream.kind)
     yield f"retry: {retry_ms}\n\n".encode()
     events, done = opening
     if events:
         yield "".join(sse_event(*e) for e in events).encode()
     while not done:
-        now = time.time()
-        left = stream.ends_at - now
+        left = stream.ends_at - time.time()
         if left <= 0:
             return
-        if now - renewed >= heartbeat_s:  # a busy stream renews its slot too, not only a silent one
-            realtime.renew_slot(r, user_id=stream.user_id, slot=slot)
-            renewed = now
         message = subscription.get(min(heartbeat_s, left))
         if message is CLOSED:
             return

@@ -174,3 +174,17 @@ def test_a_stream_closed_before_it_was_read_gives_back_its_slot_and_subscription
         assert answer.status_code == 200
         answer.close()
     assert hub.open_streams == before
+
+
+def test_an_open_streams_slot_stays_counted_past_its_lapse(app, client, city, open_stream, quick, monkeypatch):
+    """The hub renews its streams' slots, so one user cannot open more than the cap by waiting."""
+    from backend import realtime
+
+    monkeypatch.setattr(realtime, "SLOT_TTL_S", 2)
+    monkeypatch.setattr(realtime, "RENEW_EVERY_S", 0.3)
+    quick["SSE_MAX_STREAMS_PER_USER"] = 1
+    ride = request(client, city)
+    path = f"/api/v1/rides/{ride['id']}/events"
+    assert open_stream(path, city["rider"]).response.status_code == 200
+    time.sleep(4.5)  # over twice the slot's lifetime
+    assert open_stream(path, city["rider"]).response.status_code == 429
