@@ -53,6 +53,7 @@ CONSOLE_SHARE = 100        # one console in this many streams
 CONSOLES_PER_OPERATOR = 2  # a whole-fleet view and a view cut to a box
 FLEETS = 4                 # operating companies sharing the city's robotaxis, each console sees its own
 LIANGJIANG = (29.60, 29.74, 106.45, 106.65)  # south, north, west, east of the moving fleet
+RAMP_S = 120        # how long clients keep arriving (and retrying) before the measurement starts
 PUBLISHED_AT = re.compile(rb'"t": ([0-9.]+)')
 
 
@@ -178,11 +179,29 @@ class FleetMover:
 
 # ---- the stream clients: one asyncio process holding every connection ----
 
+async def _connect(port: int, path: str, token: str, stats: dict):
+    """Open a stream as EventSource does: a connection that fails is tried again after the retry
+    delay (3 s) for as long as clients keep arriving; answer the reader, writer and status line."""
+    deadline = time.monotonic() + RAMP_S
+    while True:
+        try:
+            reader, writer = await asyncio.open_connection(HOST, port, limit=1 << 23)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+            status = await reader.readline()
+            if status:
+                return reader, writer, status
+            writer.close()  # closed before answering: a network error to EventSource, tried again
+        except OSError:  # refused or reset (a full accept queue): tried again, as EventSource does
+            pass
+        if time.monotonic() > deadline:
+            raise ConnectionError("no answer before the ramp ended")
+        stats["retried"] += 1
+        await asyncio.sleep(3)
+
+
 async def _hold(port: int, path: str, token: str, stats: dict, window: dict) -> None:
     try:
-        reader, writer = await asyncio.open_connection(HOST, port, limit=1 << 23)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
-        status = await reader.readline()
+        reader, writer, status = await _connect(port, path, token, stats)
     except OSError:
         stats["failed"] += 1
         return
@@ -207,14 +226,14 @@ async def _hold(port: int, path: str, token: str, stats: dict, window: dict) -> 
 
 
 async def _clients(port: int, targets: list[tuple[str, str]], hold_s: float, ready) -> dict:
-    stats = {"held": 0, "refused": {}, "failed": 0, "dropped": 0, "lag": []}
+    stats = {"held": 0, "refused": {}, "failed": 0, "retried": 0, "dropped": 0, "lag": []}
     window = {"open": False}
     tasks = []
     for n, (path, token) in enumerate(targets):  # 500 new connections a second, as clients arrive
         tasks.append(asyncio.create_task(_hold(port, path, token, stats, window)))
         if n % 500 == 499:
             await asyncio.sleep(1)
-    deadline = time.monotonic() + 120  # every connection answered (or given up on) before measuring
+    deadline = time.monotonic() + RAMP_S  # every connection answered (or given up on) before measuring
     while stats["held"] + sum(stats["refused"].values()) + stats["failed"] < len(targets) \
             and time.monotonic() < deadline:
         await asyncio.sleep(1)
@@ -229,7 +248,7 @@ async def _clients(port: int, targets: list[tuple[str, str]], hold_s: float, rea
         task.cancel()
     lag = np.array(stats["lag"]) if stats["lag"] else np.array([np.nan])
     return {"streams": len(targets), "held": held_before, "refused": stats["refused"], "failed": stats["failed"],
-            "dropped": dropped, "events": len(stats["lag"]),
+            "connects_retried": stats["retried"], "dropped": dropped, "events": len(stats["lag"]),
             "delivery_p50_ms": round(float(np.percentile(lag, 50)) * 1000, 1),
             "delivery_p99_ms": round(float(np.percentile(lag, 99)) * 1000, 1)}
 
