@@ -7,6 +7,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.dbtypes import JSONDoc, UTCDateTime, enum_column, utcnow
+from backend.i18n import CityTime
 
 
 class NotificationKind(str, Enum):
@@ -99,8 +100,8 @@ class NotificationPublic(SQLModel):
     title: str
     body: str
     data: dict[str, Any]
-    created_at: datetime
-    read_at: datetime | None
+    created_at: CityTime
+    read_at: CityTime | None
 
 
 class KindPreference(SQLModel):
@@ -130,7 +131,7 @@ class DevicePublic(SQLModel):
     id: int
     provider: str
     address: str
-    created_at: datetime
+    created_at: CityTime
 
 
 class DeviceRegistered(DevicePublic):

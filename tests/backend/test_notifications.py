@@ -105,6 +105,7 @@ def test_a_waiting_list_offer_reaches_the_inbox_the_live_channel_and_the_device(
     offer = inbox(client, {**sold_out["second"], "Accept-Language": "en"})
     assert offer["unread_count"] == 1 and offer["items"][0]["kind"] == "waitlist_offer"
     assert offer["items"][0]["title"] == "Seats are held for you" and offer["items"][0]["data"]["order_id"]
+    assert offer["items"][0]["created_at"].endswith("+08:00") and device.json["created_at"].endswith("+08:00")
     published = live.get_message(timeout=2)
     assert json.loads(published["data"])["id"] == offer["items"][0]["id"]
     assert live.get_message(timeout=0.5) is None, "published once"
