@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 from robotaxi_dispatch.engine.eta import EtaModel
 
 GRID_HALF_M = 100_000  # zones cover 200 x 200 km round the city centre
-SOURCES_PER_DEFICIT = 12
+SOURCES_PER_DEFICIT = 32
 
 
 @dataclass(frozen=True)
