@@ -55,7 +55,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) -m robotaxi_dispatch.bench
+	$(PY) -m robotaxi_dispatch.bench $(BENCH_ARGS)  # e.g. BENCH_ARGS="--plot docs/dispatch_quality.png"
 
 # Needs PostgreSQL/PostGIS and Redis on 127.0.0.1 (see load/run.py for the knobs).
 load: setup

@@ -1,13 +1,14 @@
 """Benchmark the engine against its peers on the same data, in one run; print one JSON object.
 
     python -m robotaxi_dispatch.bench [--vehicles 50000] [--requests 2000] [--queries 20000]
-                                      [--quality-vehicles 2000]
+                                      [--quality-vehicles 2000] [--plot docs/dispatch_quality.png]
 
 Peers (DESIGN.md): scipy cKDTree (rebuilt every tick, no filters), Redis GEOSEARCH pipelined,
 PostGIS KNN with a prepared statement, Redis GEOADD pipelined for ingest. Redis and PostgreSQL
 are optional: a peer that cannot be reached is reported as skipped with the reason. Dispatch
 quality: greedy, batch and batch+rebalancing simulated at the production tick on the same
-demand at loads ~0.5 and ~0.75 (`QUALITY_LOADS`).
+demand at loads ~0.5 and ~0.75 (`QUALITY_LOADS`); `--plot` draws their served share and mean
+wait against the load reached.
 """
 import os
 
@@ -194,6 +195,13 @@ def bench_quality(vehicles: int, seed: int) -> dict:
                         for key, f in figures.items()}}
 
 
+def plot_quality(figures: dict, vehicles: int, path: str) -> None:
+    """Draw this run's quality figures: served share and mean wait of each policy against the load."""
+    rows = [{"name": name, **figures[f"{load}_{name}"]} for load in QUALITY_LOADS for name in quality.POLICIES]
+    quality.plot(rows, path, f"make bench: {vehicles} vehicles, {HOUR}:00 + {Scenario.minutes} min, "
+                             f"{Scenario.tick_s:g} s tick, one demand per load", x="load")
+
+
 def optional(name: str, fn, results: dict) -> None:
     try:
         results.update(fn())
@@ -243,6 +251,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20_000)
     parser.add_argument("--quality-vehicles", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--plot", help="draw the dispatch quality figures to this PNG")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     fleet = synthetic.fleet(args.vehicles, rng)
@@ -260,6 +269,8 @@ def main() -> None:
     results.update(bench_tick(fleet, requests, rng))
     results.update(bench_quality(args.quality_vehicles, args.seed))
     results["targets"] = verdicts(results)
+    if args.plot:
+        plot_quality(results["quality"], args.quality_vehicles, args.plot)
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in results.items()}, indent=2))
 
 

@@ -25,20 +25,20 @@ def sweep_scenarios(base: Scenario) -> list[tuple[str, Scenario]]:
             for name in POLICIES for share in FLEET_SHARES]
 
 
-def plot(rows: list[dict], path: str, title: str) -> None:
-    """Draw served share and mean wait against fleet size, one line per policy, to a PNG."""
+def plot(rows: list[dict], path: str, title: str, x: str = "vehicles") -> None:
+    """Draw served share and mean wait against fleet size (or another figure `x`), one line per policy, to a PNG."""
     import matplotlib
     matplotlib.use("Agg")  # no display: write the file only
     from matplotlib import pyplot
 
     figure, (served, wait) = pyplot.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for name in POLICIES:
-        mine = sorted((r for r in rows if r["name"] == name), key=lambda r: r["vehicles"])
-        fleet = [r["vehicles"] for r in mine]
-        served.plot(fleet, [100 * r["served_share"] for r in mine], marker="o", label=name)
-        wait.plot(fleet, [r["mean_wait_s"] for r in mine], marker="o", label=name)
-    served.set(xlabel="vehicles", ylabel="served %", title="Served share")
-    wait.set(xlabel="vehicles", ylabel="seconds", title="Mean wait (request to pickup)")
+        mine = sorted((r for r in rows if r["name"] == name), key=lambda r: r[x])
+        along = [r[x] for r in mine]
+        served.plot(along, [100 * r["served_share"] for r in mine], marker="o", label=name)
+        wait.plot(along, [r["mean_wait_s"] for r in mine], marker="o", label=name)
+    served.set(xlabel=x, ylabel="served %", title="Served share")
+    wait.set(xlabel=x, ylabel="seconds", title="Mean wait (request to pickup)")
     for axes in (served, wait):
         axes.grid(alpha=0.3)
         axes.legend()

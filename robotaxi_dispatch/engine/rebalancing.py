@@ -5,8 +5,10 @@ The method is MATSim DRT's minimum-cost-flow rebalancing (Bischoff and Maciejews
 target is the requests forecast in it over the horizon; idle vehicles above the target are a
 surplus, targets not met by idle and arriving vehicles a deficit; a transportation problem
 (solved as a linear program, whose optimum is integral) moves surplus to deficit at the least
-total driving time. Limits: only pairs of zones within `max_distance_m`, at most
-`max_idle_share` of the idle fleet and `max_moves` vehicles per run, the shortest moves first.
+total driving time. Limits: a move to a zone short of its own forecast demand may take up to
+`max_distance_m` of road, one that only spreads idle vehicles as demand is spread up to
+`balance_distance_m`; at most `max_idle_share` of the idle fleet and `max_moves` vehicles per
+run, the shortest moves first.
 
 The forecast is the recent arrival rate per zone, smoothed exponentially: the dispatcher and the
 simulation both learn it from the requests they see.
@@ -16,10 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
+from scipy.spatial import cKDTree
 
 from robotaxi_dispatch.engine.eta import EtaModel
 
 GRID_HALF_M = 100_000  # zones cover 200 x 200 km round the city centre
+SOURCES_PER_DEFICIT = 32
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,10 @@ class Limits:
     every_s: float = 30.0           # how often it runs
     horizon_s: float = 600.0        # demand ahead that idle vehicles should cover
     cell_m: float = 2000.0
-    max_distance_m: float = 8000.0  # road metres of one move
+    # Road metres of one move: far for a real shortage (in the morning peak commuters carry the
+    # fleet from homes to offices 10-20 km away), near when idle vehicles are only spread out.
+    max_distance_m: float = 20000.0
+    balance_distance_m: float = 8000.0
     max_idle_share: float = 0.2     # of the idle vehicles, per run
     max_moves: int = 500            # per run, so the dispatcher's writes stay small
 
@@ -93,12 +100,13 @@ class DemandForecast:
 
 
 def imbalance(forecast: DemandForecast, idle: Vehicles, arriving: tuple, now: float,
-              limits: Limits) -> tuple[np.ndarray, np.ndarray]:
-    """Return each zone's surplus of idle vehicles and deficit, as whole vehicles.
+              limits: Limits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return each zone's surplus of idle vehicles, deficit (whole vehicles) and reach (road metres).
 
     A zone's target is the requests forecast over the horizon, or its share of the idle fleet in
     proportion to its demand when there are more idle vehicles than that (Pavone et al.'s
-    balance: vehicles spread as the requests arrive).
+    balance: vehicles spread as the requests arrive). A zone whose forecast requests outrun its
+    idle and arriving vehicles is short and is reached from further away.
     """
     rates = forecast.rates(now)
     share = rates / rates.sum() if rates.sum() else rates
@@ -107,24 +115,39 @@ def imbalance(forecast: DemandForecast, idle: Vehicles, arriving: tuple, now: fl
     coming = np.bincount(forecast.zone(*arriving), minlength=len(target))
     surplus = np.floor(np.maximum(have - target, 0)).astype(np.int64)
     deficit = np.rint(np.maximum(target - have - coming, 0)).astype(np.int64)
-    return surplus, deficit
+    short = rates * limits.horizon_s - have - coming >= 0.5
+    return surplus, deficit, np.where(short, limits.max_distance_m, limits.balance_distance_m)
 
 
-def _flows(forecast: DemandForecast, surplus: np.ndarray, deficit: np.ndarray, eta: EtaModel,
-           hour: int, limits: Limits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _nearest_sources(forecast: DemandForecast, src: np.ndarray, dst: np.ndarray,
+                     reach: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (from zone, to zone) pairs: each deficit zone with its nearest surplus zones in reach.
+
+    A cheapest transport seldom draws from further than the nearest few sources, and pairs of
+    every source with every deficit would make the program hundreds of times larger.
+    """
+    sx, sy = forecast.centres(src)
+    bx, by = forecast.centres(dst)
+    k = min(SOURCES_PER_DEFICIT, len(src))
+    # No road is shorter than the straight line: only sources that close can be near enough.
+    d, j = cKDTree(np.column_stack([sx, sy])).query(np.column_stack([bx, by]), k=k,
+                                                     distance_upper_bound=float(reach[dst].max()))
+    d, j = d.reshape(len(dst), k), j.reshape(len(dst), k)
+    rows, cols = np.nonzero(d <= reach[dst][:, None])
+    return src[j[rows, cols]], dst[rows]
+
+
+def _flows(forecast: DemandForecast, surplus: np.ndarray, deficit: np.ndarray, reach: np.ndarray,
+           eta: EtaModel, hour: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve the transportation problem; return (from zone, to zone, vehicles, seconds) per flow."""
     src, dst = np.flatnonzero(surplus), np.flatnonzero(deficit)
     if not len(src) or not len(dst):
         return (np.empty(0, np.int64),) * 3 + (np.empty(0),)
-    a, b = np.meshgrid(src, dst, indexing="ij")
-    a, b = a.ravel(), b.ravel()
+    a, b = _nearest_sources(forecast, src, dst, reach)
     ax, ay = forecast.centres(a)
     bx, by = forecast.centres(b)
-    # No road is shorter than the straight line: only pairs that close can be near enough.
-    close = np.hypot(bx - ax, by - ay) <= limits.max_distance_m
-    a, b, ax, ay, bx, by = (v[close] for v in (a, b, ax, ay, bx, by))
     metres, seconds = eta.route(ax, ay, bx, by, hour=hour)
-    near = metres <= limits.max_distance_m
+    near = metres <= reach[b]
     a, b, seconds = a[near], b[near], seconds[near]
     if not len(a):
         return (np.empty(0, np.int64),) * 3 + (np.empty(0),)
@@ -145,15 +168,15 @@ def _flows(forecast: DemandForecast, surplus: np.ndarray, deficit: np.ndarray, e
 def plan(forecast: DemandForecast, idle: Vehicles, arriving: tuple, eta: EtaModel, *, now: float, hour: int,
          limits: Limits) -> Moves:
     """Return which idle vehicles to send where; `arriving` are (x, y) of vehicles on their way."""
-    surplus, deficit = imbalance(forecast, idle, arriving, now, limits)
-    src, dst, flow, seconds = _flows(forecast, surplus, deficit, eta, hour, limits)
+    surplus, deficit, reach = imbalance(forecast, idle, arriving, now, limits)
+    src, dst, flow, seconds = _flows(forecast, surplus, deficit, reach, eta, hour)
     cap = min(limits.max_moves, int(limits.max_idle_share * len(idle.ids)))
     order = np.argsort(seconds, kind="stable")  # over the cap, the shortest moves go first
     src, dst, flow = src[order], dst[order], flow[order]
     flow = np.minimum(flow, np.maximum(cap - (np.cumsum(flow) - flow), 0))
     chosen, tx, ty = _pick(forecast, idle, src, dst, flow)
     # The limit was checked between zones: hold each vehicle to it too.
-    ok = eta.road_distance(idle.x[chosen], idle.y[chosen], tx, ty) <= limits.max_distance_m
+    ok = eta.road_distance(idle.x[chosen], idle.y[chosen], tx, ty) <= reach[forecast.zone(tx, ty)]
     return Moves(idle.ids[chosen[ok]], tx[ok], ty[ok])
 
 

@@ -242,12 +242,10 @@ class Simulation:
     def _match_batch(self, hour: int) -> None:
         """Match open requests, and again those assigned but not picked up, to free and finishing vehicles."""
         f = self.fleet
-        fetching = np.flatnonzero(f.state == TO_PICKUP)
-        promised = f.ride[fetching]
+        x, y = f.position(self.clock)  # the dispatcher estimates from where telemetry says cars are
+        fetching, promised, remaining = self._promised(x, y, hour)
         rows = np.concatenate([self.book.rows(states.OPEN), promised])
         requests = self._requests(rows)
-        x, y = f.position(self.clock)  # the dispatcher estimates from where telemetry says cars are
-        remaining = self.eta.seconds(x[fetching], y[fetching], f.x1[fetching], f.y1[fetching], hour=hour)
         first = len(rows) - len(promised)
         edges = join(candidates(requests, self.index, self.eta, now=self.clock, hour=hour, k=K, radius_m=RADIUS_M,
                                 max_pickup_s=MAX_PICKUP_S),
@@ -261,6 +259,21 @@ class Simulation:
         self._release(self.book.vehicle[swapped])
         self._assign(plan.request_ids[moved], plan.vehicle_ids[moved] - 1, plan.pickup_s[moved], hour)
 
+    def _promised(self, x: np.ndarray, y: np.ndarray, hour: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the vehicles with a rider assigned but not picked up, their rides and seconds to pickup.
+
+        A vehicle on a trip with a next rider queued counts its trip's rest and the drive on.
+        """
+        f = self.fleet
+        fetching = np.flatnonzero(f.state == TO_PICKUP)
+        chained = np.flatnonzero((f.state == ON_TRIP) & (f.queued >= 0))
+        queued = f.queued[chained]
+        rest = self.eta.seconds(x[chained], y[chained], f.x1[chained], f.y1[chained], hour=hour)
+        onward = self.eta.seconds(f.x1[chained], f.y1[chained], self.book.ox[queued], self.book.oy[queued], hour=hour)
+        remaining = self.eta.seconds(x[fetching], y[fetching], f.x1[fetching], f.y1[fetching], hour=hour)
+        return (np.concatenate([fetching, chained]), np.concatenate([f.ride[fetching], queued]),
+                np.concatenate([remaining, rest + onward]))
+
     def _finishing(self, x: np.ndarray, y: np.ndarray, hour: int) -> Finishing:
         """Return the vehicles on a trip with no next rider that expect to drop off soon."""
         f = self.fleet
@@ -272,9 +285,12 @@ class Simulation:
         return Finishing(ids=f.ids[v], x=f.x1[v], y=f.y1[v], seconds_left=left, soc=f.soc[v], seats=f.seats[v])
 
     def _release(self, v: np.ndarray) -> None:
-        """Stop vehicles whose ride went to a vehicle arriving sooner: they are free where they are."""
-        self.fleet.ride[v] = -1
-        self._stop(v, self.clock)
+        """Free vehicles whose next rider went to a vehicle arriving sooner: stop those fetching, unqueue the rest."""
+        f = self.fleet
+        on_trip = f.state[v] == ON_TRIP
+        f.queued[v[on_trip]] = -1
+        f.ride[v[~on_trip]] = -1
+        self._stop(v[~on_trip], self.clock)
 
     def _assign(self, rows: np.ndarray, v: np.ndarray, pickup_s: np.ndarray, hour: int) -> None:
         """Record assignments; free vehicles set off, vehicles on a trip queue the ride."""

@@ -65,6 +65,22 @@ def test_rebalancing_moves_idle_cars_toward_forecast_deficits_within_its_limits(
     assert len(few.ids) == 7
 
 
+def test_rebalancing_reaches_far_only_for_a_zone_short_of_its_demand():
+    rng = np.random.default_rng(5)
+    limits = Limits()
+    x, y = _cluster(100, 0.0, 0.0, rng)
+    idle = Vehicles(np.arange(1, 101), x, y)
+    far = (11000.0, 0.0)  # beyond the balancing reach, within the shortage reach
+    assert limits.balance_distance_m < ETA.road_distance(0.0, 0.0, *far)[0] < limits.max_distance_m
+    nothing = (np.empty(0), np.empty(0))
+    # Forecast requests there outrun the cars there: a shortage, worth the long drive.
+    short = plan(_forecast({far: 400}, limits), idle, nothing, ETA, now=0.0, hour=10, limits=limits)
+    assert len(short.ids) == int(limits.max_idle_share * 100) and np.allclose(short.x, far[0], atol=1)
+    # One request seen there: idle cars would only be spread toward it, not driven 11 km for it.
+    spread = plan(_forecast({far: 1}, limits), idle, nothing, ETA, now=0.0, hour=10, limits=limits)
+    assert len(spread.ids) == 0
+
+
 def test_rebalancing_counts_cars_already_on_their_way_and_leaves_a_balanced_city_alone():
     rng = np.random.default_rng(4)
     limits = Limits()

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from robotaxi_dispatch.engine.chongqing import to_lat_lon
+from robotaxi_dispatch.engine.demand import Trips
 from robotaxi_dispatch.engine.eta import BridgeAwareEta
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, FleetIndex
 from robotaxi_dispatch.engine.matcher import (
@@ -17,6 +18,9 @@ from robotaxi_dispatch.engine.matcher import (
     join,
     keep_edges,
 )
+from robotaxi_dispatch.engine.simulation import Scenario, Simulation
+from robotaxi_dispatch.engine.travel import Drive
+from robotaxi_dispatch.engine.vehicles import IDLE, ON_TRIP, TO_PICKUP
 
 NOW, HOUR = 1000.0, 10
 COSTS = ServiceCosts()
@@ -92,3 +96,27 @@ def test_unserved_cost_grows_with_the_wait():
     assert cost[0] == COSTS.unserved_s and np.all(np.diff(cost) > 0)
     assert cost[2] - cost[1] > 540  # more than a second of cost per second waited
 
+
+
+def _one_rider_two_cars():
+    """Return a simulation with one rider queued behind a car 20 minutes from its drop-off, and a free car near."""
+    simulation = Simulation(Scenario(vehicles=2, requests_per_hour=0.0, seed=1))
+    fleet, book = simulation.fleet, simulation.book
+    fleet.x0[:], fleet.y0[:], fleet.x1[:], fleet.y1[:] = [9000.0, 800.0], [0.0, 0.0], [9000.0, 800.0], [0.0, 0.0]
+    fleet.soc[:] = 80.0
+    row = book.add(Trips(at=np.zeros(1), ox=np.zeros(1), oy=np.zeros(1), dx=np.full(1, 3000.0), dy=np.zeros(1)),
+                   np.full(1, 4000.0), np.full(1, 500.0))
+    simulation.fleet.start(np.array([0]), ON_TRIP, (np.array([9500.0]), np.zeros(1)), 0.0,
+                           Drive(np.full(1, 500.0), np.full(1, 1200.0), np.full(1, 1200.0)))
+    simulation._assign(row, np.array([0]), np.full(1, 1300.0), HOUR)
+    return simulation, row[0]
+
+
+def test_a_ride_queued_behind_a_trip_moves_to_a_free_car_much_sooner_and_the_trip_goes_on():
+    simulation, row = _one_rider_two_cars()
+    fleet = simulation.fleet
+    assert fleet.queued[0] == row and fleet.state[1] == IDLE
+    simulation._match(HOUR)
+    assert simulation.book.vehicle[row] == 1 and fleet.state[1] == TO_PICKUP and fleet.ride[1] == row
+    # The first car keeps its passenger and trip; it only has no next rider any more.
+    assert fleet.state[0] == ON_TRIP and fleet.queued[0] == -1 and fleet.x1[0] == 9500.0
