@@ -48,7 +48,7 @@ def simulation(app, session):
     parts = app.extensions["db_engine"], app.extensions["redis"], app.extensions["payment_gateway"]
     dispatcher = Dispatcher(*parts, region="liangjiang", owner="console-test")
     fleet = DemoFleet(*parts, regions=("liangjiang",), speedup=30)
-    frames = ConsolePublisher(parts[0], parts[1], regions=["liangjiang"], owner="console-test")
+    frames = ConsolePublisher(parts[0], parts[1], region="liangjiang", owner="console-test")
     stop = threading.Event()
 
     def run():
