@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { layoutViews, mainRegion, regionBounds } from "../../robotaxi_dispatch/console/static/js/map.js";
+import { layoutViews, mainRegion, onScreen, regionBounds } from "../../robotaxi_dispatch/console/static/js/map.js";
 import { project } from "../../robotaxi_dispatch/console/static/js/projection.js";
 
 const square = (west, south, east, north) => [[[west, south], [east, south], [east, north], [west, north], [west, south]]];
@@ -49,3 +49,8 @@ for (const [width, height] of [[940, 760], [1520, 1000], [390, 520]]) {
     assert.ok(inset.rect.y + inset.rect.h < height / 2, "the legend at the bottom left does not cover it");
   });
 }
+
+test("only the vehicles inside a view count as on screen", () => {
+  const view = { rect: { x: 8, y: 8, w: 100, h: 50 } };
+  assert.equal(onScreen(view, [8, 50, 108, 120, 50], [8, 30, 58, 30, -1]), 3);
+});

@@ -1,6 +1,6 @@
 // The city map: the main region fitted to the canvas, other regions in insets, then every layer.
 import { drawHeat } from "./heatmap.js";
-import { COLOURS, MOVE, REQUEST, UNSERVED, drawVehicles } from "./markers.js";
+import { ARROWS_UP_TO, COLOURS, MOVE, REQUEST, UNSERVED, drawSquares, drawVehicles, spriteSheet } from "./markers.js";
 import { extend, fit, isEmpty, noBounds, pointsOf, project } from "./projection.js";
 import { positionsAt } from "./interpolate.js";
 
@@ -92,22 +92,44 @@ export function vehiclePixels(view, entry, now) {
   return { xs, ys };
 }
 
-/** Draw one region's live layers in a view: heatmap, requests, moves, vehicles, alerts, selection. */
-export function drawLive(ctx, view, entry, now, { layers, selected, scale = 1 }) {
-  const { frame } = entry, v = frame.vehicles, { rect } = view, size = (view.inset ? 9 : 13) * scale;
-  ctx.save();
-  ctx.beginPath(); ctx.rect(rect.x, rect.y, rect.w, rect.h); ctx.clip();
+const newCanvas = (width, height) => Object.assign(document.createElement("canvas"), { width, height });
+const sheets = new Map();
+const frameLayers = new WeakMap();
+
+function sheetFor(statuses, size) {
+  const key = `${statuses.join()}@${size}`;
+  if (!sheets.has(key)) sheets.set(key, spriteSheet(newCanvas, statuses, size));
+  return sheets.get(key);
+}
+
+/**
+ * Return the layers that change only with the frame (heatmap, rebalancing moves, open and
+ * unserved requests) drawn for the view, once per frame, view and choice of layers: redrawn
+ * each animation frame they would cost more than the vehicles.
+ */
+function frameLayer(entry, view, layers, scale) {
+  if (!frameLayers.has(entry)) frameLayers.set(entry, new WeakMap());
+  const byView = frameLayers.get(entry), key = `${layers.heatmap}${layers.moves}`;
+  if (!byView.has(view) || byView.get(view).key !== key) {
+    const layer = newCanvas(view.rect.x + view.rect.w, view.rect.y + view.rect.h);
+    drawFrameLayers(layer.getContext("2d"), view, entry.frame, layers, scale);
+    byView.set(view, { key, layer });
+  }
+  return byView.get(view).layer;
+}
+
+function drawFrameLayers(ctx, view, frame, layers, scale) {
+  const v = frame.vehicles;
   if (layers.heatmap) drawHeat(ctx, frame.heat, view);
-  const { xs, ys } = vehiclePixels(view, entry, now);
-  if (layers.moves) {
+  if (layers.moves) {   // from where the frame puts each vehicle: the glide moves it a few pixels at most
     const rebalancing = frame.statuses.indexOf("rebalancing");
-    ctx.strokeStyle = MOVE; ctx.lineWidth = 1.5 * scale; ctx.setLineDash([4 * scale, 3 * scale]); ctx.beginPath();
+    ctx.strokeStyle = MOVE; ctx.globalAlpha = 0.6; ctx.lineWidth = 1.5 * scale; ctx.beginPath();
     v.id.forEach((_, i) => {
       if (v.status[i] !== rebalancing || v.to_lat[i] == null) return;
-      const [tx, ty] = project(view, v.to_lat[i], v.to_lon[i]);
-      ctx.moveTo(xs[i], ys[i]); ctx.lineTo(tx, ty); ctx.moveTo(tx + 3 * scale, ty); ctx.arc(tx, ty, 3 * scale, 0, 2 * Math.PI);
+      const [x, y] = project(view, v.lat[i], v.lon[i]), [tx, ty] = project(view, v.to_lat[i], v.to_lon[i]);
+      ctx.moveTo(x, y); ctx.lineTo(tx, ty); ctx.rect(tx - 2 * scale, ty - 2 * scale, 4 * scale, 4 * scale);
     });
-    ctx.stroke(); ctx.setLineDash([]);
+    ctx.stroke(); ctx.globalAlpha = 1;
   }
   ctx.fillStyle = REQUEST;
   for (const r of frame.requests) {
@@ -120,7 +142,20 @@ export function drawLive(ctx, view, entry, now, { layers, selected, scale = 1 })
     ctx.moveTo(x - d, y - d); ctx.lineTo(x + d, y + d); ctx.moveTo(x + d, y - d); ctx.lineTo(x - d, y + d);
   }
   ctx.stroke();
-  drawVehicles(ctx, { xs, ys, headings: entry.heading, codes: v.status, statuses: frame.statuses }, size);
+}
+
+/** Draw one region's live layers in a view: the frame's layers, then vehicles, alerts, selection. */
+export function drawLive(ctx, view, entry, now, { layers, selected, scale = 1 }) {
+  const { frame } = entry, v = frame.vehicles, { rect } = view, size = Math.round((view.inset ? 9 : 13) * scale);
+  ctx.save();
+  ctx.beginPath(); ctx.rect(rect.x, rect.y, rect.w, rect.h); ctx.clip();
+  ctx.drawImage(frameLayer(entry, view, layers, scale), 0, 0);
+  const { xs, ys } = vehiclePixels(view, entry, now);
+  if (onScreen(view, xs, ys) <= ARROWS_UP_TO) {
+    drawVehicles(ctx, sheetFor(frame.statuses, size), { xs, ys, headings: entry.heading, codes: v.status });
+  } else {
+    drawSquares(ctx, { xs, ys, codes: v.status, statuses: frame.statuses }, Math.round(5 * scale));
+  }
   ctx.strokeStyle = COLOURS.fault; ctx.lineWidth = 2 * scale; ctx.beginPath();
   for (const alert of frame.alerts || []) {
     const i = entry.byId.get(alert.vehicle), r = size;
@@ -133,6 +168,14 @@ export function drawLive(ctx, view, entry, now, { layers, selected, scale = 1 })
     ctx.strokeStyle = "#ffffff"; ctx.lineWidth = 2 * scale; ctx.beginPath(); ctx.arc(xs[i], ys[i], size * 1.1, 0, 2 * Math.PI); ctx.stroke();
   }
   ctx.restore();
+}
+
+/** Return how many of the pixels lie inside a view's rectangle. */
+export function onScreen(view, xs, ys) {
+  const { x, y, w, h } = view.rect;
+  let n = 0;
+  for (let i = 0; i < xs.length; i++) if (xs[i] >= x && xs[i] <= x + w && ys[i] >= y && ys[i] <= y + h) n++;
+  return n;
 }
 
 /** Return the id of the vehicle nearest pixel (x, y) within `reach` px in a view, or null. */
