@@ -28,11 +28,11 @@ LEASE_MS = 5_000
 HEAT_WINDOW = timedelta(minutes=15)  # the demand heatmap: requests of the last quarter hour
 HEAT_CELL = 0.01                     # degrees, about 1 km north-south in Chongqing
 STUCK_AFTER = timedelta(minutes=5)   # a ride assigned this long and not picked up needs a look
-WAITING = (RideStatus.assigned.value, RideStatus.arriving.value)
+WAITING = (RideStatus.assigned, RideStatus.arriving)
 
 # Status order is the wire code of each status in a frame: the page maps codes to colours.
 STATUSES = [s.value for s in VehicleStatus]
-_CODES = {status: code for code, status in enumerate(STATUSES)}
+_CODES = {status: code for code, status in enumerate(VehicleStatus)}
 COLUMNS = ("id", "org", "lat", "lon", "heading", "status", "soc", "ride", "to_lat", "to_lon")
 
 
@@ -99,14 +99,14 @@ def fleet_frame(session: Session, r, region: str, *, charging: ChargingDesk | No
                             .order_by(Ride.id)).all()
     # Open requests have no vehicle yet, hence no organisation: an operator sees the demand it may serve.
     waiting = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at)
-                           .where(Ride.region == region, Ride.status == RideStatus.requested.value)
+                           .where(Ride.region == region, Ride.status == RideStatus.requested)
                            .order_by(Ride.id)).all()
     return {"region": region, "at": now.isoformat(), "statuses": STATUSES, "low_soc": CHARGE_BELOW_SOC,
             "vehicles": vehicles,
             "requests": [{"id": ride.id, "lat": ride.pickup_lat, "lon": ride.pickup_lon,
                           "waiting_s": round((now - ride.requested_at).total_seconds())} for ride in waiting],
             "unserved": [{"id": ride.id, "lat": ride.pickup_lat, "lon": ride.pickup_lon}
-                         for ride in requests if ride.status == RideStatus.no_vehicle.value],
+                         for ride in requests if ride.status == RideStatus.no_vehicle],
             "heat": {"cell": HEAT_CELL, "window_s": int(HEAT_WINDOW.total_seconds()),
                      "cells": heat_cells([(ride.pickup_lat, ride.pickup_lon) for ride in requests])},
             "alerts": _faults(vehicles) + _stuck_rides(session, region, now)
@@ -151,7 +151,7 @@ def heat_cells(points: list[tuple[float, float]]) -> list[list]:
 
 
 def _faults(vehicles: dict[str, list]) -> list[dict]:
-    fault = _CODES[VehicleStatus.fault.value]
+    fault = _CODES[VehicleStatus.fault]
     return [{"kind": "fault", "org": org, "vehicle": vid, "lat": lat, "lon": lon}
             for vid, org, lat, lon, status in zip(*(vehicles[c] for c in ("id", "org", "lat", "lon", "status")))
             if status == fault]
@@ -165,7 +165,7 @@ def _stuck_rides(session: Session, region: str, now) -> list[dict]:
                         .where(Ride.region == region, Ride.status.in_(WAITING),
                                Ride.assigned_at < now - STUCK_AFTER)
                         .order_by(Ride.assigned_at)).all()
-    return [{"kind": "stuck_ride", "org": org, "vehicle": vid, "ride": ride, "status": status,
+    return [{"kind": "stuck_ride", "org": org, "vehicle": vid, "ride": ride, "status": status.value,
              "since_s": round((now - assigned_at).total_seconds()), "lat": lat, "lon": lon}
             for ride, status, assigned_at, lat, lon, vid, org in rows]
 

@@ -25,7 +25,7 @@ def fleet(session):
 
 
 def _ride(session, user, status: RideStatus, *, lat=29.6612, lon=106.5461, ago=timedelta(minutes=1), **fields):
-    ride = Ride(user_id=user.id, status=status.value, region="liangjiang", pickup_lat=lat, pickup_lon=lon,
+    ride = Ride(user_id=user.id, status=status, region="liangjiang", pickup_lat=lat, pickup_lon=lon,
                 dropoff_lat=29.60, dropoff_lon=106.50, passengers=1, distance_m=5000, trip_s=600,
                 quoted_fare_fen=2000, authorised_fen=2500, requested_at=utcnow() - ago, **fields)
     session.add(ride)
@@ -46,9 +46,9 @@ def _view(frame: dict, view: live.ConsoleView) -> dict:
 
 def test_frame_carries_heading_rebalancing_moves_demand_and_unserved_requests(app, session, fleet):
     mover, faulty, _ = fleet
-    mover.status, mover.heading = VehicleStatus.rebalancing.value, 87.4
+    mover.status, mover.heading = VehicleStatus.rebalancing, 87.4
     mover.target_lat, mover.target_lon = 29.6001, 106.5502
-    faulty.status = VehicleStatus.fault.value
+    faulty.status = VehicleStatus.fault
     session.add_all([mover, faulty])
     session.commit()
     rider = make_user(session)
@@ -95,8 +95,8 @@ def test_a_ride_assigned_too_long_ago_is_a_stuck_ride_alert(app, session, fleet)
 def test_each_viewer_sees_only_its_organisations_vehicles_and_alerts(app, session, fleet):
     ours = fleet[0]
     rival = Vehicle(organisation_id=make_org(session, kind="operator").id, plate="渝A·X777", model="x", seats=4,
-                    region="liangjiang", status=VehicleStatus.fault.value, lat=29.8001, lon=106.7001)
-    ours.status = VehicleStatus.fault.value
+                    region="liangjiang", status=VehicleStatus.fault, lat=29.8001, lon=106.7001)
+    ours.status = VehicleStatus.fault
     session.add_all([rival, ours])
     session.commit()
     frame = _frame(app, session)

@@ -123,14 +123,14 @@ def _busy_hour(session) -> None:
     for n in range(60):
         requested = now - timedelta(minutes=n)
         status = RideStatus.no_vehicle if n % 7 == 3 else RideStatus.completed
-        session.add(Ride(user_id=rider, status=status.value, region="liangjiang",
+        session.add(Ride(user_id=rider, status=status, region="liangjiang",
                          pickup_lat=29.655 + (n * 37 % 80) / 1000, pickup_lon=106.535 + (n * 53 % 70) / 1000,
                          dropoff_lat=29.70, dropoff_lon=106.56, passengers=1, distance_m=4000, trip_s=600,
                          quoted_fare_fen=1500, authorised_fen=2000, requested_at=requested,
                          picked_up_at=requested + timedelta(seconds=90 + n * 7)
                          if status == RideStatus.completed else None))
     faulty = session.exec(select(Vehicle).where(Vehicle.region == "liangjiang").order_by(Vehicle.id.desc())).first()
-    faulty.status = VehicleStatus.fault.value
+    faulty.status = VehicleStatus.fault
     session.add(faulty)
     session.commit()
 
