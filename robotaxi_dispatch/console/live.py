@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from backend import leases
 from backend.accounts.tokens import Principal
 from backend.dbtypes import utcnow
-from backend.seed.geography import DISTRICT_NAMES, OUTLINES
+from backend.geography import BRIDGES, DISTRICT_NAMES, OUTLINES, RIVERS
 from robotaxi_dispatch.charging import ChargingDesk
 from robotaxi_dispatch.dispatcher import CHARGE_BELOW_SOC
 from robotaxi_dispatch.rides import fleet, positions
