@@ -13,7 +13,7 @@ export PORT OCPP_PORT
 setup: system-deps $(VENV)/.installed
 
 # SpatiaLite for the embedded default; PostGIS when a local PostgreSQL server is installed;
-# Chromium for the operator console's browser test.
+# Chromium for the operator console's browser test, node for its modules' unit tests.
 system-deps:
 	@if ! ldconfig -p | grep -q mod_spatialite; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -24,6 +24,10 @@ system-deps:
 	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Chromium and a CJK font for the console's browser test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	fi
+	@if ! command -v node >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing node for the console's unit tests (node --test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
 	fi
 	@pg=$$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1); \
 	if [ -n "$$pg" ] && [ ! -e /usr/share/postgresql/$$pg/extension/postgis.control ] \

@@ -235,13 +235,16 @@ def metrics_history(query: HistoryQuery):
 
 
 @bp.get("/ops/stream", security=BEARER, **operation(
-    "streamFleet", {200: stream("`fleet` frames (vehicles as columns, open requests; only the caller's "
-                                "organisation's vehicles, inside `bbox` if given) a few times a second and "
-                                "`metrics` (as getOpsMetrics) every two seconds")},
+    "streamFleet", {200: stream("`fleet` frames, one per region a few times a second: `region`, vehicles as "
+                                "columns (id, lat, lon, heading, status code, soc, ride, rebalancing or "
+                                "charging target), open requests, `unserved` requests, the demand `heat` "
+                                "cells and `alerts` (fault, stuck_ride, charger_down); only the caller's "
+                                "organisation's vehicles and alerts, inside `bbox` if given. `metrics` (as "
+                                "getOpsMetrics) every two seconds")},
     raises=(Forbidden, Invalid, TooManyRequests, Unavailable)))
 def ops_stream(query: StreamQuery):
-    """Server-Sent Events: `fleet` frames of the caller's vehicles (inside `bbox` if given) a few
-    times a second, and `metrics` every two seconds."""
+    """Server-Sent Events: each region's `fleet` frames of the caller's vehicles and alerts (inside
+    `bbox` if given) a few times a second, and `metrics` every two seconds."""
     principal = require_principal(*ROLES)
     view = live.ConsoleView.of(principal, _box(query.bbox) if query.bbox else None)
     return open_stream(LiveStream(kind="console", channel=CONSOLE_CHANNEL, user_id=principal.user_id,

@@ -39,6 +39,9 @@ class ChargingDesk(Protocol):
     def release(self, session: Session, *, booking_id: int, now: datetime) -> None:
         """Cancel a slot the vehicle will not use (an operator sent it elsewhere)."""
 
+    def chargers_down(self, session: Session, *, booking_ids: list[int], now: datetime) -> dict[int, str]:
+        """Return the live status ("faulted", "offline") of the booked chargers that cannot serve, by booking."""
+
 
 def book_near(session: Session, desk: ChargingDesk | None, vehicle: Vehicle, now: datetime) -> ChargeSlot | None:
     """Book a charger near the vehicle; None without a desk, a position or a free charger.

@@ -21,13 +21,14 @@ dispatch_cli = AppGroup("dispatch", help="Robotaxi dispatch.")
 
 
 def start_dispatchers(app, regions: list[str], stop: threading.Event) -> list[threading.Thread]:
-    """Start one dispatcher thread per region and the console's frame publisher; they run until `stop` is set."""
-    engine, r = app.extensions["db_engine"], app.extensions["redis"]
+    """Start a dispatcher and a console frame publisher per region; they run until `stop` is set."""
+    engine, r, desk = app.extensions["db_engine"], app.extensions["redis"], app.extensions.get("charging_desk")
     workers = {f"dispatch-{region}": Dispatcher(engine, r, app.extensions["payment_gateway"], region=region,
-                                                charging=app.extensions.get("charging_desk")).run
+                                                charging=desk).run
                for region in regions}
     owner = f"{socket.gethostname()}:{os.getpid()}"
-    workers["console-frames"] = ConsolePublisher(engine, r, regions=regions, owner=owner).run
+    workers.update({f"console-{region}": ConsolePublisher(engine, r, region=region, owner=owner, charging=desk).run
+                    for region in regions})
     threads = [threading.Thread(target=run, args=(stop,), name=name, daemon=True) for name, run in workers.items()]
     for thread in threads:
         thread.start()

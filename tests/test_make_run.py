@@ -83,8 +83,14 @@ def _console_shows_the_fleet(base: str) -> None:
     with requests.get(f"{base}/api/v1/ops/stream", stream=True, timeout=10,
                       headers={"Authorization": f"Bearer {login['access_token']}"}) as stream:
         lines = stream.iter_lines(decode_unicode=True)
-        frame = next(json.loads(line[5:]) for line in lines if line.startswith("data:"))
-    assert len(frame["vehicles"]["id"]) == 42
+        frames = {}  # one frame per region
+        for line in lines:
+            data = json.loads(line[5:]) if line.startswith("data:") else {}
+            if "region" in data:
+                frames[data["region"]] = data
+            if len(frames) == 2:
+                break
+    assert sum(len(frame["vehicles"]["id"]) for frame in frames.values()) == 42
 
 
 def _login(base: str, email: str) -> dict:

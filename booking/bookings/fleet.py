@@ -17,6 +17,7 @@ from booking.bookings import rules, services
 from booking.bookings.availability import ResourceFilter, nearby_availability
 from booking.bookings.models import Booking, BookingCreate, BookingStatus
 from booking.chargers import live as chargers
+from booking.chargers.models import DOWN
 from booking.sites.models import ResourceKind, SiteKind
 from robotaxi_dispatch.charging import ChargeSlot
 
@@ -74,6 +75,12 @@ class FleetChargingDesk:
     def release(self, session: Session, *, booking_id: int, now: datetime) -> None:
         services.cancel_booking(session, self.gateway, booking_id=booking_id, user_id=_holder(session, booking_id),
                                 now=now)
+
+    def chargers_down(self, session: Session, *, booking_ids: list[int], now: datetime) -> dict[int, str]:
+        """Tell the console which slots sit on a charger that is faulted or offline now."""
+        held = session.exec(select(Booking.id, Booking.resource_id).where(Booking.id.in_(booking_ids))).all()
+        live = chargers.live_statuses(session, resource_ids=[resource for _, resource in held], now=now)
+        return {booking: live[resource].value for booking, resource in held if live.get(resource) in DOWN}
 
 
 def _holder(session: Session, booking_id: int) -> int:

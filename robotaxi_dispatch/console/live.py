@@ -1,4 +1,4 @@
-"""What the operator console shows: the city map, live fleet frames and the last hour's KPIs."""
+"""What the operator console shows: the city map, each region's live fleet frames and alerts, the KPIs."""
 import json
 import logging
 import threading
@@ -10,24 +10,30 @@ import redis
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
+from backend import leases
 from backend.accounts.tokens import Principal
 from backend.dbtypes import utcnow
 from backend.geography import BRIDGES, DISTRICT_NAMES, OUTLINES, RIVERS
+from robotaxi_dispatch.charging import ChargingDesk
 from robotaxi_dispatch.dispatcher import CHARGE_BELOW_SOC
 from robotaxi_dispatch.rides import fleet, positions
 from robotaxi_dispatch.rides.fleet import visible_rides
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
-from robotaxi_dispatch.streams import acquire_lease, publish_console
+from robotaxi_dispatch.streams import publish_console
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.4       # a few fleet frames a second keep the console's map moving smoothly
 METRICS_EVERY = 5   # KPIs every fifth frame: they change slowly and cost more to work out
-LEASE = "console"   # the publisher's lease is keyed like a region's
 LEASE_MS = 5_000
+HEAT_WINDOW = timedelta(minutes=15)  # the demand heatmap: requests of the last quarter hour
+HEAT_CELL = 0.01                     # degrees, about 1 km north-south in Chongqing
+STUCK_AFTER = timedelta(minutes=5)   # a ride assigned this long and not picked up needs a look
+WAITING = (RideStatus.assigned, RideStatus.arriving)
 
 # Status order is the wire code of each status in a frame: the page maps codes to colours.
 STATUSES = [s.value for s in VehicleStatus]
-_CODES = {status: code for code, status in enumerate(STATUSES)}
+_CODES = {status: code for code, status in enumerate(VehicleStatus)}
+COLUMNS = ("id", "org", "lat", "lon", "heading", "status", "soc", "ride", "to_lat", "to_lon")
 
 
 def city_map() -> dict:
@@ -49,30 +55,34 @@ def city_map() -> dict:
 
 
 class ConsolePublisher:
-    """Publishes the fleet frames and KPIs every console shows, once for all of them.
+    """Publishes one region's fleet frames, once for every console open.
 
-    One publisher holds the lease at a time; each frame costs one read of the vehicles' rows
-    (status, ride, organisation) and of the latest positions in Redis, whatever the number of
-    consoles open. Each console cuts its own organisation's vehicles out of the frame.
+    One publisher per region holds that region's lease; each frame costs a few reads of the
+    region's rows and of the latest positions in Redis, whatever the number of consoles open.
+    Each console cuts its own organisation's vehicles and alerts out of the frame. The KPIs are
+    city-wide: whichever region's publisher holds the KPI lease sends them.
     """
 
-    def __init__(self, engine, redis, *, regions: list[str], owner: str):
-        self.engine, self.redis, self.regions, self.owner = engine, redis, regions, owner
+    def __init__(self, engine, redis, *, region: str, owner: str, charging: ChargingDesk | None = None):
+        self.engine, self.redis, self.region, self.owner = engine, redis, region, owner
+        self.charging = charging
         self.frames = 0
 
     def step(self) -> None:
         """Publish one frame, and the KPIs every few frames."""
         with Session(self.engine) as session:
-            publish_console(self.redis, {"kind": "frame", **fleet_frame(session, self.redis, self.regions)})
-            if self.frames % METRICS_EVERY == 0:
+            frame = fleet_frame(session, self.redis, self.region, charging=self.charging)
+            publish_console(self.redis, {"kind": "frame", **frame})
+            if self.frames % METRICS_EVERY == 0 and leases.acquire(self.redis, "console:metrics", self.owner,
+                                                                   LEASE_MS):
                 publish_console(self.redis, {"kind": "metrics", "by_org": metrics_by_org(session)})
         self.frames += 1
 
     def run(self, stop: threading.Event) -> None:
-        """Publish while holding the console lease, until stopped; outages are waited out."""
+        """Publish while holding the region's console lease, until stopped; outages are waited out."""
         while not stop.wait(FRAME_S):
             try:
-                if acquire_lease(self.redis, LEASE, self.owner, LEASE_MS):
+                if leases.acquire(self.redis, f"console:{{{self.region}}}:publisher", self.owner, LEASE_MS):
                     self.step()
             except (redis.RedisError, OperationalError) as exc:
                 log.warning("console frames: waiting for Redis or the database: %s", exc)
@@ -80,29 +90,96 @@ class ConsolePublisher:
                 log.exception("console frame failed, retrying")
 
 
-def fleet_frame(session: Session, r, regions: list[str]) -> dict:
-    """Return every fleet's vehicles, at their latest positions, and the open ride requests as columns."""
-    rows = session.exec(select(Vehicle.id, Vehicle.region, Vehicle.organisation_id, Vehicle.lat, Vehicle.lon,
-                               Vehicle.status, Vehicle.soc, Vehicle.ride_id)
-                        .where(Vehicle.region.in_(regions)).order_by(Vehicle.id)).all()
-    latest = {vid: fields for region in regions for vid, fields in positions.latest_of_region(r, region).items()}
-    columns = {name: [] for name in ("id", "org", "lat", "lon", "status", "soc", "ride")}
-    for vid, _, org, lat, lon, status, soc, ride in rows:
+def fleet_frame(session: Session, r, region: str, *, charging: ChargingDesk | None = None) -> dict:
+    """Return a region's vehicles as columns, its demand and unserved requests, and its alerts."""
+    now = utcnow()
+    vehicles = _vehicles(session, r, region)
+    requests = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at, Ride.status)
+                            .where(Ride.region == region, Ride.requested_at >= now - HEAT_WINDOW)
+                            .order_by(Ride.id)).all()
+    # Open requests have no vehicle yet, hence no organisation: an operator sees the demand it may serve.
+    waiting = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at)
+                           .where(Ride.region == region, Ride.status == RideStatus.requested)
+                           .order_by(Ride.id)).all()
+    return {"region": region, "at": now.isoformat(), "statuses": STATUSES, "low_soc": CHARGE_BELOW_SOC,
+            "vehicles": vehicles,
+            "requests": [{"id": ride.id, "lat": ride.pickup_lat, "lon": ride.pickup_lon,
+                          "waiting_s": round((now - ride.requested_at).total_seconds())} for ride in waiting],
+            "unserved": [{"id": ride.id, "lat": ride.pickup_lat, "lon": ride.pickup_lon}
+                         for ride in requests if ride.status == RideStatus.no_vehicle],
+            "heat": {"cell": HEAT_CELL, "window_s": int(HEAT_WINDOW.total_seconds()),
+                     "cells": heat_cells([(ride.pickup_lat, ride.pickup_lon) for ride in requests])},
+            "alerts": _faults(vehicles) + _stuck_rides(session, region, now)
+            + _chargers_down(session, charging, vehicles, now)}
+
+
+def _vehicles(session: Session, r, region: str) -> dict[str, list]:
+    """Return the region's vehicles at their latest positions as columns; unplaced ones are left out."""
+    rows = session.exec(select(Vehicle.id, Vehicle.organisation_id, Vehicle.lat, Vehicle.lon, Vehicle.heading,
+                               Vehicle.status, Vehicle.soc, Vehicle.ride_id, Vehicle.target_lat,
+                               Vehicle.target_lon, Vehicle.charge_booking_id)
+                        .where(Vehicle.region == region).order_by(Vehicle.id)).all()
+    latest = positions.latest_of_region(r, region)
+    columns = {name: [] for name in COLUMNS + ("booking",)}
+    for vid, org, lat, lon, heading, status, soc, ride, to_lat, to_lon, booking in rows:
         fresh = latest.get(vid)
         if fresh:
-            lat, lon, soc = fresh["lat"], fresh["lon"], fresh["soc"] if fresh["soc"] is not None else soc
+            lat, lon = fresh["lat"], fresh["lon"]
+            heading = fresh["heading"] if fresh["heading"] is not None else heading
+            soc = fresh["soc"] if fresh["soc"] is not None else soc
         if lat is None:  # never reported a position: not on the map
             continue
-        for name, value in zip(columns, (vid, org, round(lat, 5), round(lon, 5), _CODES[status],
-                                         None if soc is None else round(soc, 1), ride)):
+        for name, value in zip(columns, (vid, org, round(lat, 5), round(lon, 5), _rounded(heading, 0),
+                                         _CODES[status], _rounded(soc, 1), ride, _rounded(to_lat, 5),
+                                         _rounded(to_lon, 5), booking)):
             columns[name].append(value)
-    # Open requests have no vehicle yet, hence no organisation: an operator sees the demand it may serve.
-    requests = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at)
-                            .where(Ride.status == RideStatus.requested).order_by(Ride.id)).all()
-    now = utcnow()
-    return {"at": now.isoformat(), "statuses": STATUSES, "low_soc": CHARGE_BELOW_SOC, "vehicles": columns,
-            "requests": [{"id": r.id, "lat": r.pickup_lat, "lon": r.pickup_lon,
-                          "waiting_s": round((now - r.requested_at).total_seconds())} for r in requests]}
+    return columns
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def heat_cells(points: list[tuple[float, float]]) -> list[list]:
+    """Count points per HEAT_CELL square: [[south-west lat, lon, count], ...], busiest first."""
+    if not points:
+        return []
+    cells, counts = np.unique(np.floor(np.array(points) / HEAT_CELL).astype(np.int64), axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return [[round(float(lat) * HEAT_CELL, 5), round(float(lon) * HEAT_CELL, 5), int(n)]
+            for (lat, lon), n in zip(cells[order], counts[order])]
+
+
+def _faults(vehicles: dict[str, list]) -> list[dict]:
+    fault = _CODES[VehicleStatus.fault]
+    return [{"kind": "fault", "org": org, "vehicle": vid, "lat": lat, "lon": lon}
+            for vid, org, lat, lon, status in zip(*(vehicles[c] for c in ("id", "org", "lat", "lon", "status")))
+            if status == fault]
+
+
+def _stuck_rides(session: Session, region: str, now) -> list[dict]:
+    """Return rides assigned longer than STUCK_AFTER and still not picked up, oldest first."""
+    rows = session.exec(select(Ride.id, Ride.status, Ride.assigned_at, Ride.pickup_lat, Ride.pickup_lon,
+                               Vehicle.id, Vehicle.organisation_id)
+                        .join(Vehicle, Vehicle.id == Ride.vehicle_id)
+                        .where(Ride.region == region, Ride.status.in_(WAITING),
+                               Ride.assigned_at < now - STUCK_AFTER)
+                        .order_by(Ride.assigned_at)).all()
+    return [{"kind": "stuck_ride", "org": org, "vehicle": vid, "ride": ride, "status": status.value,
+             "since_s": round((now - assigned_at).total_seconds()), "lat": lat, "lon": lon}
+            for ride, status, assigned_at, lat, lon, vid, org in rows]
+
+
+def _chargers_down(session: Session, desk: ChargingDesk | None, vehicles: dict[str, list], now) -> list[dict]:
+    """Return the faulted or offline chargers the region's vehicles hold a slot at, one per vehicle."""
+    held = {booking: i for i, booking in enumerate(vehicles["booking"]) if booking is not None}
+    if desk is None or not held:
+        return []
+    down = desk.chargers_down(session, booking_ids=list(held), now=now)
+    return [{"kind": "charger_down", "org": vehicles["org"][i], "vehicle": vehicles["id"][i],
+             "booking": booking, "status": down[booking],
+             "lat": vehicles["to_lat"][i], "lon": vehicles["to_lon"][i]}
+            for booking, i in held.items() if booking in down]
 
 
 def metrics_by_org(session: Session) -> dict[str, dict]:
@@ -138,15 +215,25 @@ class ConsoleView:
     def _cut(self, frame: dict, cache: dict) -> dict:
         if "arrays" not in cache:  # once per frame, shared by every view
             cache["arrays"] = {name: np.array(values) for name, values in frame["vehicles"].items()}
-        arrays, keep = cache["arrays"], np.ones(len(frame["vehicles"]["id"]), dtype=bool)
+        arrays = cache["arrays"]
+        keep = self._keeps(arrays["org"], arrays["lat"], arrays["lon"])
+        vehicles = {name: arrays[name][keep].tolist() for name in COLUMNS if name != "org"}
+        alerts = frame["alerts"]
+        if alerts:
+            shown = self._keeps(*(np.array([a[name] for a in alerts], dtype=float) for name in ("org", "lat", "lon")))
+            alerts = [{k: v for k, v in alert.items() if k != "org"} for alert, on in zip(alerts, shown) if on]
+        return {**{k: v for k, v in frame.items() if k not in ("kind", "vehicles", "alerts")},
+                "vehicles": vehicles, "alerts": alerts}
+
+    def _keeps(self, orgs: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Return which rows belong to the viewer's organisations and lie inside its box."""
+        keep = np.ones(len(orgs), dtype=bool)
         if self.orgs is not None:
-            keep &= np.isin(arrays["org"], list(self.orgs))
+            keep &= np.isin(orgs, list(self.orgs))
         if self.box is not None:
             south, west, north, east = self.box
-            keep &= (arrays["lat"] >= south) & (arrays["lat"] <= north)
-            keep &= (arrays["lon"] >= west) & (arrays["lon"] <= east)
-        vehicles = {name: arrays[name][keep].tolist() for name in ("id", "lat", "lon", "status", "soc", "ride")}
-        return {**{k: v for k, v in frame.items() if k not in ("kind", "vehicles")}, "vehicles": vehicles}
+            keep &= (lat >= south) & (lat <= north) & (lon >= west) & (lon <= east)
+        return keep
 
 
 def vehicle_detail(session: Session, *, vehicle: Vehicle) -> dict:

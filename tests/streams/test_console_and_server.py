@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _publisher(app) -> ConsolePublisher:
-    return ConsolePublisher(app.extensions["db_engine"], app.extensions["redis"], regions=["liangjiang"],
+    return ConsolePublisher(app.extensions["db_engine"], app.extensions["redis"], region="liangjiang",
                             owner="test")
 
 
