@@ -32,7 +32,7 @@ import requests
 
 from load import hotspots, thresholds
 from load.provision import provision
-from load.report import probe_table, read_stats, results_table
+from load.report import plot_history, probe_table, read_stats, results_table
 from load.stage import BIN, ROOT, seeded_database
 
 PASSWORD = "Chongqing-demo-2026"
@@ -86,7 +86,7 @@ def _free_port() -> int:
 
 
 def _wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # workers boot slowly on a busy machine
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base}/ready", timeout=5).status_code == 200:
@@ -190,10 +190,12 @@ class Usage:
                 f"{' / '.join(f'{x:.1f}' for x in self.load_average)} (1/5/15 min) at the end.")
 
 
-def _serve(env: dict, settings: Settings, port: int) -> list[subprocess.Popen]:
-    """Start gunicorn, the dispatcher and the scheduler."""
+def _serve(env: dict, settings: Settings, port: int, logs: Path) -> list[subprocess.Popen]:
+    """Start gunicorn, the dispatcher and the scheduler; their logs go to one file."""
+    log = logs.open("ab")
+
     def start(command):
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     return [start(server_command(port, settings.workers)), start([*flask, "dispatch", "run"]),
             start([*flask, "jobs", "run"])]
@@ -204,9 +206,10 @@ def main() -> int:
     results = Path(os.environ.get("LOAD_RESULTS", ROOT / "load" / "results.md"))
     with seeded_database("cq_load") as env:
         people = provision(env, citizens=settings.users, vehicles=settings.vehicles)
-        processes = _serve(env, settings, port)
+        processes = _serve(env, settings, port, work / "server.log")
         try:
             base = f"http://127.0.0.1:{port}"
+            print(f"server logs: {work / 'server.log'}")
             _wait_ready(base)
             fixture = work / "fixture.json"
             fixture.write_text(json.dumps(_fixture(base, settings, people)))
@@ -243,6 +246,7 @@ def main() -> int:
               f"{usage.describe(settings.locust_processes)}\n\n")
     probe_header = (f"\n## Capacity at the same concurrency\n\n{settings.probe_users} users with no think time, "
                     f"{settings.probe_seconds} s each, right after the mix:\n\n")
+    plot_history(work / "mix", results.with_suffix(".png"), f"{settings.users} users, {settings.vehicles} robotaxis")
     report = header + results_table(mix) + probe_header + probe_table(probes)
     if sampler:
         raw = results.with_suffix(".pyspy.txt")
