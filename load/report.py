@@ -27,15 +27,16 @@ def results_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def probe_table(rows: list[dict]) -> str:
-    """Render the capacity probes: throughput and percentiles, each as a share of the floor's throughput."""
+def probe_table(rows: list[dict], locust_cpu: list[float]) -> str:
+    """Render the capacity probes: throughput and percentiles, each as a share of the floor's throughput,
+    and the share of a core locust used to make them."""
     floor_rps = float(rows[0]["Requests/s"]) or None
-    lines = ["| endpoint | requests | failures | req/s | p50 ms | p95 ms | req/s / floor |",
-             "|---|---|---|---|---|---|---|"]
-    for row in rows:
+    lines = ["| endpoint | requests | failures | req/s | p50 ms | p95 ms | req/s / floor | locust CPU |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row, cpu in zip(rows, locust_cpu):
         share = f"{float(row['Requests/s']) / floor_rps:.2f}" if floor_rps else "-"
         lines.append(f"| {row['Type']} {row['Name']} | {row['Request Count']} | {row['Failure Count']} | "
-                     f"{float(row['Requests/s']):.1f} | {row['50%']} | {row['95%']} | {share} |")
+                     f"{float(row['Requests/s']):.1f} | {row['50%']} | {row['95%']} | {share} | {cpu:.0%} |")
     return "\n".join(lines) + "\n"
 
 

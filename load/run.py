@@ -66,7 +66,7 @@ PROFILES = {
               "probe_seconds": 10, "seats": 2000, "gates": 1, "locust_processes": 1},
     "evening": {"users": 1000, "spawn_rate": 5.5, "seconds": 300, "vehicles": 2000, "workers": 4,
                 "probe_users": 100, "probe_seconds": 30, "seats": 3000, "gates": 10,
-                "locust_processes": 2},
+                "locust_processes": 1},
 }
 
 
@@ -230,9 +230,11 @@ def main() -> int:
             _without_local_paths(results.with_suffix(".html"))
             if sampler:
                 sampler.wait(timeout=60)
+            probe_cpu = []  # locust's share of a core per probe: near 1.0 per process, the client is the limit
             for probe in PROBES:  # measurements at saturation: their own percentiles are not thresholds
-                _locust(base, env, work / probe, (probe,), users=settings.probe_users,
-                        spawn_rate=settings.probe_users, seconds=settings.probe_seconds, **runs)
+                _, cpu = _locust(base, env, work / probe, (probe,), users=settings.probe_users,
+                                 spawn_rate=settings.probe_users, seconds=settings.probe_seconds, **runs)
+                probe_cpu.append(cpu / settings.probe_seconds)
         finally:
             for process in processes:
                 process.terminate()
@@ -247,7 +249,7 @@ def main() -> int:
     probe_header = (f"\n## Capacity at the same concurrency\n\n{settings.probe_users} users with no think time, "
                     f"{settings.probe_seconds} s each, right after the mix:\n\n")
     plot_history(work / "mix", results.with_suffix(".png"), f"{settings.users} users, {settings.vehicles} robotaxis")
-    report = header + results_table(mix) + probe_header + probe_table(probes)
+    report = header + results_table(mix) + probe_header + probe_table(probes, probe_cpu)
     if sampler:
         raw = results.with_suffix(".pyspy.txt")
         report += "\n## Where the workers' time went\n\n" + (hotspots.summary(raw) if raw.exists() else "no samples\n")
