@@ -55,6 +55,16 @@ def settings_from_env() -> dict:
         # Webhook devices on private or loopback addresses: allowed on a developer's machine only.
         "PUSH_WEBHOOK_ALLOW_PRIVATE": os.environ.get(
             "PUSH_WEBHOOK_ALLOW_PRIVATE", "0" if os.environ.get("SECRET_KEY") else "1") == "1",
+        # Push services besides the webhook sender, comma-separated (fcm, apns), and their credentials:
+        # required outside development for every provider listed (see README, Notifications).
+        "PUSH_PROVIDERS": os.environ.get("PUSH_PROVIDERS", ""),
+        "FCM_SERVICE_ACCOUNT_FILE": os.environ.get("FCM_SERVICE_ACCOUNT_FILE") or None,
+        "FCM_API_URL": os.environ.get("FCM_API_URL") or None,
+        "APNS_KEY_FILE": os.environ.get("APNS_KEY_FILE") or None,
+        "APNS_KEY_ID": os.environ.get("APNS_KEY_ID") or None,
+        "APNS_TEAM_ID": os.environ.get("APNS_TEAM_ID") or None,
+        "APNS_TOPIC": os.environ.get("APNS_TOPIC") or None,
+        "APNS_API_URL": os.environ.get("APNS_API_URL") or None,
         # Live streams (Server-Sent Events): open per user across all servers, per server process,
         # the longest one (then the client reconnects with Last-Event-ID), heartbeat, client retry.
         "SSE_MAX_STREAMS_PER_USER": _int("SSE_MAX_STREAMS_PER_USER", 5),

@@ -3,7 +3,9 @@ riders call robotaxis, the fleet reports, gates scan.
 
 Run through `make load` (load/run.py prepares the server and the data this file reads from
 LOAD_FIXTURE: signed-in citizens, the event on sale, the fleet's vehicles, ticket codes for the
-gates). The probe users measure one endpoint's capacity at a fixed concurrency, with no think time.
+gates). Citizens behave like people holding a phone: a request, then several seconds reading it
+(THINK), so 1,000 users are an evening's 1,000 people, not 1,000 loops. The probe users measure
+one endpoint's capacity at a fixed concurrency, with no think time.
 """
 import itertools
 import json
@@ -12,7 +14,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from locust import FastHttpUser, between, constant, constant_throughput, events, task
+from locust import FastHttpUser, between, constant, constant_throughput, events, runners, task
 
 from load.thresholds import breaches
 
@@ -22,6 +24,11 @@ LIANGJIANG = [(29.6600, 106.5450), (29.6900, 106.5800), (29.7100, 106.5650), (29
 VENUE = (29.744, 106.805)
 VISA = "4242424242424242"
 VEHICLES_PER_GATEWAY = 200
+PROCESSES = int(os.environ.get("LOAD_LOCUST_PROCESSES", "1"))  # locust's own processes (--processes)
+# On a busy machine a forked worker's heartbeat (one a second) comes seconds late; after three
+# missed ones locust calls the worker missing and restarts its users, which is not the evening.
+runners.HEARTBEAT_LIVENESS = 30
+THINK = between(4, 12)  # seconds between two taps on the app: reading the answer, walking, deciding
 _citizens = itertools.count()
 
 
@@ -38,6 +45,11 @@ def evening_search(hours_ahead: int = 0, hours: int = 3, **extra) -> str:
                       "from": start.isoformat(), "to": (start + timedelta(hours=hours)).isoformat(), **extra})
 
 
+def nth(counter, user) -> int:
+    """Return the user's number among its kind across locust's processes (each counts its own)."""
+    return next(counter) * PROCESSES + max(user.environment.runner.worker_index, 0)
+
+
 def login(client, email, password) -> dict:
     token = client.post("/api/v1/auth/login", json={"email": email, "password": password},
                         name="/api/v1/auth/login").json()["access_token"]
@@ -51,13 +63,14 @@ class SignedIn(FastHttpUser):
 
     def on_start(self):
         tokens = FIXTURE["citizen_tokens"]
-        self.auth = {"Authorization": f"Bearer {tokens[next(_citizens) % len(tokens)]}"}
+        self.auth = {"Authorization": f"Bearer {tokens[nth(_citizens, self) % len(tokens)]}"}
         # Rides (and charging) authorise off-session against the wallet: save a card once.
         self.client.post("/api/v1/me/payment-methods", headers=self.auth, json={"card_number": VISA},
                          name="/api/v1/me/payment-methods")
 
     def pay(self, payment: dict):
         if payment["status"] == "pending":  # not already authorised against the wallet
+            self.wait()  # typing the card in
             self.client.post(f"/api/v1/payments/{payment['id']}/sandbox/confirm", headers=self.auth,
                              json={"card_number": VISA}, name="/api/v1/payments/{id}/sandbox/confirm")
 
@@ -66,7 +79,7 @@ class Driver(SignedIn):
     """Finds a charger now or later, books, pays, and often cancels; browses sites and events."""
 
     weight = 12
-    wait_time = between(1, 3)
+    wait_time = THINK
 
     @task
     def floor(self):
@@ -99,6 +112,7 @@ class Driver(SignedIn):
             return
         resource = random.choice(offers[0]["resources"])
         slot = resource["slots"][0]
+        self.wait()  # choosing among the offers
         with self.client.post("/api/v1/bookings", name="/api/v1/bookings", headers=self.auth,
                               json={"resource_id": resource["resource"]["id"], "start": slot["start"],
                                     "end": slot["end"]}, catch_response=True) as answer:
@@ -109,6 +123,7 @@ class Driver(SignedIn):
         booking = answer.json()
         self.pay(booking["payment"])
         if random.random() < 0.7:  # most plans change; the rest keep their slot
+            self.wait()
             self.client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=self.auth,
                              name="/api/v1/bookings/{id}/cancel")
 
@@ -117,7 +132,7 @@ class Fan(SignedIn):
     """A fan in the ticket rush: looks at the event, buys and pays, looks again."""
 
     weight = 4
-    wait_time = between(2, 5)
+    wait_time = THINK
 
     @task(3)
     def event_detail(self):
@@ -139,18 +154,20 @@ class Rider(SignedIn):
     """Leaves the match by robotaxi: quote, request, watch the status, then cancel (the fleet stays free)."""
 
     weight = 4
-    wait_time = between(2, 5)
+    wait_time = THINK
 
     @task
     def ride(self):
         (plat, plon), (dlat, dlon) = near(LIANGJIANG, 0.004), near(LIANGJIANG, 0.004)
         body = {"pickup": {"lat": plat, "lon": plon}, "dropoff": {"lat": dlat, "lon": dlon}}
         self.client.post("/api/v1/rides/quote", json=body, name="/api/v1/rides/quote")
+        self.wait()  # reading the fare
         answer = self.client.post("/api/v1/rides", json=body, headers=self.auth, name="/api/v1/rides")
         if answer.status_code != 201:
             return
         ride = answer.json()
         for _ in range(3):
+            self.wait()  # watching the car come
             self.client.get(f"/api/v1/rides/{ride['id']}", headers=self.auth, name="/api/v1/rides/{id}")
         self.client.post(f"/api/v1/rides/{ride['id']}/cancel", headers=self.auth, name="/api/v1/rides/{id}/cancel")
 
@@ -164,7 +181,7 @@ class Fleet(FastHttpUser):
 
     def on_start(self):
         self.auth = login(self.client, FIXTURE["operator_email"], FIXTURE["password"])
-        n = next(self._gateways)
+        n = nth(self._gateways, self) % self.fixed_count
         self.vehicles = FIXTURE["vehicle_ids"][n * VEHICLES_PER_GATEWAY:(n + 1) * VEHICLES_PER_GATEWAY]
 
     @task

@@ -8,12 +8,16 @@ time, for the throughput ratio the issue asks about.
 LOAD_PROFILE picks the defaults: `short` (40 users for 60 s, what CI runs shorter still) or
 `evening` (1,000 users ramping over three minutes, then two minutes at full strength, 2,000
 robotaxis). Each can be overridden: LOAD_USERS, LOAD_SPAWN_RATE, LOAD_SECONDS, LOAD_VEHICLES,
-LOAD_WORKERS, LOAD_PROBE_USERS, LOAD_PROBE_SECONDS; LOAD_DATABASE_URL and LOAD_REDIS_URL (see
-load/stage.py); LOAD_RESULTS (load/results.md; locust's HTML report goes beside it). The exit
-code is non-zero when a threshold of load/thresholds.py is broken.
+LOAD_WORKERS, LOAD_PROBE_USERS, LOAD_PROBE_SECONDS, LOAD_LOCUST_PROCESSES (locust's own processes);
+LOAD_DATABASE_URL and LOAD_REDIS_URL (see load/stage.py); LOAD_RESULTS (load/results.md; locust's
+HTML report goes beside it). The exit code is non-zero when a threshold of load/thresholds.py is
+broken. The results say how much CPU locust and the server used during the measured run, and the
+machine's load average: locust must not be what limits the figures. LOAD_PYSPY=1 samples the
+server's workers through the measured run and adds where their time went (load/hotspots.py).
 """
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -23,11 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import requests
 
-from load import thresholds
+from load import hotspots, thresholds
 from load.provision import provision
-from load.report import probe_table, read_stats, results_table
+from load.report import plot_history, probe_table, read_stats, results_table
 from load.stage import BIN, ROOT, seeded_database
 
 PASSWORD = "Chongqing-demo-2026"
@@ -47,6 +52,7 @@ class Settings:
     probe_seconds: int
     seats: int
     gates: int
+    locust_processes: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -57,9 +63,10 @@ class Settings:
 
 PROFILES = {
     "short": {"users": 40, "spawn_rate": 10.0, "seconds": 60, "vehicles": 200, "workers": 2, "probe_users": 20,
-              "probe_seconds": 10, "seats": 2000, "gates": 1},
+              "probe_seconds": 10, "seats": 2000, "gates": 1, "locust_processes": 1},
     "evening": {"users": 1000, "spawn_rate": 5.5, "seconds": 300, "vehicles": 2000, "workers": 4,
-                "probe_users": 100, "probe_seconds": 30, "seats": 3000, "gates": 10},
+                "probe_users": 100, "probe_seconds": 30, "seats": 3000, "gates": 10,
+                "locust_processes": 1},
 }
 
 
@@ -79,7 +86,7 @@ def _free_port() -> int:
 
 
 def _wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # workers boot slowly on a busy machine
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base}/ready", timeout=5).status_code == 200:
@@ -125,17 +132,35 @@ def _fixture(base: str, settings: "Settings", people: dict) -> dict:
             "gates": settings.gates, **people}
 
 
-def _locust(base: str, env: dict, csv: Path, classes: tuple[str, ...], *, users: int, spawn_rate: float,
-            seconds: int, html: Path | None = None) -> int:
-    """Run locust headless with some user classes; with an HTML report, the measured run, return the verdict."""
+def _locust(base: str, env: dict, csv: Path, classes: tuple[str, ...], *, processes: int, users: int,
+            spawn_rate: float, seconds: int, html: Path | None = None) -> tuple[int, float]:
+    """Run locust headless with some user classes; return its exit code (the verdict of a measured run,
+    the one with an HTML report) and the CPU seconds it used, its forked processes included."""
     command = [str(BIN / "locust"), "-f", str(ROOT / "load" / "locustfile.py"), "--headless", "-u", str(users),
                "-r", str(spawn_rate), "-t", f"{seconds}s", "--host", base, "--csv", str(csv), "--only-summary",
                # figures and thresholds count from when every user is in (the HTML charts show the ramp)
-               "--reset-stats",
+               "--reset-stats", *(["--processes", str(processes)] if processes > 1 else []),
                *(["--html", str(html)] if html else []), *classes]
     # Only the measured run answers to the thresholds: the warm-up and the probes are not the evening.
-    measured = {"LOAD_THRESHOLDS": "on" if html else "off"}
-    return subprocess.run(command, cwd=ROOT, env={**env, **measured, "PYTHONPATH": str(ROOT)}).returncode
+    extra = {"LOAD_THRESHOLDS": "on" if html else "off", "LOAD_LOCUST_PROCESSES": str(processes)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    code = subprocess.run(command, cwd=ROOT, env={**env, **extra, "PYTHONPATH": str(ROOT)}).returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # locust waits for the processes it forks
+    return code, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def _cpu_seconds(processes: list[subprocess.Popen]) -> float:
+    """Return the CPU seconds the server's processes and their children (gunicorn's workers) used so far."""
+    total = 0.0
+    for process in processes:
+        try:
+            parent = psutil.Process(process.pid)
+            for each in (parent, *parent.children(recursive=True)):
+                times = each.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:  # a worker recycled in between: its share is lost, not invented
+            continue
+    return total
 
 
 def _without_local_paths(report: Path) -> None:
@@ -147,10 +172,30 @@ def _without_local_paths(report: Path) -> None:
     report.write_text(text)
 
 
-def _serve(env: dict, settings: Settings, port: int) -> list[subprocess.Popen]:
-    """Start gunicorn, the dispatcher and the scheduler."""
+@dataclass(frozen=True)
+class Usage:
+    """What the measured run cost the machine, to tell a slow server from a busy machine or a slow client."""
+    seconds: float
+    locust_cpu_s: float
+    server_cpu_s: float
+    machine_busy_percent: float
+    load_average: tuple[float, float, float]
+
+    def describe(self, locust_processes: int) -> str:
+        cores = os.cpu_count() or 1
+        return (f"During the mix ({self.seconds:.0f} s, ramp included): locust ({locust_processes} process"
+                f"{'es' if locust_processes > 1 else ''}) used {self.locust_cpu_s / self.seconds:.0%} of one core, "
+                f"the server (gunicorn workers, dispatcher, scheduler) {self.server_cpu_s / self.seconds:.0%}; "
+                f"the machine's {cores} cores were {self.machine_busy_percent:.0f}% busy, load average "
+                f"{' / '.join(f'{x:.1f}' for x in self.load_average)} (1/5/15 min) at the end.")
+
+
+def _serve(env: dict, settings: Settings, port: int, logs: Path) -> list[subprocess.Popen]:
+    """Start gunicorn, the dispatcher and the scheduler; their logs go to one file."""
+    log = logs.open("ab")
+
     def start(command):
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     return [start(server_command(port, settings.workers)), start([*flask, "dispatch", "run"]),
             start([*flask, "jobs", "run"])]
@@ -161,23 +206,35 @@ def main() -> int:
     results = Path(os.environ.get("LOAD_RESULTS", ROOT / "load" / "results.md"))
     with seeded_database("cq_load") as env:
         people = provision(env, citizens=settings.users, vehicles=settings.vehicles)
-        processes = _serve(env, settings, port)
+        processes = _serve(env, settings, port, work / "server.log")
         try:
             base = f"http://127.0.0.1:{port}"
+            print(f"server logs: {work / 'server.log'}")
             _wait_ready(base)
             fixture = work / "fixture.json"
             fixture.write_text(json.dumps(_fixture(base, settings, people)))
             env = {**env, "LOAD_FIXTURE": str(fixture)}
             # Every worker meets every request once before anything counts, as behind a load balancer
             # that sends traffic to a new instance only after warming it.
+            runs = {"processes": settings.locust_processes}
             _locust(base, env, work / "warm-up", MIX, users=WARM_UP_USERS, spawn_rate=WARM_UP_USERS,
-                    seconds=WARM_UP_SECONDS)
-            verdict = _locust(base, env, work / "mix", MIX, users=settings.users, spawn_rate=settings.spawn_rate,
-                              seconds=settings.seconds, html=results.with_suffix(".html"))
+                    seconds=WARM_UP_SECONDS, **runs)
+            began, server_cpu, _ = time.monotonic(), _cpu_seconds(processes), psutil.cpu_percent()
+            sampler = (hotspots.record(processes[0].pid, settings.seconds, results.with_suffix(".pyspy.txt"))
+                       if os.environ.get("LOAD_PYSPY") == "1" else None)
+            verdict, locust_cpu = _locust(base, env, work / "mix", MIX, users=settings.users,
+                                          spawn_rate=settings.spawn_rate, seconds=settings.seconds,
+                                          html=results.with_suffix(".html"), **runs)
+            usage = Usage(time.monotonic() - began, locust_cpu, _cpu_seconds(processes) - server_cpu,
+                          psutil.cpu_percent(), os.getloadavg())
             _without_local_paths(results.with_suffix(".html"))
+            if sampler:
+                sampler.wait(timeout=60)
+            probe_cpu = []  # locust's share of a core per probe: near 1.0 per process, the client is the limit
             for probe in PROBES:  # measurements at saturation: their own percentiles are not thresholds
-                _locust(base, env, work / probe, (probe,), users=settings.probe_users,
-                        spawn_rate=settings.probe_users, seconds=settings.probe_seconds)
+                _, cpu = _locust(base, env, work / probe, (probe,), users=settings.probe_users,
+                                 spawn_rate=settings.probe_users, seconds=settings.probe_seconds, **runs)
+                probe_cpu.append(cpu / settings.probe_seconds)
         finally:
             for process in processes:
                 process.terminate()
@@ -187,10 +244,15 @@ def main() -> int:
               f"{settings.seconds} s against gunicorn ({settings.workers} workers x 8 threads) on PostgreSQL/PostGIS + "
               f"Redis, 127.0.0.1, with `flask dispatch run` and `flask jobs run` alongside and "
               f"{settings.vehicles} robotaxis reporting; written by `make load` on "
-              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. The floor is `GET /health` in the same app and run.\n\n")
+              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. The floor is `GET /health` in the same app and run.\n\n"
+              f"{usage.describe(settings.locust_processes)}\n\n")
     probe_header = (f"\n## Capacity at the same concurrency\n\n{settings.probe_users} users with no think time, "
                     f"{settings.probe_seconds} s each, right after the mix:\n\n")
-    report = header + results_table(mix) + probe_header + probe_table(probes)
+    plot_history(work / "mix", results.with_suffix(".png"), f"{settings.users} users, {settings.vehicles} robotaxis")
+    report = header + results_table(mix) + probe_header + probe_table(probes, probe_cpu)
+    if sampler:
+        raw = results.with_suffix(".pyspy.txt")
+        report += "\n## Where the workers' time went\n\n" + (hotspots.summary(raw) if raw.exists() else "no samples\n")
     results.write_text(report)
     print(report)
     problems = thresholds.floor_breaches(mix, probes)

@@ -5,8 +5,9 @@ outbox publishes each notification once on the live channel `user:{<user id>}:no
 (what the user's streams carry, `backend/realtime.py`) and pushes its pending deliveries from a
 small thread pool, so a slow device never holds up the request. A delivery is claimed by moving
 its next attempt forward before it is tried, so the after-commit push and the retry runner never
-send the same one twice; a failure is counted and retried with backoff, and given up after
-MAX_ATTEMPTS.
+send the same one twice; a failure is counted and retried with backoff (or when the provider said
+to retry), and given up after MAX_ATTEMPTS or at once when the provider refuses it for good; a
+device whose token the provider calls dead is unregistered, with what was still on its way to it.
 """
 import logging
 import threading
@@ -14,14 +15,14 @@ import weakref
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, update
+from sqlalchemy import delete, event, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from backend import realtime
 from backend.dbtypes import utcnow
 from backend.notifications.models import DeliveryStatus, Device, Notification, PushDelivery
-from backend.notifications.push import PushFailed, PushProvider
+from backend.notifications.push import DeviceGone, PushFailed, PushProvider, PushRejected
 from backend.notifications.services import OUTBOX
 from backend.redis_client import best_effort
 
@@ -105,10 +106,17 @@ class Outbox:
             try:
                 self._send(device, notification)
                 delivery.status, delivery.delivered_at, delivery.last_error = DeliveryStatus.delivered, utcnow(), None
+            except DeviceGone as exc:
+                log.info("device %s unregistered, its provider says: %s", device.id, exc)
+                session.exec(delete(PushDelivery).where(PushDelivery.device_id == device.id))
+                session.exec(delete(Device).where(Device.id == device.id))
+                session.commit()
+                return DeliveryStatus.failed
             except PushFailed as exc:
                 delivery.last_error = str(exc)[:300]
-                delivery.next_attempt_at = now + FIRST_RETRY * 2 ** (delivery.attempts - 1)
-                if delivery.attempts >= MAX_ATTEMPTS:
+                backoff = FIRST_RETRY * 2 ** (delivery.attempts - 1)
+                delivery.next_attempt_at = now + max(backoff, timedelta(seconds=exc.retry_after_s or 0))
+                if delivery.attempts >= MAX_ATTEMPTS or isinstance(exc, PushRejected):
                     delivery.status = DeliveryStatus.failed
                 log.info("push %s to device %s failed (attempt %s): %s", notification.id, device.id,
                          delivery.attempts, exc)

@@ -1,14 +1,16 @@
-"""Push providers behind one interface: the webhook sender of the embedded default, others configured.
+"""Push providers behind one interface: the webhook sender of the embedded default, FCM and APNs configured.
 
 A provider takes a device's address and the message, and raises `PushFailed` when the device
-could not be reached; the outbox counts the attempt and retries later. FCM, APNs or a domestic
-push service (JPush, Getui) is another class with `check_address` and `send`, registered in
-`providers_from_config`.
+could not be reached (the outbox counts the attempt and retries later), `PushRejected` when
+trying again cannot help, `DeviceGone` when the provider says the device's token is dead (the
+outbox unregisters the device). A domestic push service (JPush, Getui) is another class with
+`check_address` and `send`, registered in `PROVIDERS`.
 """
 import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import socket
 import time
 import urllib.error
@@ -16,13 +18,32 @@ import urllib.request
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from backend.config import DEVELOPMENT
 from backend.exceptions import Invalid
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_S = 3
 
 
 class PushFailed(Exception):
-    """The device's provider did not take the message."""
+    """The device's provider did not take the message this time; `retry_after_s` when it said when to retry."""
+
+    def __init__(self, reason: str, *, retry_after_s: float | None = None):
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
+class PushRejected(PushFailed):
+    """The provider refused the message for good: the same request would fail again."""
+
+
+class DeviceGone(PushRejected):
+    """The provider says the device's token is dead (app uninstalled, token expired or another app's)."""
+
+
+class PushNotConfigured(RuntimeError):
+    """A push provider is enabled without the credentials it needs."""
 
 
 class PushProvider(Protocol):
@@ -31,6 +52,22 @@ class PushProvider(Protocol):
 
     def send(self, *, address: str, secret: str, message: dict) -> None:
         """Hand the message to the device, or raise PushFailed."""
+
+
+def alert(message: dict) -> tuple[str, str]:
+    """Return the title and body a phone shows on its lock screen: Chinese, the city's language.
+
+    The whole message (both languages) travels with it for the app to show in the user's own.
+    """
+    return message["title"]["zh-CN"], message["body"]["zh-CN"]
+
+
+def retry_after(headers) -> float | None:
+    """Return a Retry-After header's seconds (its HTTP-date form is left to the usual backoff)."""
+    try:
+        return max(float(headers.get("retry-after", "")), 0.0)
+    except ValueError:
+        return None
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -82,6 +119,35 @@ class WebhookPush:
             raise PushFailed(str(exc)[:300]) from exc
 
 
+def _fcm(config: dict) -> PushProvider:
+    from backend.notifications.fcm import FcmPush
+
+    return FcmPush.from_config(config)
+
+
+def _apns(config: dict) -> PushProvider:
+    from backend.notifications.apns import ApnsPush
+
+    return ApnsPush.from_config(config)
+
+
+PROVIDERS = {"fcm": _fcm, "apns": _apns}  # besides the webhook sender, which is always there
+
+
 def providers_from_config(config: dict) -> dict[str, PushProvider]:
-    """Return the push providers the app sends through, by name."""
-    return {"webhook": WebhookPush(allow_private=config.get("PUSH_WEBHOOK_ALLOW_PRIVATE", False))}
+    """Return the push providers the app sends through, by name: the webhook and those in PUSH_PROVIDERS.
+
+    Raises PushNotConfigured for an unknown provider, or one without its credentials outside
+    development (in development it is left out with a warning: the embedded default needs none).
+    """
+    providers = {"webhook": WebhookPush(allow_private=config.get("PUSH_WEBHOOK_ALLOW_PRIVATE", False))}
+    for name in filter(None, (part.strip() for part in (config.get("PUSH_PROVIDERS") or "").split(","))):
+        if name not in PROVIDERS:
+            raise PushNotConfigured(f"unknown push provider {name!r} in PUSH_PROVIDERS (known: fcm, apns)")
+        try:
+            providers[name] = PROVIDERS[name](config)
+        except PushNotConfigured as exc:
+            if config.get("APP_ENV") != DEVELOPMENT:
+                raise PushNotConfigured(f"push provider {name}: {exc}") from exc
+            log.warning("push provider %s left out: %s", name, exc)
+    return providers

@@ -153,20 +153,27 @@ def _occupancy(session: Session, resources: list[Resource], *, window: Window,
 def site_availability(session: Session, *, site_id: int, start: datetime, end: datetime,
                       wanted: ResourceFilter, now: datetime, language: str) -> SiteAvailability:
     """Return every matching resource of a site with its free slots in the window."""
-    window = Window.of(start, end)
-    site = session.get(Site, site_id)
-    if site is None or not site.published:
+    window, cache = Window.of(start, end), SlotCache.open(session)
+    return _under_catalogue(cache, lambda: _site_offers(session, cache, site_id, wanted, window=window, now=now,
+                                                        language=language))
+
+
+def _site_offers(session: Session, cache: SlotCache, site_id: int, wanted: ResourceFilter, *, window: Window,
+                 now: datetime, language: str) -> SiteAvailability:
+    """Return the site's resources with their live status and free slots, read under the cache's token."""
+    found = _kept(session, cache, ("site", site_id, wanted), lambda: _candidates_from(session, session.exec(
+        select(Site).where(Site.id == site_id, Site.published).execution_options(populate_existing=True)).all(),
+        wanted))
+    if not found:
         raise NotFound("site_not_found", "No such site.")
-    resources = [r for r in session.exec(select(Resource).where(
-        Resource.site_id == site.id, Resource.active).order_by(Resource.id)).all() if wanted.accepts(r)]
-    resources, live = _serving(session, resources, now)
-    used = _occupancy(session, resources, window=window, now=now)
-    return SiteAvailability(site=site_public(site, language=language), resources=[
-        ResourceSlots(resource=resource_public(r, language=language), live_status=live.get(r.id),
-                      cancellation=terms(r.kind, language),
-                      slots=free_slots(r, site.opening_hours, used.get(r.id, slots.Occupancy()), window=window,
-                                       now=now))
-        for r in resources])
+    candidate = found[0]
+    resources, live = _serving(session, list(candidate.resources), now)
+    free = _slots_of(session, cache, [(r, candidate.site.opening_hours) for r in resources], window=window,
+                     now=now, limit=None)
+    site, public = candidate.view(language)
+    return SiteAvailability(site=site, resources=[
+        ResourceSlots(resource=public[r.id], live_status=live.get(r.id), cancellation=terms(r.kind, language),
+                      slots=free[r.id]) for r in resources])
 
 
 @dataclass(frozen=True)
@@ -208,44 +215,63 @@ def _detached(row):
     return type(row)(**{name: getattr(row, name) for name in type(row).model_fields})
 
 
-def _candidates(session: Session, area: Area, wanted: ResourceFilter, cache: SlotCache) -> list[Candidate]:
-    """Return the sites with matching resources around the area's cell, kept per catalogue token."""
-    cell = area.cell()
+def _kept(session: Session, cache: SlotCache, key, load) -> list[Candidate]:
+    """Return the candidates `load` reads for a key, kept per catalogue token (confirmed before reading)."""
     # Read with get(): another thread may clear the cache between a membership test and a lookup.
-    found = _candidates_cache.get((session.get_bind(), cache.catalogue, cell, wanted))
+    found = _candidates_cache.get((session.get_bind(), cache.catalogue, key))
     if found is None:
         cache.confirm()  # before going to the database: the token assumed may be stale
-        found = _candidates_cache.get((session.get_bind(), cache.catalogue, cell, wanted))
+        found = _candidates_cache.get((session.get_bind(), cache.catalogue, key))
     if found is not None:
         return found
-    nearby = nearby_sites(session, lat=cell.lat, lon=cell.lon, radius_m=cell.radius_m, kind=area.site_kind,
-                          limit=CANDIDATE_SITES, offset=0, resource_kind=wanted.resource_kind)
-    query = select(Resource).where(Resource.site_id.in_([site.id for site, _ in nearby]), Resource.active)
-    if wanted.resource_kind:  # the cheap part of the filter in SQL, attributes in Python
-        query = query.where(Resource.kind == wanted.resource_kind)
-    by_site = defaultdict(list)
-    for resource in (session.exec(query.order_by(Resource.id)).all() if nearby else []):
-        if wanted.accepts(resource):
-            by_site[resource.site_id].append(_detached(resource))
-    found = [Candidate(_detached(site), *lat_lon(site.location), tuple(by_site[site.id])) for site, _ in nearby
-             if by_site[site.id]]
+    found = load()
     if cache.catalogue is not None:
         if len(_candidates_cache) >= CANDIDATE_CACHE_SIZE:
             _candidates_cache.clear()
-        _candidates_cache[(session.get_bind(), cache.catalogue, cell, wanted)] = found
+        _candidates_cache[(session.get_bind(), cache.catalogue, key)] = found
     return found
 
 
+def _candidates_from(session: Session, sites: list[Site], wanted: ResourceFilter) -> list[Candidate]:
+    """Return the sites, in their order, each with its matching active resources (one query)."""
+    query = select(Resource).where(Resource.site_id.in_([site.id for site in sites]), Resource.active)
+    if wanted.resource_kind:  # the cheap part of the filter in SQL, attributes in Python
+        query = query.where(Resource.kind == wanted.resource_kind)
+    by_site = defaultdict(list)
+    # populate_existing: a retry under a new catalogue token must not reuse rows read before it
+    for resource in (session.exec(query.order_by(Resource.id).execution_options(populate_existing=True)).all()
+                     if sites else []):
+        if wanted.accepts(resource):
+            by_site[resource.site_id].append(_detached(resource))
+    return [Candidate(_detached(site), *lat_lon(site.location), tuple(by_site[site.id])) for site in sites]
+
+
+def _candidates(session: Session, area: Area, wanted: ResourceFilter, cache: SlotCache) -> list[Candidate]:
+    """Return the sites with matching resources around the area's cell, kept per catalogue token."""
+    cell = area.cell()
+
+    def load():
+        nearby = nearby_sites(session, lat=cell.lat, lon=cell.lon, radius_m=cell.radius_m, kind=area.site_kind,
+                              limit=CANDIDATE_SITES, offset=0, resource_kind=wanted.resource_kind)
+        return [c for c in _candidates_from(session, [site for site, _ in nearby], wanted) if c.resources]
+    return _kept(session, cache, (cell, wanted), load)
+
+
 def _slots_of(session: Session, cache: SlotCache, resources: list[tuple[Resource, dict]], *,
-              window: Window, now: datetime) -> dict[int, list[Slot]]:
-    """Return the first free slots of each resource: cached where current, else from one occupancy query."""
-    cached = cache.read([r.id for r, _ in resources], window.key)
+              window: Window, now: datetime, limit: int | None) -> dict[int, list[Slot]]:
+    """Return the first `limit` free slots of each resource (all with None): cached where current,
+    else from one occupancy query.
+
+    Raises CatalogueMoved when sites or resources changed since the token the caller read under.
+    """
+    key = f"{window.key}:{limit or 'all'}"
+    cached = cache.read([r.id for r, _ in resources], key)
     missing = [(r, hours) for r, hours in resources if r.id not in cached]
     used = _occupancy(session, [r for r, _ in missing], window=window, now=now)
     computed = {r.id: free_slots(r, hours, used.get(r.id, slots.Occupancy()), window=window, now=now,
-                                 limit=SLOTS_PER_RESOURCE_NEARBY) for r, hours in missing}
+                                 limit=limit) for r, hours in missing}
     cache.write({rid: [[s.start.timestamp(), s.end.timestamp(), s.remaining] for s in found]
-                 for rid, found in computed.items()}, window.key)
+                 for rid, found in computed.items()}, key)
     kinds = {r.id: rules.rule_for(r.kind) for r, _ in resources}
     for rid, rows in cached.items():
         # A slot the notice period has reached since the entry was computed is no longer on offer.
@@ -261,13 +287,19 @@ def nearby_availability(session: Session, *, lat: float, lon: float, radius_m: f
                         end: datetime, now: datetime, limit: int, language: str) -> list[SiteAvailability]:
     """Return nearby sites with a free matching slot in the window, nearest first."""
     window, cache, area = Window.of(start, end), SlotCache.open(session), Area(lat, lon, radius_m, site_kind)
+    return _under_catalogue(cache, lambda: _offers(session, cache, area, wanted, window=window, now=now,
+                                                   limit=limit, language=language))
+
+
+def _under_catalogue(cache: SlotCache, answer):
+    """Return answer(), read again under the new token when sites or resources changed meanwhile."""
     for _ in range(CATALOGUE_RETRIES):
         try:
-            return _offers(session, cache, area, wanted, window=window, now=now, limit=limit, language=language)
-        except CatalogueMoved:  # sites or resources changed: read the candidates again under the new token
+            return answer()
+        except CatalogueMoved:
             continue
     cache.bypass()  # the catalogue keeps moving: answer from the database alone
-    return _offers(session, cache, area, wanted, window=window, now=now, limit=limit, language=language)
+    return answer()
 
 
 def _offers(session: Session, cache: SlotCache, area: Area, wanted: ResourceFilter, *, window: Window,
@@ -283,7 +315,7 @@ def _offers(session: Session, cache: SlotCache, area: Area, wanted: ResourceFilt
         # A charger that faults or goes offline is out of service through an outage, which the
         # cache hears of at once; its live status itself is shown on the site's own page.
         free = _slots_of(session, cache, [(r, c.site.opening_hours) for _, c in batch for r in c.resources],
-                         window=window, now=now)
+                         window=window, now=now, limit=SLOTS_PER_RESOURCE_NEARBY)
         for distance, c in batch:
             site, resources = c.view(language)
             offers = [ResourceSlots(resource=resources[r.id], slots=free[r.id], cancellation=terms(r.kind, language))

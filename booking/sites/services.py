@@ -51,7 +51,9 @@ def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
     if resource_kind is not None:
         query = query.where(exists().where(Resource.site_id == Site.id, Resource.kind == resource_kind,
                                            Resource.active))
-    return [(site, float(dist)) for site, dist in session.exec(query).all()]
+    # populate_existing: a search read again under a new catalogue token must see the sites as they
+    # are now, not as this session first loaded them
+    return [(site, float(dist)) for site, dist in session.exec(query.execution_options(populate_existing=True)).all()]
 
 
 def site_public(site: Site, distance: float | None = None, *, language: str) -> SitePublic:

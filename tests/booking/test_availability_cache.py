@@ -1,14 +1,19 @@
-"""Cached nearby availability: served without the database, yet a change shows in the very next search."""
+"""Cached availability, nearby and per site: served without the database, yet a change shows in the
+very next search."""
 import threading
 import time
 from datetime import timedelta
 
+import pytest
 import redis
 import requests
 from sqlalchemy import insert
 
+from backend.dbtypes import utcnow
 from booking.bookings import availability, slot_cache
 from booking.bookings.models import Outage
+from booking.chargers.models import ChargePoint, Connector, LiveStatus
+from booking.chargers.services import Plug, connector_status
 from tests.booking.conftest import booking_body, next_slot
 from tests.factories import bearer, make_user, statements_run
 
@@ -29,6 +34,22 @@ def _offered(client, start, end) -> set[tuple[int, str]]:
             for r in site["resources"] for s in r["slots"]}
 
 
+def _offered_by_site(site_id):
+    """Return a search like _offered that asks the site's own page instead."""
+    def offered(client, start, end) -> set[tuple[int, str]]:
+        answer = client.get(f"/api/v1/sites/{site_id}/availability", query_string={
+            "from": start.isoformat(), "to": end.isoformat(), "resource_kind": "charger"})
+        assert answer.status_code == 200, answer.json
+        return {(r["resource"]["id"], s["start"]) for r in answer.json["resources"] for s in r["slots"]}
+    return offered
+
+
+@pytest.fixture(params=["nearby", "site"])
+def offered(request, world):
+    """Each way a citizen sees free slots: the nearby search and the site's page."""
+    return _offered if request.param == "nearby" else _offered_by_site(world.site.id)
+
+
 def _selects(app, call) -> int:
     with statements_run(app) as seen:
         call()
@@ -41,51 +62,89 @@ def test_repeated_search_is_answered_without_the_database(app, client, world):
     assert _selects(app, lambda: _offered(client, start, end)) == 0
 
 
-def test_booking_and_cancelling_show_in_the_next_search(client, world):
+def test_repeated_site_page_reads_only_live_statuses(app, client, world):
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    page = _offered_by_site(world.site.id)
+    assert _selects(app, lambda: page(client, start, end)) > 1
+    # The site, its resources and their slots come from the cache; what chargers report is read each time.
+    assert _selects(app, lambda: page(client, start, end)) == 1
+
+
+def test_the_site_page_shows_every_slot_the_nearby_search_shortens(client, world):
+    start, _ = next_slot("charger", after=timedelta(hours=1))
+    end = start + timedelta(hours=6)
+    charger = world.resources["charger"]
+    nearby = {s for r, s in _offered(client, start, end) if r == charger.id}
+    page = {s for r, s in _offered_by_site(world.site.id)(client, start, end) if r == charger.id}
+    assert len(nearby) == availability.SLOTS_PER_RESOURCE_NEARBY
+    assert nearby < page  # neither answer's entry is served for the other
+    assert page == {s for r, s in _offered_by_site(world.site.id)(client, start, end) if r == charger.id}
+
+
+def test_booking_and_cancelling_show_in_the_next_search(offered, client, world):
     charger = world.resources["charger"]
     start, end = next_slot("charger", after=timedelta(hours=1))
     slot = (charger.id, start.isoformat())
-    assert slot in _offered(client, start, end)
+    assert slot in offered(client, start, end)
     booking = client.post("/api/v1/bookings", json=booking_body(charger, start, end), headers=world.headers).json
-    assert slot not in _offered(client, start, end)
+    assert slot not in offered(client, start, end)
     client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=world.headers)
-    assert slot in _offered(client, start, end)
+    assert slot in offered(client, start, end)
 
 
-def test_an_outage_shows_in_the_next_search(client, world):
+def test_an_outage_shows_in_the_next_search(offered, client, world):
     charger = world.resources["charger"]
     start, end = next_slot("charger", after=timedelta(hours=1))
-    assert (charger.id, start.isoformat()) in _offered(client, start, end)
+    assert (charger.id, start.isoformat()) in offered(client, start, end)
     answer = client.post(f"/api/v1/manage/sites/{world.site.id}/resources/{charger.id}/outages",
                          json={"start": start.isoformat(), "end": end.isoformat(), "reason": "cable"},
                          headers=world.operator_headers)
     assert answer.status_code == 201, answer.json
-    assert (charger.id, start.isoformat()) not in _offered(client, start, end)
+    assert (charger.id, start.isoformat()) not in offered(client, start, end)
 
 
-def test_opening_hours_edits_show_in_the_next_search(client, world):
+def test_opening_hours_edits_show_in_the_next_search(offered, client, world):
     start, end = next_slot("charger", after=timedelta(hours=1))
-    assert _offered(client, start, end)
+    assert offered(client, start, end)
     always = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
     closed = {day: [] for day in always}
     for hours, open_now in ((closed, False), (always, True)):
         answer = client.patch(f"/api/v1/manage/sites/{world.site.id}", json={"opening_hours": hours},
                               headers=world.operator_headers)
         assert answer.status_code == 200, answer.json
-        assert bool(_offered(client, start, end)) is open_now
+        assert bool(offered(client, start, end)) is open_now
 
 
-def test_touch_announces_a_change_made_outside_the_booking_models(client, session, world):
+def test_touch_announces_a_change_made_outside_the_booking_models(offered, client, session, world):
     charger = world.resources["charger"]
     start, end = next_slot("charger", after=timedelta(hours=1))
     slot = (charger.id, start.isoformat())
-    assert slot in _offered(client, start, end)
+    assert slot in offered(client, start, end)
     # A writer the booking models do not see: what a charger's live status does to a slot.
     session.execute(insert(Outage).values(resource_id=charger.id, start_at=start, end_at=end, reason="faulted"))
     availability.touch(session, [charger.id])
-    assert slot in _offered(client, start, end)  # not yet committed
+    assert slot in offered(client, start, end)  # not yet committed
     session.commit()
-    assert slot not in _offered(client, start, end)
+    assert slot not in offered(client, start, end)
+
+
+def test_a_live_status_change_shows_in_the_next_search(offered, client, session, world):
+    charger = world.resources["charger"]
+    now = utcnow()
+    point = ChargePoint(identity=f"CQ-CACHE-{charger.id}", site_id=world.site.id, password_hash="-",
+                        booted_at=now, connected=True, last_seen_at=now)
+    session.add(point)
+    session.flush()
+    session.add(Connector(charge_point_id=point.id, resource_id=charger.id, evse_id=1, connector_id=1))
+    session.commit()
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    slot = (charger.id, start.isoformat())
+    assert slot in offered(client, start, end)
+    for status, shown in ((LiveStatus.faulted, False), (LiveStatus.available, True)):
+        # What the CSMS does on a StatusNotification, in its own transaction.
+        connector_status(session, plug=Plug(point.identity, 1, 1), status=status, error=None, now=utcnow())
+        session.commit()
+        assert (slot in offered(client, start, end)) is shown
 
 
 def test_no_search_offers_a_slot_booked_before_it_started(app, session, world, live_server):
