@@ -81,6 +81,8 @@ def new_id_token() -> str:
 
 def session_of(session: Session, booking: Booking, connector: Connector) -> ChargingSession:
     """Return the booking's charging session, opening it on first use."""
+    # The booking's row lock makes the CSMS's planner and the fleet desk open one session, not two.
+    session.exec(select(Booking.id).where(Booking.id == booking.id).with_for_update()).one()
     found = session.exec(select(ChargingSession).where(ChargingSession.booking_id == booking.id)).first()
     if found is None:
         found = ChargingSession(booking_id=booking.id, connector_id=connector.id, id_token=new_id_token())

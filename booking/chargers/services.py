@@ -356,6 +356,7 @@ def replan(session: Session, *, site_id: int, now: datetime) -> None:
         return
     needs = [profiles.FleetNeed(charge.id, max(0.0, (charge.wanted_wh or 0.0) - charge.energy_kwh * 1000),
                                 _max_w(resource), charge.needed_by) for charge, _, resource in fleet]
+    now = now.replace(microsecond=0)  # a schedule starts on a whole second: its offsets are exact
     plans = profiles.schedules(cap_w=None if cap_kw is None else cap_kw * 1000, now=now, needs=needs,
                                citizens_w=sum(_max_w(r) for c, _, r in rows if c.needed_by is None))
     start = now.isoformat().replace("+00:00", "Z")
