@@ -41,8 +41,10 @@ class Line:
 class Running:
     """A CSMS serving on a free port from an event loop of its own thread."""
 
-    def __init__(self, app, **settings):
+    def __init__(self, app, owner: str | None = None, **settings):
         self.csms = Csms(platform_of(app), CsmsSettings(**{**FAST, **settings}))
+        if owner:  # instances in one test process need names of their own
+            self.csms.owner = owner
         self.loop = asyncio.new_event_loop()
         started = self.loop.create_future()
         self.serving = self.loop.create_task(self.csms.serve("127.0.0.1", 0, started))
@@ -52,6 +54,8 @@ class Running:
 
     def stop(self) -> None:
         """Shut down cleanly: connections close and their charge points are marked offline."""
+        if not self.loop.is_running():  # frozen: let it run again to end what it holds
+            threading.Thread(target=self.loop.run_forever, daemon=True).start()
         asyncio.run_coroutine_threadsafe(_stop(self.serving), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
 
