@@ -344,8 +344,10 @@ def _max_w(resource: Resource) -> float:
 
 def replan(session: Session, *, site_id: int, now: datetime) -> None:
     """Record new charging profiles for a site's fleet sessions (a session started or ended there)."""
-    cap_kw = session.exec(select(Site.power_cap_kw).where(Site.id == site_id).with_for_update()).one()
     # The site's row lock serialises replans: each sees the sessions the previous one planned around.
+    # (NO KEY UPDATE: bookings inserted meanwhile still check their foreign key to the site.)
+    cap_kw = session.exec(select(Site.power_cap_kw).where(Site.id == site_id)
+                          .with_for_update(key_share=True)).one()
     rows = session.exec(select(ChargingSession, Connector, Resource).select_from(ChargingSession)
                         .join(Connector, Connector.id == ChargingSession.connector_id)
                         .join(Resource, Resource.id == Connector.resource_id)
