@@ -11,9 +11,10 @@ from backend.redis_client import get_redis
 from booking.bookings import services as bookings
 from booking.bookings.models import BookingPublic
 from booking.chargers import live, services
-from booking.chargers.models import ChargerBinding, ChargerState
+from booking.chargers.models import ChargerBinding, ChargerState, PowerCap, SiteChargers
+from booking.chargers.services import KEPT_FAULTS
 from booking.sites import services as site_services
-from booking.sites.models import Resource, ResourcePublic, SitePage
+from booking.sites.models import Resource, ResourcePublic, Site, SitePage
 from booking.sites.services import resource_public, site_public
 from mobile_api.http import BEARER, QueryParams, decode_keyset, json_response, keyset_page, require_principal
 from mobile_api.openapi import operation
@@ -77,6 +78,34 @@ def managed_resources(path: SitePath):
     return json_response(ManagedResourceList(items=[
         ManagedResource(**resource_public(r, language=language).model_dump(), ocpp=states.get(r.id))
         for r in resources]))
+
+
+class ChargersQuery(QueryParams):
+    faults: int = Field(default=5, ge=0, le=KEPT_FAULTS, description="how many of each charger's last faults")
+
+
+def site_chargers(session, principal, site_id: int, faults: int) -> SiteChargers:
+    states = services.charger_states(session, principal=principal, site_id=site_id, now=utcnow(), faults=faults)
+    return SiteChargers(site_id=site_id, power_cap_kw=session.get(Site, site_id).power_cap_kw, items=states)
+
+
+@bp.get("/manage/sites/<int:site_id>/chargers", security=BEARER,
+        **operation("listSiteChargers", {200: SiteChargers}, raises=(Forbidden, NotFound)))
+def list_site_chargers(path: SitePath, query: ChargersQuery):
+    """Watch a site's chargers: each connector's live status, current session and last faults."""
+    principal = require_principal(*MANAGERS)
+    return json_response(site_chargers(get_session(), principal, path.site_id, query.faults))
+
+
+@bp.put("/manage/sites/<int:site_id>/power-cap", security=BEARER,
+        **operation("setSitePowerCap", {200: SiteChargers}, raises=(Forbidden, NotFound, Invalid),
+                    example={"power_cap_kw": 600}))
+def set_power_cap(path: SitePath, body: PowerCap):
+    """Set the most power the site may draw; fleet charging is planned again beneath it."""
+    principal, session = require_principal(*MANAGERS), get_session()
+    services.set_power_cap(session, principal=principal, site_id=path.site_id, power_cap_kw=body.power_cap_kw,
+                           now=utcnow())
+    return json_response(site_chargers(session, principal, path.site_id, ChargersQuery().faults))
 
 
 @bp.put("/manage/sites/<int:site_id>/resources/<int:resource_id>/ocpp", security=BEARER,

@@ -5,8 +5,9 @@ only sees this protocol. Without a desk, vehicles still leave service to charge,
 """
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -15,6 +16,12 @@ from robotaxi_dispatch.rides.models import Vehicle, VehicleStatus
 
 log = logging.getLogger(__name__)
 CHARGING_STATUSES = (VehicleStatus.to_charger, VehicleStatus.charging)
+CITY_TZ = ZoneInfo("Asia/Shanghai")
+# A robotaxi's pack; the vehicle reports its state of charge, not its size.
+BATTERY_KWH = 60.0
+# By day a vehicle sent to charge is wanted back soon; one sent at night by the morning rush.
+DAY_WINDOW = timedelta(hours=2)
+NIGHT_FROM, MORNING_RUSH = time(21, 0), time(7, 0)
 
 
 @dataclass(frozen=True)
@@ -25,10 +32,20 @@ class ChargeSlot:
     lon: float
 
 
+@dataclass(frozen=True)
+class ChargeNeed:
+    """What a charge is for: the energy the battery lacks and when dispatch wants the vehicle back."""
+    energy_kwh: float
+    needed_by: datetime
+
+
 class ChargingDesk(Protocol):
-    def book(self, session: Session, *, organisation_id: int, lat: float, lon: float,
+    def book(self, session: Session, *, organisation_id: int, lat: float, lon: float, need: ChargeNeed,
              now: datetime) -> ChargeSlot | None:
-        """Book the nearest free charger or swap lane for the fleet; None when there is none."""
+        """Book the nearest free charger or swap lane for the fleet; None when there is none.
+
+        A charger on the line charges the vehicle by `need.needed_by`, in the cheapest hours it can.
+        """
 
     def plug_in(self, session: Session, *, booking_id: int, now: datetime) -> None:
         """Check the vehicle in at the station (409 `outside_check_in_window` if too early)."""
@@ -43,6 +60,21 @@ class ChargingDesk(Protocol):
         """Return the live status ("faulted", "offline") of the booked chargers that cannot serve, by booking."""
 
 
+def needed_again(now: datetime) -> datetime:
+    """Return when a vehicle sent to charge now is wanted back in service."""
+    local = now.astimezone(CITY_TZ)
+    if MORNING_RUSH <= local.time() < NIGHT_FROM:
+        return now + DAY_WINDOW
+    morning = datetime.combine(local.date(), MORNING_RUSH, CITY_TZ)
+    return morning if morning > local else morning + timedelta(days=1)
+
+
+def charge_need(vehicle: Vehicle, now: datetime) -> ChargeNeed:
+    """Return the energy a vehicle lacks to be full and when it is needed again."""
+    missing = (100.0 - (vehicle.soc if vehicle.soc is not None else 0.0)) / 100
+    return ChargeNeed(energy_kwh=round(max(0.0, missing) * BATTERY_KWH, 1), needed_by=needed_again(now))
+
+
 def book_near(session: Session, desk: ChargingDesk | None, vehicle: Vehicle, now: datetime) -> ChargeSlot | None:
     """Book a charger near the vehicle; None without a desk, a position or a free charger.
 
@@ -52,7 +84,7 @@ def book_near(session: Session, desk: ChargingDesk | None, vehicle: Vehicle, now
         return None
     try:
         return desk.book(session, organisation_id=vehicle.organisation_id, lat=vehicle.lat,
-                         lon=vehicle.lon, now=now)
+                         lon=vehicle.lon, need=charge_need(vehicle, now), now=now)
     except DomainError as exc:  # the vehicle still leaves service to charge, unbooked
         log.warning("no charger booked for vehicle %s: %s", vehicle.id, exc.code)
         return None

@@ -19,7 +19,7 @@ from booking.bookings.models import Booking, BookingCreate, BookingStatus
 from booking.chargers import live as chargers
 from booking.chargers.models import DOWN
 from booking.sites.models import ResourceKind, SiteKind
-from robotaxi_dispatch.charging import ChargeSlot
+from robotaxi_dispatch.charging import ChargeNeed, ChargeSlot
 
 SEARCH_RADIUS_M = 15_000
 SEARCH_AHEAD = timedelta(hours=2)
@@ -40,9 +40,12 @@ class FleetChargingDesk:
     def __init__(self, gateway):
         self.gateway = gateway
 
-    def book(self, session: Session, *, organisation_id: int, lat: float, lon: float,
+    def book(self, session: Session, *, organisation_id: int, lat: float, lon: float, need: ChargeNeed,
              now: datetime) -> ChargeSlot | None:
-        """Hold the earliest free charger slot at the nearest stations that have one."""
+        """Hold the earliest free charger slot at the nearest stations that have one.
+
+        On a charger on the line the session remembers the need, for the site's charging profiles.
+        """
         user_id = fleet_account(session, organisation_id=organisation_id)
         if user_id is None:
             return None
@@ -60,6 +63,7 @@ class FleetChargingDesk:
                                                                     start=slot.start, end=slot.end))
                 except SlotTaken:  # someone was quicker: try the next charger
                     continue
+                chargers.note_need(session, booking, energy_kwh=need.energy_kwh, needed_by=need.needed_by)
                 return ChargeSlot(booking_id=booking.id, lat=offer.site.location.lat, lon=offer.site.location.lon)
         return None
 

@@ -11,6 +11,7 @@ from booking.bookings import notices, services
 from booking.bookings.manage import managed_resource
 from booking.bookings.models import Booking, BookingStatus, Outage, OutageCreate, Rebook
 from booking.bookings.slots import occupies
+from booking.chargers import live as chargers
 from booking.sites.models import Resource
 from booking.sites.services import managed_site
 
@@ -101,4 +102,5 @@ def rebook(session: Session, *, booking_id: int, user_id: int, data: Rebook,
         booking.resource_id, booking.start_at, booking.end_at = resource.id, data.start, data.end
         booking.blocked_until, booking.exclusive = blocked, resource.capacity == 1
         booking.disrupted, booking.updated_at = False, now
+        chargers.move_reservation(session, booking)
     return booking

@@ -2,8 +2,9 @@
 
 Each charge point's messages are handled by an `ocpp` ChargePoint of its protocol; database work
 runs in worker threads so thousands of idle connections share one event loop. A tick records
-due reservations, sends the commands waiting for the charge points this instance holds, and
-vouches for them in the database.
+due reservations, sends the commands waiting for the charge points this instance holds,
+vouches for them in the database and in Redis, and takes offline the charge points of
+instances that stopped vouching for theirs.
 """
 import asyncio
 import base64
@@ -62,6 +63,8 @@ class CsmsSettings:
     tick_s: float = 1.0
     reservation_lead: timedelta = timedelta(minutes=15)
     response_timeout_s: int = 30
+    # How often an instance vouches for its charge points; three missed and they count as lapsed.
+    liveness_s: float = live.LIVENESS_S
 
 
 @dataclass
@@ -85,6 +88,26 @@ def _moment(text: str | None) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return min(moment.astimezone(UTC), utcnow())
+
+
+def tx_schedule(order: services.Order) -> dict:
+    """Return a charging profile's absolute schedule in watts, as both protocols word it."""
+    return {"start_schedule": order.payload["start"], "charging_rate_unit": "W",
+            "charging_schedule_period": [{"start_period": start, "limit": limit}
+                                         for start, limit in order.payload["periods"]]}
+
+
+def faults_of(event_data: list[dict]) -> list[tuple[int | None, int | None, str]]:
+    """Return the problems a NotifyEvent raises: (EVSE, connector, error); cleared ones are not faults."""
+    faults = []
+    for event in event_data:
+        problem = event["variable"]["name"] == "Problem" and str(event["actual_value"]).lower() == "true"
+        if event.get("cleared") or not (problem or event["trigger"] == "Alerting"):
+            continue
+        evse = event["component"].get("evse") or {}
+        error = event.get("tech_code") or f'{event["component"]["name"]}.{event["variable"]["name"]}'
+        faults.append((evse.get("id"), evse.get("connector_id"), error))
+    return faults
 
 
 def reading_of(samples: list | None, fallback: datetime | None = None) -> Reading:
@@ -144,6 +167,12 @@ class Line201(_Line, ChargePoint201):
                                       None, _moment(timestamp))
         return result201.StatusNotification()
 
+    @on(Action201.notify_event)
+    async def on_notify_event(self, event_data, **_):
+        if faults := faults_of(event_data):
+            await self.csms.db(services.report_faults, identity=self.id, faults=faults, now=utcnow())
+        return result201.NotifyEvent()
+
     @on(Action201.authorize)
     async def on_authorize(self, id_token, **_):
         known = await self.csms.db(services.authorize, identity=self.id, id_token=id_token["id_token"])
@@ -185,6 +214,10 @@ class Line201(_Line, ChargePoint201):
             "start": lambda: call201.RequestStartTransaction(id_token=token, remote_start_id=order.session_id,
                                                              evse_id=order.evse_id),
             "stop": lambda: call201.RequestStopTransaction(transaction_id=order.transaction_id),
+            "profile": lambda: call201.SetChargingProfile(evse_id=order.evse_id, charging_profile={
+                "id": order.session_id, "stack_level": 0, "charging_profile_purpose": "TxProfile",
+                "charging_profile_kind": "Absolute", "transaction_id": order.transaction_id,
+                "charging_schedule": [{"id": order.session_id, **tx_schedule(order)}]}),
         }[order.action]()
 
 
@@ -246,6 +279,10 @@ class Line16(_Line, ChargePoint16):
             "start": lambda: call16.RemoteStartTransaction(id_tag=order.id_token or "",
                                                            connector_id=order.connector_id),
             "stop": lambda: call16.RemoteStopTransaction(transaction_id=int(order.transaction_id)),
+            "profile": lambda: call16.SetChargingProfile(connector_id=order.connector_id, cs_charging_profiles={
+                "charging_profile_id": order.session_id, "transaction_id": int(order.transaction_id),
+                "stack_level": 0, "charging_profile_purpose": "TxProfile", "charging_profile_kind": "Absolute",
+                "charging_schedule": tx_schedule(order)}),
         }[order.action]()
 
 
@@ -367,7 +404,7 @@ class Csms:
     def _announce(self, identity: str) -> None:
         """Record in Redis which instance holds the charge point, for the API to address it."""
         try:
-            self.platform.redis.set(live.owner_key(identity), self.owner, ex=3 * live.LIVENESS_S)
+            self.platform.redis.set(live.owner_key(identity), self.owner, px=round(3000 * self.settings.liveness_s))
         except Exception as exc:  # noqa: BLE001 - the database remains the record of ownership
             log.warning("could not record the owner of %s in Redis: %s", identity, exc)
 
@@ -394,11 +431,25 @@ class Csms:
         silent = time.monotonic() - 3 * self.settings.heartbeat_s
         for line in [line for line in self.lines.values() if line.last_heard is not None and line.last_heard < silent]:
             await line._connection.close(1001, "No heartbeat.")
-        if beat % max(1, round(live.LIVENESS_S / self.settings.tick_s)) == 0:
+        if beat % max(1, round(self.settings.liveness_s / self.settings.tick_s)) == 0:
             await self.db(services.refresh_liveness, owner=self.owner, now=now)
             await self.db(services.extend_outages, now=now)
             for identity in list(self.lines):
                 self._announce(identity)
+            await self.drop_lapsed(now)
+
+    async def drop_lapsed(self, now: datetime) -> None:
+        """Take offline the charge points of instances that died holding them, until they reconnect."""
+        silent_since = now - timedelta(seconds=3 * self.settings.liveness_s)
+        silent = await self.db(services.held_elsewhere, owner=self.owner, silent_since=silent_since)
+        try:  # an owner record still in Redis means its instance vouched for it lately
+            owners = self.platform.redis.mget([live.owner_key(identity) for identity in silent]) if silent else []
+        except Exception as exc:  # noqa: BLE001 - the database's record of silence is enough
+            log.warning("could not read charge point owners from Redis: %s", exc)
+            owners = [None] * len(silent)
+        lapsed = [identity for identity, owner in zip(silent, owners, strict=True) if owner is None]
+        if lapsed:
+            await self.db(services.drop_lapsed, identities=lapsed, silent_since=silent_since, now=now)
 
     def _listen_for_nudges(self, wake: asyncio.Event, stop: threading.Event) -> None:
         """Wake the tick loop when the API says a command waits (Redis pub/sub, in a thread)."""

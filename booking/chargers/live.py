@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from backend.db import write_transaction
 from backend.exceptions import Conflict, Invalid
 from backend.redis_client import best_effort
 from booking.bookings import pricing
@@ -80,12 +81,44 @@ def new_id_token() -> str:
 
 def session_of(session: Session, booking: Booking, connector: Connector) -> ChargingSession:
     """Return the booking's charging session, opening it on first use."""
+    # The booking's row lock makes the CSMS's planner and the fleet desk open one session, not two.
+    session.exec(select(Booking.id).where(Booking.id == booking.id).with_for_update()).one()
     found = session.exec(select(ChargingSession).where(ChargingSession.booking_id == booking.id)).first()
     if found is None:
         found = ChargingSession(booking_id=booking.id, connector_id=connector.id, id_token=new_id_token())
         session.add(found)
         session.flush()
     return found
+
+
+def note_need(session: Session, booking: Booking, *, energy_kwh: float, needed_by: datetime) -> None:
+    """Mark a fleet booking's charge as plannable: the energy it wants and when its vehicle is needed."""
+    plug = plug_of(session, booking.resource_id)
+    if plug is None:
+        return
+    with write_transaction(session):
+        charge = session_of(session, booking, plug[0])
+        charge.wanted_wh, charge.needed_by = energy_kwh * 1000, needed_by
+
+
+def move_reservation(session: Session, booking: Booking) -> None:
+    """Follow a booking moved to another charger: cancel the first one's reservation, reserve the new one."""
+    charge = session.exec(select(ChargingSession).where(ChargingSession.booking_id == booking.id)).first()
+    if charge is None or charge.status != "planned":
+        return
+    first = session.get(Connector, charge.connector_id)
+    if first.resource_id == booking.resource_id:
+        return
+    if charge.reservation in ("pending", "accepted"):
+        # Sent when the first charger is back on the line, if it is down now.
+        session.add(ChargerCommand(charge_point_id=first.charge_point_id, session_id=charge.id,
+                                   action="cancel_reservation"))
+        charge.reservation = "cancelling"
+    plug = plug_of(session, booking.resource_id)
+    if plug is None:  # the new charger is not on the line: the session and its token end here
+        charge.booking_id, charge.status = None, "moved"
+    else:  # the CSMS's planner reserves the new charger (the first one's answer no longer counts)
+        charge.connector_id, charge.reservation = plug[0].id, None
 
 
 def request_start(session: Session, booking: Booking) -> ChargerCommand | None:

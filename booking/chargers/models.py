@@ -81,6 +81,9 @@ class ChargingSession(SQLModel, table=True):
     meter_start_wh: float | None = None
     meter_wh: float | None = None
     power_w: float | None = None
+    # A fleet vehicle's session: when dispatch needs it back and the energy it asked for.
+    needed_by: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    wanted_wh: float | None = None
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     @property
@@ -97,7 +100,8 @@ class ChargerCommand(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     charge_point_id: int = Field(foreign_key="charge_points.id", ondelete="CASCADE")
     session_id: int | None = Field(default=None, foreign_key="charging_sessions.id", ondelete="CASCADE")
-    action: str = Field(max_length=32)  # reserve, cancel_reservation, start, stop
+    action: str = Field(max_length=32)  # reserve, cancel_reservation, start, stop, profile
+    payload: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)  # a profile's schedule
     status: str = Field(default="pending", max_length=16)  # pending, sent, accepted, rejected, failed
     answer: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -128,8 +132,25 @@ class LiveSession(SQLModel):
     ended_at: datetime | None
 
 
+class ConnectorSession(SQLModel):
+    """The session on a connector now, as its site operator sees it."""
+    status: str = Field(description="planned (reserved), charging, or ended while the car is still plugged in")
+    booking_id: int | None = Field(description="none for a driver who plugged in without a booking")
+    fleet: bool = Field(description="a fleet vehicle's charge, shaped by the site's charging profiles")
+    energy_kwh: float
+    power_kw: float | None = Field(description="as the meter last reported it")
+    limit_kw: float | None = Field(description="a fleet charge's profile limit now; none for full power")
+    since: datetime | None = Field(description="when the charge started")
+
+
+class Fault(SQLModel):
+    """An error a charger reported (StatusNotification Faulted, NotifyEvent problem)."""
+    at: datetime
+    error: str
+
+
 class ChargerState(SQLModel):
-    """A connector as its site operator sees it."""
+    """A connector as its site operator sees it: live status, current session, last faults."""
     resource_id: int
     ocpp_identity: str
     evse_id: int
@@ -137,9 +158,17 @@ class ChargerState(SQLModel):
     live_status: LiveStatus | None
     status_at: datetime | None
     protocol: str | None
-    session: LiveSession | None
-    faults: list[dict[str, Any]]
+    session: ConnectorSession | None
+    faults: list[Fault] = Field(description="newest first")
 
 
-class ChargerList(SQLModel):
+class SiteChargers(SQLModel):
+    """A site's chargers on the line and the power cap they share."""
+    site_id: int
+    power_cap_kw: float | None = Field(description="fleet charging is held under it; none: no cap")
     items: list[ChargerState]
+
+
+class PowerCap(BaseModel):
+    """The most power a site may draw (kW); null removes the cap."""
+    power_cap_kw: float | None = Check(ge=1, le=100_000)

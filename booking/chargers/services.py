@@ -17,7 +17,8 @@ from backend.db import write_transaction
 from backend.exceptions import Invalid, NotFound
 from booking.bookings import billing, outages
 from booking.bookings.models import Booking, BookingStatus, Outage
-from booking.chargers import live
+from booking.bookings.rules import city_time
+from booking.chargers import live, profiles
 from booking.chargers.models import (
     DOWN,
     ChargePoint,
@@ -26,9 +27,11 @@ from booking.chargers.models import (
     ChargerState,
     ChargingSession,
     Connector,
+    ConnectorSession,
+    Fault,
     LiveStatus,
 )
-from booking.sites.models import Resource, ResourceKind
+from booking.sites.models import Resource, ResourceKind, Site
 from booking.sites.services import managed_site
 from payments.runner import run_after_commit
 
@@ -38,7 +41,7 @@ _hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 _DUMMY_HASH = _hasher.hash("not-a-charge-point-password")
 # How far ahead a fault or a lost connection takes a charger out of service; extended while down.
 OUTAGE_HORIZON = timedelta(hours=2)
-KEPT_FAULTS = 5
+KEPT_FAULTS = 20
 GONE = (BookingStatus.cancelled, BookingStatus.expired, BookingStatus.no_show)
 
 
@@ -77,15 +80,34 @@ def boot(session: Session, *, identity: str, vendor: str, model: str, now: datet
     point.vendor, point.model, point.booted_at, point.last_seen_at = vendor[:50], model[:50], now, now
 
 
+def _drop(session: Session, point: ChargePoint, now: datetime) -> None:
+    """Mark a charge point no longer held by anyone and its connectors offline (an outage)."""
+    point.connected, point.owner = False, None
+    for connector in session.exec(select(Connector).where(Connector.charge_point_id == point.id)).all():
+        _set_status(session, connector, LiveStatus.offline, now)
+
+
 def disconnect(session: Session, *, identity: str, owner: str, now: datetime) -> None:
     """Mark a charge point's connectors offline, unless another instance holds it by now."""
     with write_transaction(session):
         point = _point(session, identity)
-        if point.owner != owner:
-            return
-        point.connected, point.owner = False, None
-        for connector in session.exec(select(Connector).where(Connector.charge_point_id == point.id)).all():
-            _set_status(session, connector, LiveStatus.offline, now)
+        if point.owner == owner:
+            _drop(session, point, now)
+
+
+def held_elsewhere(session: Session, *, owner: str, silent_since: datetime) -> list[str]:
+    """Return the charge points another instance holds but has not vouched for since the moment."""
+    return list(session.exec(select(ChargePoint.identity).where(
+        ChargePoint.connected, ChargePoint.owner != owner, ChargePoint.last_seen_at < silent_since)).all())
+
+
+def drop_lapsed(session: Session, *, identities: list[str], silent_since: datetime, now: datetime) -> None:
+    """Take offline the charge points whose instance stopped vouching for them (it died)."""
+    with write_transaction(session):
+        for identity in identities:
+            point = _point(session, identity)
+            if point.connected and point.last_seen_at < silent_since:  # nobody took it over meanwhile
+                _drop(session, point, now)
 
 
 def refresh_liveness(session: Session, *, owner: str, now: datetime) -> None:
@@ -133,7 +155,7 @@ def connector_status(session: Session, *, plug: Plug, status: LiveStatus, error:
     if connector is None:
         return []
     if status is LiveStatus.faulted:
-        connector.faults = [{"at": now.isoformat(), "error": error or "Faulted"}, *connector.faults][:KEPT_FAULTS]
+        _record_fault(connector, error or "Faulted", now)
     _set_status(session, connector, status, now)
     if status is not LiveStatus.available:
         return []
@@ -143,6 +165,22 @@ def connector_status(session: Session, *, plug: Plug, status: LiveStatus, error:
     for charge in freed:
         charge.unplugged_at = now  # the idle time ends here
     return [charge.id for charge in freed]
+
+
+def _record_fault(connector: Connector, error: str, now: datetime) -> None:
+    connector.faults = [{"at": now.isoformat(), "error": error[:100]}, *connector.faults][:KEPT_FAULTS]
+
+
+def report_faults(session: Session, *, identity: str, faults: list[tuple[int | None, int | None, str]],
+                  now: datetime) -> None:
+    """Record errors a charge point reports (NotifyEvent) on the connectors they name: all when none."""
+    with write_transaction(session):
+        connectors = session.exec(select(Connector).join(ChargePoint).where(ChargePoint.identity == identity)
+                                  .with_for_update()).all()
+        for evse_id, connector_id, error in faults:
+            for connector in connectors:
+                if evse_id in (None, connector.evse_id) and connector_id in (None, connector.connector_id):
+                    _record_fault(connector, error, now)
 
 
 def extend_outages(session: Session, *, now: datetime) -> None:
@@ -201,6 +239,7 @@ def start_transaction(session: Session, *, plug: Plug, id_token: str | None,
         charge.last_energy_at, charge.updated_at = reading.at, reading.at
         session.flush()
         charge.transaction_id = transaction_id or str(charge.id)
+        replan(session, site_id=session.get(ChargePoint, connector.charge_point_id).site_id, now=reading.at)
         return charge.transaction_id, charge.booking_id is not None
 
 
@@ -242,6 +281,9 @@ def end_transaction(session: Session, gateway, *, identity: str, transaction_id:
         if unplugged:
             charge.unplugged_at = reading.at
         session_id = charge.id
+        session.flush()
+        replan(session, site_id=session.get(ChargePoint, session.get(Connector, charge.connector_id).charge_point_id)
+               .site_id, now=reading.at)
     if unplugged:
         settle(session, gateway, session_id=session_id, now=reading.at)
 
@@ -277,7 +319,7 @@ def plan(session: Session, *, owner: str, now: datetime, lead: timedelta) -> int
                            .join(ChargePoint).outerjoin(ChargingSession, ChargingSession.booking_id == Booking.id)
                            .where(ChargePoint.owner == owner, ChargePoint.connected,
                                   Booking.status == BookingStatus.confirmed, Booking.start_at <= now + lead,
-                                  Booking.end_at > now, ChargingSession.id.is_(None))).all()
+                                  Booking.end_at > now, ChargingSession.reservation.is_(None))).all()
         for booking, connector in due:
             charge = live.session_of(session, booking, connector)
             charge.reservation = "pending"
@@ -294,6 +336,38 @@ def plan(session: Session, *, owner: str, now: datetime, lead: timedelta) -> int
     return len(due) + len(gone)
 
 
+# -- ordered charging -----------------------------------------------------------------------
+
+def _max_w(resource: Resource) -> float:
+    return resource.attributes.get("power_kw", 0) * 1000
+
+
+def replan(session: Session, *, site_id: int, now: datetime) -> None:
+    """Record new charging profiles for a site's fleet sessions (a session started or ended there)."""
+    # The site's row lock serialises replans: each sees the sessions the previous one planned around.
+    # (NO KEY UPDATE: bookings inserted meanwhile still check their foreign key to the site.)
+    cap_kw = session.exec(select(Site.power_cap_kw).where(Site.id == site_id)
+                          .with_for_update(key_share=True)).one()
+    rows = session.exec(select(ChargingSession, Connector, Resource).select_from(ChargingSession)
+                        .join(Connector, Connector.id == ChargingSession.connector_id)
+                        .join(Resource, Resource.id == Connector.resource_id)
+                        .join(ChargePoint, ChargePoint.id == Connector.charge_point_id)
+                        .where(ChargePoint.site_id == site_id, ChargingSession.status == "charging")).all()
+    fleet = [(charge, connector, resource) for charge, connector, resource in rows if charge.needed_by is not None]
+    if not fleet:
+        return
+    needs = [profiles.FleetNeed(charge.id, max(0.0, (charge.wanted_wh or 0.0) - charge.energy_kwh * 1000),
+                                _max_w(resource), charge.needed_by) for charge, _, resource in fleet]
+    now = now.replace(microsecond=0)  # a schedule starts on a whole second: its offsets are exact
+    plans = profiles.schedules(cap_w=None if cap_kw is None else cap_kw * 1000, now=now, needs=needs,
+                               citizens_w=sum(_max_w(r) for c, _, r in rows if c.needed_by is None))
+    start = now.isoformat().replace("+00:00", "Z")
+    for charge, connector, _ in fleet:
+        periods = [[round((p.start - now).total_seconds()), p.limit_w] for p in plans[charge.id]]
+        session.add(ChargerCommand(charge_point_id=connector.charge_point_id, session_id=charge.id,
+                                   action="profile", payload={"start": start, "periods": periods}))
+
+
 @dataclass(frozen=True)
 class Order:
     """A claimed command with what the CSMS needs to word it in the charge point's protocol."""
@@ -306,6 +380,7 @@ class Order:
     connector_id: int
     transaction_id: str | None
     expires_at: datetime | None
+    payload: dict | None = None
 
 
 def claim(session: Session, *, owner: str, limit: int = 200) -> list[Order]:
@@ -328,7 +403,7 @@ def claim(session: Session, *, owner: str, limit: int = 200) -> list[Order]:
                 orders.append(Order(command.id, command.action, identity, charge and charge.id,
                                     charge and charge.id_token, connector.evse_id if connector else 1,
                                     connector.connector_id if connector else 1,
-                                    charge and charge.transaction_id, booking_end))
+                                    charge and charge.transaction_id, booking_end, command.payload))
     return orders
 
 
@@ -346,7 +421,7 @@ def record_answer(session: Session, *, command_id: int, status: str, answer: str
             return
         if command.action in _OUTCOME_FIELD:
             setattr(charge, _OUTCOME_FIELD[command.action], status)
-        elif command.action == "cancel_reservation":
+        elif command.action == "cancel_reservation" and charge.reservation == "cancelling":
             charge.reservation = "cancelled" if status == "accepted" else "cancel_failed"
 
 
@@ -384,19 +459,51 @@ def bind_charger(session: Session, *, principal: Principal, site_id: int, resour
     return connector
 
 
-def charger_states(session: Session, *, principal: Principal, site_id: int, now: datetime) -> list[ChargerState]:
+def set_power_cap(session: Session, *, principal: Principal, site_id: int, power_cap_kw: float | None,
+                  now: datetime) -> None:
+    """Set the most power a site may draw; its running fleet charges are planned again under it."""
+    with write_transaction(session):
+        managed_site(session, site_id=site_id, principal=principal).power_cap_kw = power_cap_kw
+        session.flush()
+        replan(session, site_id=site_id, now=now)
+
+
+def _limit_now(session: Session, charge: ChargingSession, now: datetime) -> float | None:
+    """Return the limit (kW) the latest charging profile of a fleet session sets at this moment."""
+    payload = session.exec(select(ChargerCommand.payload).where(
+        ChargerCommand.session_id == charge.id, ChargerCommand.action == "profile")
+        .order_by(ChargerCommand.id.desc())).first()
+    if payload is None:
+        return None
+    elapsed = (now - datetime.fromisoformat(payload["start"].replace("Z", "+00:00"))).total_seconds()
+    return [limit for start, limit in payload["periods"] if start <= elapsed][-1] / 1000
+
+
+def _current_session(session: Session, connector: Connector, now: datetime) -> ConnectorSession | None:
+    """Return the session a connector serves now: reserved, charging, or ended but still plugged in."""
+    charge = session.exec(select(ChargingSession).where(
+        ChargingSession.connector_id == connector.id, ChargingSession.status.in_(("planned", "charging", "ended")))
+        .order_by(ChargingSession.id.desc())).first()
+    if charge is None:
+        return None
+    fleet = charge.needed_by is not None
+    return ConnectorSession(
+        status=charge.status, booking_id=charge.booking_id, fleet=fleet, energy_kwh=round(charge.energy_kwh, 3),
+        power_kw=None if charge.power_w is None else round(charge.power_w / 1000, 1),
+        limit_kw=_limit_now(session, charge, now) if fleet and charge.status == "charging" else None,
+        since=city_time(charge.started_at))
+
+
+def charger_states(session: Session, *, principal: Principal, site_id: int, now: datetime,
+                   faults: int = KEPT_FAULTS) -> list[ChargerState]:
     """Return each connector of a site with its live status, current session and last faults."""
     managed_site(session, site_id=site_id, principal=principal)
     rows = session.exec(select(Connector, ChargePoint).join(ChargePoint)
                         .where(ChargePoint.site_id == site_id).order_by(Connector.resource_id)).all()
-    states = []
-    for connector, point in rows:
-        current = session.exec(select(ChargingSession).where(ChargingSession.connector_id == connector.id)
-                               .order_by(ChargingSession.id.desc())).first()
-        booking = current and current.booking_id and session.get(Booking, current.booking_id)
-        states.append(ChargerState(
-            resource_id=connector.resource_id, ocpp_identity=point.identity, evse_id=connector.evse_id,
-            connector_id=connector.connector_id, live_status=live.effective_status(point, connector, now),
-            status_at=connector.status_at, protocol=point.protocol, faults=connector.faults,
-            session=live.booking_charging(session, booking, now) if booking else None))
-    return states
+    return [ChargerState(
+        resource_id=connector.resource_id, ocpp_identity=point.identity, evse_id=connector.evse_id,
+        connector_id=connector.connector_id, live_status=live.effective_status(point, connector, now),
+        status_at=city_time(connector.status_at), protocol=point.protocol,
+        session=_current_session(session, connector, now),
+        faults=[Fault(at=city_time(datetime.fromisoformat(f["at"])), error=f["error"])
+                for f in connector.faults[:faults]]) for connector, point in rows]

@@ -70,6 +70,8 @@ class Site(SiteBase, table=True):
     location: Any = Field(sa_type=Geometry("POINT", srid=4326, spatial_index=True))
     organisation_id: int = Field(foreign_key="organisations.id", index=True)
     published: bool = Field(default=True)
+    # The most power the site's grid connection may draw (kW); None: no cap. Fleet charging yields to it.
+    power_cap_kw: float | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

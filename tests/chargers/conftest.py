@@ -38,6 +38,36 @@ class Line:
         return Simulator(self.url, self.identity, password, protocol)
 
 
+class Running:
+    """A CSMS serving on a free port from an event loop of its own thread."""
+
+    def __init__(self, app, owner: str | None = None, **settings):
+        self.csms = Csms(platform_of(app), CsmsSettings(**{**FAST, **settings}))
+        if owner:  # instances in one test process need names of their own
+            self.csms.owner = owner
+        self.loop = asyncio.new_event_loop()
+        started = self.loop.create_future()
+        self.serving = self.loop.create_task(self.csms.serve("127.0.0.1", 0, started))
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        port = asyncio.run_coroutine_threadsafe(_wait(started), self.loop).result(10)
+        self.url = f"ws://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        """Shut down cleanly: connections close and their charge points are marked offline."""
+        if not self.loop.is_running():  # frozen: let it run again to end what it holds
+            threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        asyncio.run_coroutine_threadsafe(_stop(self.serving), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    def freeze(self) -> None:
+        """Stop the instance dead, as a crashed process: nothing it holds is closed or recorded."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+# Fast ticks and vouching, reservations up to 2 h ahead.
+FAST = {"tick_s": 0.1, "heartbeat_s": 30, "response_timeout_s": 5, "reservation_lead": timedelta(hours=2)}
+
+
 @pytest.fixture
 def line(app, session):
     """Start the CSMS in a thread on a free port (fast ticks, reservations up to 2 h ahead)."""
@@ -51,17 +81,10 @@ def line(app, session):
     session.commit()
     citizen = make_user(session)
     operator = make_user(session, roles=("site_operator",), organisation=org)
-    csms = Csms(platform_of(app), CsmsSettings(tick_s=0.1, heartbeat_s=30, response_timeout_s=5,
-                                               reservation_lead=timedelta(hours=2)))
-    loop = asyncio.new_event_loop()
-    started = loop.create_future()
-    serving = loop.create_task(csms.serve("127.0.0.1", 0, started))
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    port = asyncio.run_coroutine_threadsafe(_wait(started), loop).result(10)
-    yield Line(f"ws://127.0.0.1:{port}", csms, site, charger, spare, point.identity,
+    running = Running(app)
+    yield Line(running.url, running.csms, site, charger, spare, point.identity,
                bearer(app, session, citizen), bearer(app, session, operator))
-    asyncio.run_coroutine_threadsafe(_stop(serving), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
+    running.stop()
 
 
 async def _wait(future):

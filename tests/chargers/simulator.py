@@ -19,12 +19,14 @@ ANSWERS_201 = {
     Action201.cancel_reservation: lambda: result201.CancelReservation(status="Accepted"),
     Action201.request_start_transaction: lambda: result201.RequestStartTransaction(status="Accepted"),
     Action201.request_stop_transaction: lambda: result201.RequestStopTransaction(status="Accepted"),
+    Action201.set_charging_profile: lambda: result201.SetChargingProfile(status="Accepted"),
 }
 ANSWERS_16 = {
     Action16.reserve_now: lambda: result16.ReserveNow(status="Accepted"),
     Action16.cancel_reservation: lambda: result16.CancelReservation(status="Accepted"),
     Action16.remote_start_transaction: lambda: result16.RemoteStartTransaction(status="Accepted"),
     Action16.remote_stop_transaction: lambda: result16.RemoteStopTransaction(status="Accepted"),
+    Action16.set_charging_profile: lambda: result16.SetChargingProfile(status="Accepted"),
 }
 
 

@@ -13,8 +13,11 @@ from backend.dbtypes import utcnow
 from booking.bookings import pricing
 from booking.bookings.models import Booking
 from booking.chargers.csms import reading_of
-from booking.chargers.models import ChargingSession
+from booking.chargers.models import ChargePoint, ChargingSession, Connector
+from booking.chargers.services import hash_password
 from tests.booking.conftest import booking_body, next_slot, pay
+from tests.chargers.conftest import PASSWORD
+from tests.chargers.simulator import Simulator
 
 BOOT_201 = call201.BootNotification(charging_station={"vendor_name": "XPENG", "model": "S5"}, reason="PowerUp")
 BOOT_16 = call16.BootNotification(charge_point_vendor="TELD", charge_point_model="DC-120")
@@ -199,13 +202,29 @@ def test_remote_stop_from_the_app(app, client, line):
     sim.close()
 
 
+def bind_spare(app, line) -> Simulator:
+    """Put the site's spare charger behind a charge point of its own and boot it."""
+    identity = f"{line.identity}-SPARE"
+    with Session(app.extensions["db_engine"]) as session:
+        point = ChargePoint(identity=identity, site_id=line.site.id, password_hash=hash_password(PASSWORD))
+        session.add(point)
+        session.flush()
+        session.add(Connector(charge_point_id=point.id, resource_id=line.spare.id))
+        session.commit()
+    spare = Simulator(line.url, identity, PASSWORD).open()
+    spare.call(BOOT_201)
+    return spare
+
+
 @pytest.mark.parametrize("goes_down", ["offline", "faulted"])
-def test_a_charger_going_down_leaves_availability_and_its_booking_may_move(client, line, goes_down):
+def test_a_charger_going_down_leaves_availability_and_its_booking_moves_with_its_reservation(
+        app, client, line, goes_down):
+    spare = bind_spare(app, line)
     sim = line.simulator("ocpp1.6").open()
     sim.call(BOOT_16)
     sim.call(status_16("Available"))
     booking = confirmed_booking(client, line)
-    sim.expect("ReserveNow")
+    reserved = sim.expect("ReserveNow")
     assert live_status(client, line) == "available"
     if goes_down == "offline":
         sim.close()
@@ -217,6 +236,11 @@ def test_a_charger_going_down_leaves_availability_and_its_booking_may_move(clien
     moved = client.post(f"/api/v1/bookings/{booking['id']}/rebook", headers=line.headers, json={
         "start": hit["start"], "end": hit["end"], "resource_id": line.spare.id})
     assert moved.status_code == 200 and moved.json["resource_id"] == line.spare.id
+    assert spare.expect("ReserveNow")["evse_id"] == 1
+    if goes_down == "offline":  # the first charger hears of it when it is back
+        sim = line.simulator("ocpp1.6").open()
+        sim.call(BOOT_16)
+    assert sim.expect("CancelReservation")["reservation_id"] == reserved["reservation_id"]
     managed = client.get(f"/api/v1/manage/sites/{line.site.id}/resources", headers=line.operator_headers).json
     state = next(r["ocpp"] for r in managed["items"] if r["id"] == line.charger.id)
     assert state["live_status"] == goes_down
@@ -224,7 +248,8 @@ def test_a_charger_going_down_leaves_availability_and_its_booking_may_move(clien
         assert state["faults"][0]["error"] == "GroundFailure"
         sim.call(status_16("Available"))
         assert live_status(client, line) == "available"
-        sim.close()
+    sim.close()
+    spare.close()
 
 
 def test_check_in_reaches_the_charger_through_its_owner_without_waiting_for_a_tick(app, client, line):
