@@ -8,7 +8,7 @@ PORT ?= 8000
 OCPP_PORT ?= 9000
 export PORT OCPP_PORT
 
-.PHONY: run test setup system-deps bench load streams
+.PHONY: run test setup system-deps lock typecheck bench load streams
 
 setup: system-deps $(VENV)/.installed
 
@@ -36,11 +36,20 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$$pg-postgis-3 >/dev/null; \
 	fi
 
+# Every package comes from the dev lock (the runtime lock plus the tools) and must match its hash.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
 	touch $@
+
+# The locks pin every package with the hashes of all its files, for CPython 3.11 on Linux x86_64,
+# whatever machine runs this. Edit a .in file, then `make lock`: the other pins stay as they are;
+# `make lock UPGRADE=1` moves every package to the newest release the .in bounds allow.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: $(VENV)/.installed
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in --constraint requirements.txt -o requirements-dev.txt
 
 # The embedded default runs in development mode, the one mode the public development key is
 # accepted in; everywhere else SECRET_KEY must be set.
