@@ -67,6 +67,10 @@ run: setup
 test: setup
 	$(PY) -m pytest -q
 
+# The domain packages, settings and package list in pyproject.toml.
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
 bench: setup
 	$(PY) -m robotaxi_dispatch.bench $(BENCH_ARGS)  # e.g. BENCH_ARGS="--plot docs/dispatch_quality.png"
 
