@@ -7,7 +7,7 @@ or reconcile sends again, unchanged: the provider answers a repeated key with th
 already made, so nothing is charged twice and nothing the provider holds goes unrecorded.
 """
 from dataclasses import asdict
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from backend.db import write_transaction
 from payments import effects
 from payments.exceptions import ProviderRefused
-from payments.gateway import GatewayPayment, OffSession, PaymentGateway
+from payments.gateway import CaptureMethod, GatewayPayment, OffSession, PaymentGateway
 from payments.models import Payment, PaymentInstruction, PaymentStatus
 
 
@@ -46,12 +46,14 @@ def ask_provider(session: Session, gateway: PaymentGateway, payment_id: int) -> 
     ProviderRefused (nothing was created) closes the payment as canceled, lets the payable go
     and is raised on; any other failure leaves the payment `creating` for a later retry.
     """
-    payment = session.get(Payment, payment_id, populate_existing=True)
+    payment = session.get_one(Payment, payment_id, populate_existing=True)
     request = payment.provider_request
+    assert request is not None  # recorded with every payment still to create
     session.commit()  # hold no connection while the provider answers
     try:
         remote = gateway.create_payment(
-            amount=payment.amount, currency=payment.currency, capture_method=payment.capture_method,
+            amount=payment.amount, currency=payment.currency,
+            capture_method=cast(CaptureMethod, payment.capture_method),  # stored from a CaptureMethod
             metadata=request["metadata"], idempotency_key=payment.idempotency_key,
             off_session=request["off_session"] and OffSession(**request["off_session"]))
     except ProviderRefused:

@@ -45,10 +45,10 @@ def find_payment(session: Session, **where) -> Payment | None:
                         .execution_options(populate_existing=True)).first()
 
 
-def locked_payment(session: Session, **where) -> Payment | None:
-    """Return a payment, row-locked and freshly read."""
+def locked_payment(session: Session, **where) -> Payment:
+    """Return a payment known to exist, row-locked and freshly read."""
     query = select(Payment).filter_by(**where).with_for_update().execution_options(populate_existing=True)
-    return session.exec(query).first()
+    return session.exec(query).one()
 
 
 def record(session: Session, payment: Payment, *, kind: str, amount: int, reference: str) -> bool:

@@ -31,7 +31,7 @@ def refundable(session: Session, payment: Payment) -> int:
     owed = session.exec(select(func.coalesce(func.sum(PaymentInstruction.amount), 0)).where(
         PaymentInstruction.payment_id == payment.id, PaymentInstruction.kind == "refund",
         PaymentInstruction.state == InstructionState.pending)).one()
-    return payment.amount_captured - payment.amount_refunded - int(owed)
+    return payment.amount_captured - payment.amount_refunded - int(owed or 0)  # coalesce: never None
 
 
 def settle(session: Session, payment: Payment, *, keep_fen: int, reason: str) -> PaymentInstruction | None:

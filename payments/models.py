@@ -31,7 +31,7 @@ FINAL = PAID | {PaymentStatus.failed, PaymentStatus.canceled}
 class Payment(SQLModel, table=True):
     __tablename__ = "payments"
     __table_args__ = (Index("ix_payments_payable", "payable_type", "payable_id"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     payable_type: str = Field(max_length=16)
     payable_id: int
     user_id: int = Field(foreign_key="users.id", index=True)
@@ -55,7 +55,7 @@ class LedgerEntry(SQLModel, table=True):
     """One movement of money for a payable: charge, refund or provider fee, in fen."""
 
     __tablename__ = "ledger_entries"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payments.id", index=True)
     payable_type: str = Field(max_length=16)
     payable_id: int
@@ -107,7 +107,7 @@ class PaymentInstruction(SQLModel, table=True):
 
     __tablename__ = "payment_instructions"
     __table_args__ = (Index("ix_payment_instructions_due", "state", "next_attempt_at"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     payment_id: int = Field(foreign_key="payments.id", index=True)
     kind: str = Field(max_length=16)  # capture, cancel or refund
     amount: int | None = None  # fen; None for a cancel
@@ -126,7 +126,7 @@ class PaymentCustomer(SQLModel, table=True):
 
     __tablename__ = "payment_customers"
     __table_args__ = (UniqueConstraint("user_id", "gateway", name="uq_payment_customers_user_gateway"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id")
     gateway: str = Field(max_length=16)
     customer_id: str = Field(max_length=255)
@@ -138,7 +138,7 @@ class PaymentMethod(SQLModel, table=True):
     """A payment method saved once for off-session use (a card after a SetupIntent)."""
 
     __tablename__ = "payment_methods"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     gateway: str = Field(max_length=16)
     gateway_method_id: str = Field(max_length=255, unique=True)

@@ -62,9 +62,10 @@ def resume_unanswered(session: Session, gateway: PaymentGateway) -> list[str]:
 
 def _repair(session: Session, gateway: PaymentGateway, payment_id: int) -> str | None:
     """Apply the provider's state to one payment; say what changed, if anything."""
-    before = session.get(Payment, payment_id, populate_existing=True)
+    before = session.get_one(Payment, payment_id, populate_existing=True)
     seen = (before.status, before.amount_captured, before.amount_refunded)
     session.commit()  # hold no connection while the gateway answers
+    assert before.gateway_payment_id is not None  # only payments the provider knows are repaired
     remote = gateway.retrieve(payment_id=before.gateway_payment_id)
     with write_transaction(session):
         payment = effects.locked_payment(session, id=payment_id)

@@ -42,7 +42,9 @@ def _claim(session: Session, instruction_id: int, now: datetime) -> bool:
 def _call(gateway: PaymentGateway, instruction: PaymentInstruction, payment: Payment):
     """Ask the provider to do what the instruction says; return its answer."""
     key = instruction.idempotency_key
+    assert payment.gateway_payment_id is not None  # _created asked the provider for it first
     if instruction.kind == "capture":
+        assert instruction.amount is not None  # only a cancel leaves it out
         return gateway.capture(payment_id=payment.gateway_payment_id, amount=instruction.amount,
                                idempotency_key=key)
     if instruction.kind == "cancel":
@@ -62,7 +64,7 @@ def _finish(session: Session, instruction_id: int, answer, *, state: Instruction
             error: str | None = None) -> None:
     """Apply the provider's answer (if any) to the payment and close the instruction, in one transaction."""
     with write_transaction(session):
-        instruction = session.get(PaymentInstruction, instruction_id, populate_existing=True)
+        instruction = session.get_one(PaymentInstruction, instruction_id, populate_existing=True)
         payment = effects.locked_payment(session, id=instruction.payment_id)
         if instruction.kind == "refund" and state == InstructionState.done:
             effects.apply_refund(session, payment, refund_id=answer.id, amount=answer.amount)
@@ -75,7 +77,7 @@ def _finish(session: Session, instruction_id: int, answer, *, state: Instruction
 
 def _retry_later(session: Session, instruction_id: int, exc: Exception, now: datetime) -> None:
     with write_transaction(session):
-        instruction = session.get(PaymentInstruction, instruction_id, populate_existing=True)
+        instruction = session.get_one(PaymentInstruction, instruction_id, populate_existing=True)
         instruction.last_error = f"{type(exc).__name__}: {exc}"[:500]
         instruction.next_attempt_at = now + backoff(instruction.attempts)
     log.warning("payment instruction %s failed (attempt %s), retrying later: %s",
@@ -88,8 +90,8 @@ def execute(session: Session, gateway: PaymentGateway, instruction_id: int, *,
     now = now or utcnow()
     if not _claim(session, instruction_id, now):
         return False  # not due, done, or another runner has it
-    instruction = session.get(PaymentInstruction, instruction_id, populate_existing=True)
-    payment = session.get(Payment, instruction.payment_id, populate_existing=True)
+    instruction = session.get_one(PaymentInstruction, instruction_id, populate_existing=True)
+    payment = session.get_one(Payment, instruction.payment_id, populate_existing=True)
     session.commit()  # hold no connection while the provider answers
     try:
         payment = _created(session, gateway, payment)

@@ -62,7 +62,7 @@ def _pay(intent: SandboxIntent) -> str:
 
 def _view_of(engine, payment_id: str, decline_code: str | None = None) -> GatewayPayment:
     with Session(engine) as session:
-        return _view(session.get(SandboxIntent, payment_id), decline_code)
+        return _view(session.get_one(SandboxIntent, payment_id), decline_code)
 
 
 class SandboxGateway:
@@ -209,7 +209,7 @@ class SandboxGateway:
 
         self._change(payment_id, refund)
         with Session(self._engine) as session:
-            done = session.get(SandboxIntent, payment_id)
+            done = session.get_one(SandboxIntent, payment_id)
             made = next(r for r in done.refunds if r["key"] == idempotency_key)
         return GatewayRefund(id=made["id"], payment_id=payment_id, amount=made["amount"],
                              status="succeeded")

@@ -36,7 +36,8 @@ def start_payment(session: Session, gateway: PaymentGateway, *, payable_type: st
     if payment is None:
         payment = creation.record_payment(session, Payment(
             payable_type=payable_type, payable_id=payable_id, user_id=user_id, gateway=gateway.name,
-            idempotency_key=key, amount=amount, currency=currency, capture_method=capture_method),
+            idempotency_key=key, amount=amount, currency=currency, capture_method=capture_method,
+            status=PaymentStatus.creating),
             metadata={"payable_type": payable_type, "payable_id": str(payable_id), "description": description},
             off_session=off_session)
     if payment.status != PaymentStatus.creating:

@@ -3,6 +3,7 @@ from contextlib import contextmanager
 
 import stripe
 from stripe import StripeClient
+from stripe.params import PaymentIntentCreateParams, RefundCreateParams, SetupIntentCreateParams
 
 from payments.exceptions import PaymentDeclined, ProviderRefused
 from payments.gateway import CaptureMethod, GatewayPayment, GatewayRefund, OffSession, SavedMethod
@@ -43,23 +44,27 @@ class StripeGateway:
 
     def __init__(self, api_key: str, *, api_base: str | None = None,
                  payment_method_types: tuple[str, ...] = DEFAULT_METHOD_TYPES, http_client=None):
-        addresses = {"api": api_base} if api_base else None
         # Retries are safe: every creating call carries an idempotency key.
-        self._client = StripeClient(api_key, base_addresses=addresses, max_network_retries=2,
+        self._client = StripeClient(api_key, base_addresses={"api": api_base} if api_base else None,
+                                    max_network_retries=2,
                                     http_client=http_client)
         self._method_types = list(payment_method_types)
 
     def create_payment(self, *, amount: int, currency: str, capture_method: CaptureMethod,
                        metadata: dict[str, str], idempotency_key: str,
                        off_session: OffSession | None = None) -> GatewayPayment:
-        params = {"amount": amount, "currency": currency.lower(), "capture_method": capture_method,
-                  "payment_method_types": self._method_types, "metadata": metadata}
+        params: PaymentIntentCreateParams = {
+                  "amount": amount, "currency": currency.lower(), "capture_method": capture_method,
+                  # The API takes payment_method_types; the SDK's params type leaves it out.
+                  "payment_method_types": self._method_types,  # type: ignore[typeddict-unknown-key]
+                  "metadata": metadata}
         if off_session is not None:
             params |= {"customer": off_session.customer_id, "payment_method": off_session.method_id,
                        "confirm": True, "off_session": True}
         try:
             intent = self._client.v1.payment_intents.create(params, {"idempotency_key": idempotency_key})
         except stripe.CardError as exc:  # declined off-session: the intent exists, waiting for a method
+            assert exc.error is not None  # a card error always carries the API's error object
             return payment_from_intent(exc.error.payment_intent, decline_code=exc.code or "card_declined")
         return payment_from_intent(intent)
 
@@ -71,9 +76,9 @@ class StripeGateway:
     def save_method(self, *, customer_id: str, method: str, idempotency_key: str) -> SavedMethod:
         """Attach a method the app tokenised (`pm_...`) through a confirmed off-session SetupIntent."""
         try:
-            setup = self._client.v1.setup_intents.create(
-                {"customer": customer_id, "usage": "off_session", "payment_method_types": self._method_types},
-                {"idempotency_key": idempotency_key})
+            params: SetupIntentCreateParams = {  # type: ignore[typeddict-unknown-key]  # see create_payment
+                "customer": customer_id, "usage": "off_session", "payment_method_types": self._method_types}
+            setup = self._client.v1.setup_intents.create(params, {"idempotency_key": idempotency_key})
             setup = self._client.v1.setup_intents.confirm(setup["id"], {"payment_method": method})
         except stripe.CardError as exc:
             raise PaymentDeclined(exc.user_message or "The card was declined.") from exc
@@ -105,7 +110,9 @@ class StripeGateway:
         return payment_from_intent(intent)
 
     def refund(self, *, payment_id: str, amount: int | None, idempotency_key: str) -> GatewayRefund:
-        params = {"payment_intent": payment_id} | ({"amount": amount} if amount else {})
+        params: RefundCreateParams = {"payment_intent": payment_id}
+        if amount:
+            params["amount"] = amount
         with _refusals():
             refund = self._client.v1.refunds.create(params, {"idempotency_key": idempotency_key})
         return GatewayRefund(id=refund["id"], payment_id=payment_id, amount=refund["amount"],

@@ -11,7 +11,7 @@ from backend.db import write_transaction
 from backend.exceptions import NotFound
 from payments import services
 from payments.exceptions import PaymentDeclined, PaymentMethodRequired
-from payments.gateway import OffSession, PaymentGateway
+from payments.gateway import CaptureMethod, OffSession, PaymentGateway
 from payments.models import Payment, PaymentCustomer, PaymentMethod, PaymentMethodPublic
 
 
@@ -19,6 +19,13 @@ def _customer(session: Session, gateway: PaymentGateway, user_id: int, *, lock: 
     query = select(PaymentCustomer).where(PaymentCustomer.user_id == user_id, PaymentCustomer.gateway == gateway.name)
     return session.exec((query.with_for_update() if lock else query)
                         .execution_options(populate_existing=True)).first()
+
+
+def _locked_customer(session: Session, gateway: PaymentGateway, user_id: int) -> PaymentCustomer:
+    """Return the customer of a user who has saved a method, row-locked."""
+    customer = _customer(session, gateway, user_id, lock=True)
+    assert customer is not None  # saving a method made the customer first
+    return customer
 
 
 def customer_of(session: Session, gateway: PaymentGateway, *, user_id: int) -> PaymentCustomer:
@@ -33,7 +40,9 @@ def customer_of(session: Session, gateway: PaymentGateway, *, user_id: int) -> P
             session.add(PaymentCustomer(user_id=user_id, gateway=gateway.name, customer_id=customer_id))
     except IntegrityError:
         pass  # a concurrent request stored the same customer first
-    return _customer(session, gateway, user_id)
+    customer = _customer(session, gateway, user_id)
+    assert customer is not None  # stored just above, by this request or a concurrent one
+    return customer
 
 
 def save_method(session: Session, gateway: PaymentGateway, *, user_id: int, method: str,
@@ -50,7 +59,7 @@ def save_method(session: Session, gateway: PaymentGateway, *, user_id: int, meth
                                 brand=saved.brand, last4=saved.last4)
             session.add(row)
             session.flush()
-        locked = _customer(session, gateway, user_id, lock=True)
+        locked = _locked_customer(session, gateway, user_id)
         if make_default or locked.default_method_id is None:
             locked.default_method_id = row.id
     return row
@@ -78,14 +87,14 @@ def set_default(session: Session, gateway: PaymentGateway, *, user_id: int, meth
     """Make one of the user's methods the default."""
     with write_transaction(session):
         method = _own_method(session, gateway, user_id=user_id, method_id=method_id)
-        _customer(session, gateway, user_id, lock=True).default_method_id = method.id
+        _locked_customer(session, gateway, user_id).default_method_id = method.id
 
 
 def remove_method(session: Session, gateway: PaymentGateway, *, user_id: int, method_id: int) -> None:
     """Forget a method here and at the provider; the newest other one becomes the default."""
     with write_transaction(session):
         method = _own_method(session, gateway, user_id=user_id, method_id=method_id)
-        customer = _customer(session, gateway, user_id, lock=True)
+        customer = _locked_customer(session, gateway, user_id)
         session.delete(method)
         session.flush()
         if customer.default_method_id == method.id:
@@ -105,13 +114,13 @@ def default_method(session: Session, gateway: PaymentGateway, *, user_id: int) -
     """Return what to charge off-session for the user; 402 payment_method_required without a default."""
     customer = _customer(session, gateway, user_id)
     method = customer and customer.default_method_id and session.get(PaymentMethod, customer.default_method_id)
-    if not method:
+    if not customer or not method:
         raise PaymentMethodRequired()
     return OffSession(customer_id=customer.customer_id, method_id=method.gateway_method_id)
 
 
 def pay_with_default(session: Session, gateway: PaymentGateway, *, payable_type: str, payable_id: int,
-                     user_id: int, amount: int, currency: str = "CNY", capture_method: str = "automatic",
+                     user_id: int, amount: int, currency: str = "CNY", capture_method: CaptureMethod = "automatic",
                      description: str = "") -> Payment:
     """Authorise (or, for automatic capture, charge) the payable against the user's default method.
 
@@ -134,4 +143,6 @@ def start(session: Session, gateway: PaymentGateway, *, use_wallet: bool, **char
     try:
         return pay_with_default(session, gateway, **charge)
     except PaymentDeclined:
-        return services.payment_for(session, charge["payable_type"], charge["payable_id"])
+        declined = services.payment_for(session, charge["payable_type"], charge["payable_id"])
+        assert declined is not None  # recorded before the provider declined it
+        return declined
