@@ -52,8 +52,9 @@ def _event(session: Session, spec: dict, *, organisation_id: int, venue: Site, f
     starts_at = _starts_at(now, spec["days"], spec["hour"])
     event = Event(category=spec["category"], title_zh=spec["title_zh"], title_en=spec["title_en"],
                   description_zh=spec["description_zh"], description_en=spec["description_en"],
-                  refund_until_hours=spec["refund_hours"], organisation_id=organisation_id,
-                  venue_site_id=venue.id, status=EventStatus.published, starts_at=starts_at,
+                  refund_policy=[{"hours_before": spec["refund_hours"], "percent": 100}],
+                  organisation_id=organisation_id, venue_site_id=venue.id, status=EventStatus.published,
+                  starts_at=starts_at,
                   ends_at=starts_at + timedelta(hours=spec["hours"]))
     session.add(event)
     session.flush()
@@ -68,6 +69,7 @@ def _event(session: Session, spec: dict, *, organisation_id: int, venue: Site, f
         _sell(session, tier, sold, buyers, now)
         sold_out = sold_out or (tier if sold == quota else None)
     for n, fan in enumerate(fans[: spec.get("waiting", 0)]):
+        assert sold_out is not None  # only a sold-out tier has a waiting list
         session.add(WaitlistEntry(tier_id=sold_out.id, user_id=fan, quantity=1 + n % 2,
                                   created_at=now + timedelta(seconds=n)))
 
