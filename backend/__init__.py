@@ -1,9 +1,11 @@
 """Application factory of the Chongqing mobility experience platform."""
 import re
+from typing import Any
 
 import numpy as np
 from flask import request
-from flask_openapi3 import Info, OpenAPI
+from flask.json.provider import DefaultJSONProvider
+from flask_openapi3 import Info, OpenAPI, SecurityScheme
 from werkzeug.exceptions import BadRequest as UnreadableBody
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -12,7 +14,8 @@ from backend import cli, config, db, errors, jobs, logs, notifications, observab
 from backend.dbtypes import MAX_ID
 from backend.exceptions import BadRequest, DomainError, Invalid
 
-SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+SECURITY_SCHEMES: dict[str, SecurityScheme | dict[str, Any]] = {
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 
 
 def _up_to(limit: int) -> str:
@@ -134,12 +137,14 @@ def create_app(test_config: dict | None = None, *, http: bool = True) -> OpenAPI
     if test_config:
         app.config.update(test_config)
     config.check_secrets(app.config)
+    assert isinstance(app.json, DefaultJSONProvider)
     app.json.ensure_ascii = False
     logs.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         # Behind load balancers the client is the address they forwarded: rate limits key on it.
         hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # Flask's documented way to wrap its WSGI callable, which mypy sees as a method.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.before_request(_reject_unusable_input)
 
     errors.init_app(app)

@@ -94,8 +94,9 @@ def _handle_domain_error(exc: DomainError):
 
 
 def _handle_http(exc: HTTPException):
-    code = _HTTP_CODES.get(exc.code, "http_error")
-    response = problem(exc.code or 500, code, exc.description or "", title=exc.name)
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status, "http_error")
+    response = problem(status, code, exc.description or "", title=exc.name)
     # 405 names the methods the path does take (Allow), as HTTP requires.
     response.headers.extend((name, value) for name, value in exc.get_headers() if name == "Allow")
     return response

@@ -3,7 +3,7 @@ import math
 
 from geoalchemy2 import Geography, WKTElement
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Float, cast, func, literal_column, select, text
+from sqlalchemy import Float, Integer, cast, func, literal_column, select, text
 from sqlmodel import Field, SQLModel
 
 
@@ -27,6 +27,7 @@ def lat_lon(geometry) -> tuple[float, float]:
     if isinstance(geometry, str):
         geometry = WKTElement(geometry, extended=True)
     point = to_shape(geometry)
+    assert isinstance(point, geometry.Point)
     return point.y, point.x
 
 
@@ -51,7 +52,7 @@ def within_box(table, column, box, dialect: str):
     if dialect == "postgresql":
         return column.intersects(func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326))
     # SpatiaLite's R*Tree is only used when asked for explicitly through its SpatialIndex table.
-    index_hits = select(literal_column("ROWID")).select_from(text("SpatialIndex")).where(
+    index_hits = select(literal_column("ROWID", Integer)).select_from(text("SpatialIndex")).where(
         literal_column("f_table_name") == table.name,
         literal_column("f_geometry_column") == column.name,
         literal_column("search_frame") == func.BuildMbr(min_lon, min_lat, max_lon, max_lat, 4326),

@@ -124,13 +124,13 @@ SERVICE_AREAS = [
 _REF_LAT = 29.56
 
 
-def _to_metres(lon: float, lat: float) -> tuple[float, float]:
-    """Project to local metres; the error is negligible over the city's extent."""
+def _to_metres(lon: float, lat: float, z: float | None = None) -> tuple[float, float]:
+    """Project to local metres (a height, if shapely passes one, is dropped); negligibly off over the city."""
     return (lon * 111_320 * math.cos(math.radians(_REF_LAT)), lat * 110_574)
 
 
 DISTRICTS = {name: MultiPolygon([Polygon(ring) for ring in rings]) for name, rings in OUTLINES.items()}
-_WATER = [transform(lambda x, y: _to_metres(x, y), LineString(line)).buffer(half + SHORE_MARGIN_M)
+_WATER = [transform(_to_metres, LineString(line)).buffer(half + SHORE_MARGIN_M)
           for half, line in RIVERS.values()]
 
 

@@ -46,7 +46,9 @@ def catalogue(language: str) -> dict[tuple[str | None, str], str]:
     locale = language.replace("-", "_")
     with open(CATALOGUES / locale / "LC_MESSAGES" / "messages.po", "rb") as po:
         messages = read_po(po, locale=locale)
-    return {(m.context, m.id): m.string for m in messages if m.id and m.string}
+    # Only singular messages: the catalogues have no plural forms.
+    return {(m.context, m.id): m.string for m in messages if isinstance(m.id, str) and isinstance(m.string, str)
+            and m.id and m.string}
 
 
 def messages(context: str) -> dict[str, dict[str, str]]:

@@ -107,7 +107,7 @@ jobs_cli = AppGroup("jobs", help="Background jobs (expiry, no-shows, payment ins
 @click.option("--once", is_flag=True, help="run every job once and exit (no lease)")
 def run_command(once):
     """Run the scheduler until interrupted (one leader at a time), or every job once."""
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy, typed as the Flask app
     if once:
         for name, summary in Scheduler(app).tick().items():
             click.echo(f"{name}: {summary}")

@@ -25,7 +25,7 @@ STAFF_ROLES = {Role.operator, Role.organiser, Role.site_operator}
 
 class Organisation(SQLModel, table=True):
     __tablename__ = "organisations"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     slug: str = Field(max_length=64, unique=True)
     name_zh: str = Field(max_length=200)
     name_en: str = Field(max_length=200)
@@ -34,7 +34,7 @@ class Organisation(SQLModel, table=True):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True, index=True)
     password_hash: str = Field(max_length=255)
     name: str = Field(max_length=100)

@@ -111,7 +111,7 @@ def rotate_refresh_token(session: Session, *, refresh_token: str, keys: KeyRing,
         raise _refused("Unknown refresh token.")
     if row.revoked_at is not None or row.expires_at <= now:
         raise _refused("The refresh token has expired or was revoked.")
-    claimed = session.execute(
+    claimed = session.exec(
         RefreshToken.__table__.update()
         .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
         .values(used_at=now)
@@ -135,7 +135,7 @@ def user_public(session: Session, user: User, *, language: str) -> UserPublic:
         Organisation.id.in_(principal.organisation_ids))).all() if principal.organisation_ids else []
     return UserPublic(
         id=user.id, email=user.email, name=user.name, phone=user.phone,
-        roles=sorted(principal.roles),
+        roles=[Role(role) for role in sorted(principal.roles)],
         organisations=[OrganisationPublic(id=o.id, slug=o.slug, name=pick(o.name_zh, o.name_en, language),
                                           kind=o.kind) for o in orgs],
     )
@@ -162,7 +162,7 @@ def grant_role(session: Session, *, user_id: int, role: Role, organisation_id: i
     if staff and (organisation_id is None or session.get(Organisation, organisation_id) is None):
         raise Invalid("organisation_required", "Staff roles need an existing organisation_id.")
     try:
-        if staff and session.get(Membership, (user_id, organisation_id)) is None:
+        if staff and organisation_id is not None and session.get(Membership, (user_id, organisation_id)) is None:
             session.add(Membership(user_id=user_id, organisation_id=organisation_id))
         if session.get(UserRole, (user_id, role.value)) is None:
             session.add(UserRole(user_id=user_id, role=role.value))

@@ -4,6 +4,7 @@ Features register their reminders (offers about to lapse, bookings about to star
 records its notifications with a dedupe key, so running twice sends nothing twice.
 """
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import click
@@ -13,7 +14,8 @@ from sqlmodel import Session
 
 from backend.dbtypes import utcnow
 
-REMINDERS = []  # functions (session, now) -> how many notifications they recorded
+# functions (session, now) -> how many notifications they recorded
+REMINDERS: list[Callable[[Session, datetime], int]] = []
 
 notifications_cli = AppGroup("notifications", help="Notification reminders and push retries.")
 

@@ -37,7 +37,7 @@ class Notification(SQLModel, table=True):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at", "id"),
                       Index("ix_notifications_user_dedupe", "user_id", "dedupe_key"))
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     kind: NotificationKind = Field(sa_type=enum_column(NotificationKind))
     title_zh: str = Field(max_length=200)
@@ -67,7 +67,7 @@ class Device(SQLModel, table=True):
 
     __tablename__ = "devices"
     __table_args__ = (UniqueConstraint("user_id", "provider", "address", name="uq_devices_user_address"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     provider: str = Field(max_length=32)
     # The provider's address of the device: a webhook URL, an FCM or APNs token.
@@ -82,7 +82,7 @@ class PushDelivery(SQLModel, table=True):
 
     __tablename__ = "push_deliveries"
     __table_args__ = (Index("ix_push_deliveries_due", "status", "next_attempt_at"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     notification_id: int = Field(foreign_key="notifications.id", index=True, ondelete="CASCADE")
     device_id: int = Field(foreign_key="devices.id", ondelete="CASCADE")
     status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_type=enum_column(DeliveryStatus))

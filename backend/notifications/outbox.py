@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, event, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
 from backend import realtime
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 FIRST_RETRY = timedelta(seconds=30)
 CLAIM = timedelta(minutes=2)  # longer than any one attempt takes
-_OUTBOXES: "weakref.WeakKeyDictionary[Engine, Outbox]" = weakref.WeakKeyDictionary()
+_OUTBOXES: "weakref.WeakKeyDictionary[Engine | Connection, Outbox]" = weakref.WeakKeyDictionary()
 
 
 def channel(user_id: int) -> str:
@@ -99,9 +99,9 @@ class Outbox:
             session.commit()
             if not claimed:
                 return None
-            delivery = session.get(PushDelivery, delivery_id)
-            device, notification = session.get(Device, delivery.device_id), session.get(Notification,
-                                                                                         delivery.notification_id)
+            delivery = session.get_one(PushDelivery, delivery_id)
+            device = session.get_one(Device, delivery.device_id)
+            notification = session.get_one(Notification, delivery.notification_id)
             delivery.attempts += 1
             try:
                 self._send(device, notification)

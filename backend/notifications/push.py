@@ -99,7 +99,7 @@ class WebhookPush:
     @staticmethod
     def _private(host: str) -> bool:
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+            addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
         except OSError:
             return True  # what does not resolve cannot be checked: refuse it
         return any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)

@@ -1,4 +1,5 @@
 """Who and what the demo holds: organisations, demo accounts, car models and landmark sites."""
+from typing import Any
 
 DEMO_PASSWORD = "Chongqing-demo-2026"
 
@@ -99,7 +100,7 @@ FANS = [
 # landmark), days after the seed day, local start hour, hours long, refund cut-off in hours,
 # descriptions and tiers (name_zh, name_en, price in fen, quota, seats already sold). A tier
 # whose sold equals its quota is sold out; `waiting` fans queue for the first such tier.
-EVENTS = [
+EVENTS: list[dict[str, Any]] = [
     {"category": "auto_show", "title_zh": "2027 重庆国际汽车展览会", "title_en": "Chongqing Auto Show 2027",
      "venue": "Chongqing International Expo Centre", "days": 12, "hour": 9, "hours": 9, "refund_hours": 48,
      "description_zh": "悦来国际博览中心八大展馆，智能网联新能源车型首发与试乘。",

@@ -15,7 +15,7 @@ from backend.seed.plan import demo_sites, demo_vehicles
 from backend.seed.season import load_season
 from booking.chargers.models import ChargePoint, Connector
 from booking.chargers.services import hash_password as hash_charger_password
-from booking.sites.models import CarModel, Resource, Site
+from booking.sites.models import CarModel, Resource, Site, SiteKind
 from robotaxi_dispatch.rides.models import Vehicle
 from robotaxi_dispatch.service_areas import ServiceArea, polygon_ewkt
 
@@ -66,7 +66,7 @@ def _sites(session: Session, orgs: dict[str, int]) -> tuple[int, int]:
         if (org_id, planned.name_en) in known:
             continue
         address_zh, address_en = planned.address
-        site = Site(kind=planned.kind, name_zh=planned.name_zh, name_en=planned.name_en,
+        site = Site(kind=SiteKind(planned.kind), name_zh=planned.name_zh, name_en=planned.name_en,
                     address_zh=address_zh, address_en=address_en, district=planned.district,
                     opening_hours=planned.opening_hours, organisation_id=org_id,
                     location=point_ewkt(planned.lat, planned.lon))
@@ -88,7 +88,7 @@ def _charge_points(session: Session) -> int:
     chargers = session.exec(select(Resource).where(Resource.kind == "charger")
                             .order_by(Resource.site_id, Resource.id)).all()
     password_hash = hash_charger_password(catalogue.DEMO_PASSWORD)
-    created, numbers = 0, {}
+    created, numbers = 0, dict[int, int]()
     for charger in chargers:
         numbers[charger.site_id] = numbers.get(charger.site_id, 0) + 1
         if charger.id in bound:

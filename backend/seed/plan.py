@@ -142,7 +142,7 @@ def demo_sites() -> list[PlannedSite]:
     return sites
 
 
-def demo_vehicles(per_region: dict[str, int] = None) -> list[tuple[str, str, float, float, int, float]]:
+def demo_vehicles(per_region: dict[str, int] | None = None) -> list[tuple[str, str, float, float, int, float]]:
     """Return (plate, region, lat, lon, seats, soc) of the demo robotaxis, inside their service areas.
 
     Batteries range from just above the charging threshold to full, so the demo shows vehicles
