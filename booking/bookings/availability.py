@@ -121,7 +121,7 @@ def free_slots(resource: Resource, opening_hours: dict, used: slots.Occupancy, *
     rule = rules.rule_for(resource.kind)
     length = timedelta(minutes=rule.slot_minutes)
     earliest, latest = now + rule.min_notice, now + rule.max_ahead
-    found = []
+    found: list[Slot] = []
     for begins in _grid_starts(rule, max(window.start, earliest), window.end):
         ends = begins + length
         if begins > latest or (limit is not None and len(found) >= limit):
@@ -305,10 +305,10 @@ def _under_catalogue(cache: SlotCache, answer):
 def _offers(session: Session, cache: SlotCache, area: Area, wanted: ResourceFilter, *, window: Window,
             now: datetime, limit: int, language: str) -> list[SiteAvailability]:
     """Return the nearest sites with a free slot, from candidates and slots read under the cache's token."""
-    ranked = sorted((haversine_m(area.lat, area.lon, c.lat, c.lon), c.site.id, c)
-                    for c in _candidates(session, area, wanted, cache))
-    ranked = [(distance, c) for distance, _, c in ranked if distance <= area.radius_m]
-    answer = []
+    by_distance = sorted((haversine_m(area.lat, area.lon, c.lat, c.lon), c.site.id, c)
+                         for c in _candidates(session, area, wanted, cache))
+    ranked = [(distance, c) for distance, _, c in by_distance if distance <= area.radius_m]
+    answer: list[SiteAvailability] = []
     # Slots are worked out for the nearest sites the answer still needs, a batch at a time.
     while ranked and len(answer) < limit:
         batch, ranked = ranked[:limit - len(answer)], ranked[limit - len(answer):]

@@ -6,7 +6,7 @@ from booking.bookings.models import Booking
 from booking.sites.models import Resource
 from payments import services as payments
 from payments import wallet
-from payments.models import PaymentInstruction
+from payments.models import PaymentInstruction, PaymentPublic
 
 PAYABLE_TYPE = "booking"
 # Energy is priced on completion: authorise a ceiling now, capture the settled price later.
@@ -24,7 +24,7 @@ def request_payment(session: Session, gateway, *, booking: Booking, pay_with_wal
     manual = booking.kind in SETTLED_ON_COMPLETION
     amount = booking.price_fen
     if manual:
-        resource = session.get(Resource, booking.resource_id)
+        resource = session.get_one(Resource, booking.resource_id)
         amount = pricing.authorisation_ceiling(booking.kind, resource.attributes,
                                                booking.start_at, booking.end_at)
     use_wallet = pay_with_wallet or (manual and wallet.has_default(session, gateway, user_id=booking.user_id))
@@ -33,10 +33,10 @@ def request_payment(session: Session, gateway, *, booking: Booking, pay_with_wal
                  capture_method="manual" if manual else "automatic", description=f"booking {booking.id}")
 
 
-def payment_view(session: Session, booking: Booking) -> dict | None:
+def payment_view(session: Session, booking: Booking) -> PaymentPublic | None:
     """Return the booking's payment as the app sees it, if there is one."""
     payment = payments.payment_for(session, PAYABLE_TYPE, booking.id)
-    return payments.payment_public(payment).model_dump(mode="json") if payment else None
+    return payments.payment_public(payment) if payment else None
 
 
 def settle(session: Session, *, booking: Booking, keep_fen: int) -> PaymentInstruction | None:

@@ -71,7 +71,7 @@ class FleetChargingDesk:
         services.check_in(session, booking_id=booking_id, user_id=_holder(session, booking_id), now=now)
 
     def finish(self, session: Session, *, booking_id: int, energy_kwh: float, now: datetime) -> None:
-        if chargers.plug_of(session, session.get(Booking, booking_id).resource_id) is not None:
+        if chargers.plug_of(session, session.get_one(Booking, booking_id).resource_id) is not None:
             return  # a charger on the line settles the slot from its meter when the car unplugs
         services.complete_booking(session, self.gateway, booking_id=booking_id, user_id=_holder(session, booking_id),
                                   energy_kwh=energy_kwh, hydrogen_kg=None, unplugged_at=now, now=now)

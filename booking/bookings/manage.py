@@ -128,7 +128,7 @@ def _local_days(start: datetime, end: datetime) -> list[date]:
 
 def _booked_minutes_per_day(bookings) -> dict[tuple[int, date], float]:
     """Split each booking's place-minutes over the local days it spans."""
-    booked = defaultdict(float)
+    booked: defaultdict[tuple[int, date], float] = defaultdict(float)
     for resource_id, begins, ends, quantity in bookings:
         moment = begins.astimezone(CITY_TZ)
         while moment < ends:

@@ -30,7 +30,7 @@ class Booking(SQLModel, table=True):
     __table_args__ = (Index("ix_bookings_resource_period", "resource_id", "start_at"),
                       CheckConstraint("end_at > start_at", name="ck_bookings_period"),
                       CheckConstraint("quantity >= 1", name="ck_bookings_quantity"))
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     resource_id: int = Field(foreign_key="resources.id")
     site_id: int = Field(foreign_key="sites.id", index=True)
@@ -58,7 +58,7 @@ class Booking(SQLModel, table=True):
 
 class Outage(SQLModel, table=True):
     __tablename__ = "outages"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     resource_id: int = Field(foreign_key="resources.id", index=True, ondelete="CASCADE")
     start_at: datetime = Field(sa_type=UTCDateTime)
     end_at: datetime = Field(sa_type=UTCDateTime)

@@ -13,7 +13,7 @@ STARTING_WITHIN = timedelta(minutes=60)
 
 
 def _place(session: Session, booking: Booking) -> tuple[str, str]:
-    site, resource = session.get(Site, booking.site_id), session.get(Resource, booking.resource_id)
+    site, resource = session.get_one(Site, booking.site_id), session.get_one(Resource, booking.resource_id)
     return f"{site.name_zh} · {resource.name_zh}", f"{site.name_en} · {resource.name_en}"
 
 

@@ -30,7 +30,7 @@ class BookingPayable:
             return False
         if booking.status in PAID:
             return True
-        if booking.status != BookingStatus.held or booking.hold_expires_at <= now:
+        if booking.status != BookingStatus.held or booking.hold_expires_at is None or booking.hold_expires_at <= now:
             if booking.status == BookingStatus.held:
                 _expire(booking, now)
             return False

@@ -48,7 +48,7 @@ def cancellation(booking: Booking, now: datetime, language: str) -> Cancellation
     if always_free:
         summary = pick("开始前可免费取消。", "Free to cancel before the start.", language)
     elif fee_now == 0:
-        when = free_until.strftime("%Y-%m-%d %H:%M")
+        when = rules.city_time(cut_off).strftime("%Y-%m-%d %H:%M")
         summary = pick(f"{when} 前可免费取消，之后取消收取 {yuan(late)}。",
                        f"Free to cancel until {when}; after that {yuan(late)} is kept.", language)
     else:

@@ -58,7 +58,7 @@ def estimate_price(kind: str, attributes: dict, start: datetime, end: datetime,
         kwh = min(attributes.get("power_kw", 60) * hours * CHARGE_LOAD_FACTOR, MAX_SESSION_KWH)
         return charging_price(attributes, start, end, kwh)["total_fen"]
     if kind is ResourceKind.h2_dispenser:
-        kg = TYPICAL_FILL_KG.get(attributes.get("pressure_mpa"), 5)
+        kg = TYPICAL_FILL_KG.get(attributes.get("pressure_mpa", 0), 5)
         return kg * attributes.get("price_fen_per_kg", 3500)
     if kind is ResourceKind.parking_bay:
         return round(hours * attributes.get("price_fen_per_hour", 0)) * quantity

@@ -1,6 +1,7 @@
 """When a resource of each kind may be booked: slot grid, lead times, opening hours, cancellation."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from backend.exceptions import Invalid
@@ -43,6 +44,10 @@ RULES = {
 }
 
 
+@overload
+def city_time(moment: datetime) -> datetime: ...
+@overload
+def city_time(moment: None) -> None: ...
 def city_time(moment: datetime | None) -> datetime | None:
     """Return a UTC moment in Asia/Shanghai, as the app shows it."""
     return moment and moment.astimezone(CITY_TZ)

@@ -30,8 +30,8 @@ def lock_resource(session: Session, resource_id: int) -> tuple[Resource, Site]:
     """Return a bookable resource and its site, locking the resource row on PostgreSQL."""
     resource = session.exec(select(Resource).where(Resource.id == resource_id)
                             .with_for_update()).first()
-    site = resource and session.get(Site, resource.site_id)
-    if resource is None or not site.published:
+    site = session.get(Site, resource.site_id) if resource is not None else None
+    if resource is None or site is None or not site.published:
         raise NotFound("resource_not_found", "No such bookable resource.")
     # A resource whose stored attributes break its kind's schema cannot be priced.
     if not resource.active or attributes.usable(resource.kind, resource.attributes) is None:
@@ -117,7 +117,7 @@ def list_bookings(session: Session, *, user_id: int, limit: int,
 
 def booking_public(session: Session, booking: Booking, *, language: str) -> BookingPublic:
     """Return the public view of a booking in the language, times in Asia/Shanghai."""
-    resource, site = session.get(Resource, booking.resource_id), session.get(Site, booking.site_id)
+    resource, site = session.get_one(Resource, booking.resource_id), session.get_one(Site, booking.site_id)
     final = booking.final_price_fen
     return BookingPublic(
         id=booking.id, status=booking.status, resource_id=resource.id,
@@ -196,7 +196,7 @@ def complete_booking(session: Session, gateway, *, booking_id: int, user_id: int
 
 
 def _settlement(session: Session, booking: Booking, energy_kwh, hydrogen_kg, unplugged_at) -> dict:
-    attributes = session.get(Resource, booking.resource_id).attributes
+    attributes = session.get_one(Resource, booking.resource_id).attributes
     if booking.kind == ResourceKind.charger.value:
         if energy_kwh is None:
             raise Invalid("energy_required", "Send energy_kwh delivered to complete a charge.")

@@ -35,8 +35,9 @@ def occupancy(session: Session, *, resource_ids: list[int], start: datetime, end
     # An outage row carries no places: quantity 0 tells it from a booking.
     down = (select(Outage.resource_id, Outage.start_at, Outage.end_at, literal(0))
             .where(Outage.resource_id.in_(resource_ids), Outage.start_at < end, Outage.end_at > start))
-    found = defaultdict(Occupancy)
-    for resource_id, begins, ends, quantity in session.exec(union_all(booked, down)).all():
+    found: defaultdict[int, Occupancy] = defaultdict(Occupancy)
+    # sqlmodel's exec() runs a union but is typed for its own selects only.
+    for resource_id, begins, ends, quantity in session.exec(union_all(booked, down)).all():  # type: ignore[call-overload]
         if quantity:
             found[resource_id].bookings.append((begins, ends, quantity))
         else:

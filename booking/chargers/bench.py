@@ -18,11 +18,13 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ocpp.v201 import ChargePoint, call
 from sqlalchemy import insert
 from sqlmodel import Session
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 PASSWORD = "bench-password-0123456789"
 CONNECT_AT_ONCE = 200
@@ -45,7 +47,7 @@ def build_database(path: Path, count: int) -> str:
     from booking.chargers.models import ChargePoint as Point
     from booking.chargers.models import Connector
     from booking.chargers.services import hash_password
-    from booking.sites.models import Resource, Site
+    from booking.sites.models import Resource, Site, SiteKind
 
     url = f"sqlite:///{path}"
     app = create_app({"DATABASE_URL": url, "REDIS_URL": None, "APP_ENV": DEVELOPMENT})
@@ -55,7 +57,7 @@ def build_database(path: Path, count: int) -> str:
         org = Organisation(slug="bench", name_zh="压测", name_en="Bench", kind="site_operator")
         session.add(org)
         session.flush()
-        site = Site(kind="charging_station", name_zh="压测站", name_en="Bench station", address_zh="-",
+        site = Site(kind=SiteKind.charging_station, name_zh="压测站", name_en="Bench station", address_zh="-",
                     address_en="-", district="yuzhong", organisation_id=org.id, location=point_ewkt(29.56, 106.57))
         session.add(site)
         session.flush()
@@ -66,9 +68,10 @@ def build_database(path: Path, count: int) -> str:
         session.execute(insert(Point), [{"identity": identity(n), "site_id": site.id, "password_hash": digest,
                                          "connected": False} for n in range(count)])
         session.flush()
-        resources = session.exec(Resource.__table__.select().where(Resource.site_id == site.id)
+        # Core selects of the tables: sqlmodel's exec() runs them but is typed for its own selects only.
+        resources = session.exec(Resource.__table__.select().where(Resource.site_id == site.id)  # type: ignore[call-overload]
                                  .order_by(Resource.id)).all()
-        points = session.exec(Point.__table__.select().order_by(Point.id)).all()
+        points = session.exec(Point.__table__.select().order_by(Point.id)).all()  # type: ignore[call-overload]
         session.execute(insert(Connector), [{"charge_point_id": p.id, "resource_id": r.id, "evse_id": 1,
                                              "connector_id": 1, "status": "unavailable", "faults": []}
                                             for p, r in zip(points, resources, strict=True)])
@@ -118,7 +121,7 @@ async def _station(port: int, n: int, gate: asyncio.Semaphore, plan: dict, repor
     async with gate:
         began = time.perf_counter()
         try:
-            ws = await connect(f"ws://127.0.0.1:{port}/ocpp/{identity(n)}", subprotocols=["ocpp2.0.1"],
+            ws = await connect(f"ws://127.0.0.1:{port}/ocpp/{identity(n)}", subprotocols=[Subprotocol("ocpp2.0.1")],
                                additional_headers={"Authorization": f"Basic {token}"}, ping_interval=None,
                                open_timeout=120)
         except Exception as exc:  # noqa: BLE001
@@ -183,7 +186,7 @@ def _wait_for(port: int, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
-def _quantile(values: list[float], q: float) -> float | None:
+def _quantile(values: list[float], q: int) -> float | None:
     return round(statistics.quantiles(values, n=100)[q - 1] * 1000, 1) if len(values) > 100 else None
 
 
@@ -207,6 +210,7 @@ def main() -> None:
         plan = {"interval": args.interval, "until": time.monotonic() + ramp_allowance + args.seconds}
         shares = [list(range(args.charge_points))[k::args.client_processes] for k in range(args.client_processes)]
         workers = [spawn.Process(target=clients, args=(port, share, plan, results)) for share in shares]
+        assert server.pid is not None  # started above
         before = _process_usage(server.pid)
         for worker in workers:
             worker.start()
@@ -214,7 +218,7 @@ def main() -> None:
         after = _process_usage(server.pid)
         elapsed = time.monotonic() - started
         server.terminate()
-    merged = {key: sum((r[key] for r in reports), [] if isinstance(reports[0][key], list) else 0)
+    merged: dict[str, Any] = {key: sum((r[key] for r in reports), [] if isinstance(reports[0][key], list) else 0)
               for key in reports[0]}
     calls = len(merged["latencies"])
     print(json.dumps({

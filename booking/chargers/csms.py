@@ -30,21 +30,25 @@ from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
+from redis import Redis
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from backend.db import write_transaction
 from backend.dbtypes import utcnow
 from booking.chargers import live, services
 from booking.chargers.models import LiveStatus
 from booking.chargers.services import Plug, Reading
+from payments.gateway import PaymentGateway
 
 log = logging.getLogger(__name__)
 # The library logs every frame at INFO: with thousands of charge points that is most of the work.
 logging.getLogger("ocpp").setLevel(logging.WARNING)
 PATH_PREFIX = "/ocpp/"
-SUBPROTOCOLS = ["ocpp2.0.1", "ocpp1.6"]
+SUBPROTOCOLS = [Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6")]
 WRITE_BATCH = 500
 # 1.6 reports what the plug is doing; the platform only needs whether it is free.
 STATUS_16 = {"Available": LiveStatus.available, "Preparing": LiveStatus.occupied,
@@ -70,9 +74,9 @@ class CsmsSettings:
 @dataclass
 class Platform:
     """What the CSMS shares with the API: the database, Redis and the payment gateway."""
-    engine: object
-    redis: object
-    gateway: object
+    engine: Engine
+    redis: Redis
+    gateway: PaymentGateway
 
 
 def _now_text() -> str:
@@ -82,7 +86,7 @@ def _now_text() -> str:
 def _moment(text: str | None) -> datetime:
     """Read an OCPP timestamp; a charge point's clock is trusted to the second, never for the future."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat((text or "").replace("Z", "+00:00"))
     except (AttributeError, ValueError):
         return utcnow()
     if moment.tzinfo is None:
@@ -134,13 +138,15 @@ class _Line:
     """What both protocols' handlers share: the CSMS they report to and when they were last heard."""
 
     def __init__(self, identity, connection, csms):
-        super().__init__(identity, connection, response_timeout=csms.settings.response_timeout_s)
-        self.csms, self.last_heard = csms, time.monotonic()
+        # A mixin: super() is the protocol's ocpp ChargePoint in Line201 and Line16.
+        super().__init__(identity, connection, response_timeout=csms.settings.response_timeout_s)  # type: ignore[call-arg]
+        self.csms = csms
+        self.last_heard: float | None = time.monotonic()
 
     async def route_message(self, raw_msg):
         self.last_heard = None  # busy with its message (a slow database write is not silence)
         try:
-            await super().route_message(raw_msg)
+            await super().route_message(raw_msg)  # type: ignore[misc]  # see __init__
         finally:
             self.last_heard = time.monotonic()
 
@@ -286,7 +292,7 @@ class Line16(_Line, ChargePoint16):
         }[order.action]()
 
 
-LINES = {"ocpp2.0.1": Line201, "ocpp1.6": Line16}
+LINES: dict[str, type[Line201] | type[Line16]] = {"ocpp2.0.1": Line201, "ocpp1.6": Line16}
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str] | None:

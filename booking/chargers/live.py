@@ -45,7 +45,8 @@ def live_statuses(session: Session, *, resource_ids: list[int], now: datetime) -
     rows = session.exec(select(Connector, ChargePoint).join(ChargePoint)
                         .where(Connector.resource_id.in_(resource_ids),
                                ChargePoint.booted_at.is_not(None))).all()
-    return {c.resource_id: effective_status(p, c, now) for c, p in rows}
+    # Booted charge points only, so every status is known.
+    return {c.resource_id: status for c, p in rows if (status := effective_status(p, c, now)) is not None}
 
 
 def plug_of(session: Session, resource_id: int) -> tuple[Connector, ChargePoint] | None:
@@ -69,7 +70,9 @@ def nudge_channel(owner: str) -> str:
 def wake_owner(redis, session: Session, resource_id: int) -> None:
     """Tell the instance holding a charger that a command waits, so it sends it before its next tick."""
     plug = plug_of(session, resource_id)
-    owner = plug and redis.get(owner_key(plug[1].identity))
+    if plug is None:
+        return
+    owner = redis.get(owner_key(plug[1].identity))
     if owner:
         redis.publish(nudge_channel(owner), plug[1].identity)
 
@@ -138,7 +141,7 @@ def request_stop(session: Session, booking: Booking) -> ChargerCommand:
     charge = session.exec(select(ChargingSession).where(ChargingSession.booking_id == booking.id)).first()
     if charge is None or charge.status != "charging":
         raise Conflict("not_charging", "This booking has no charge running.")
-    point_id = session.get(Connector, charge.connector_id).charge_point_id
+    point_id = session.get_one(Connector, charge.connector_id).charge_point_id
     command = ChargerCommand(charge_point_id=point_id, session_id=charge.id, action="stop")
     session.add(command)
     return command
@@ -150,7 +153,7 @@ def check_typed_energy(session: Session, booking: Booking, energy_kwh: float, no
         raise Conflict("metered_charger", "This charger's meter settles the booking; nothing to send.")
     if now < booking.start_at:
         raise Conflict("slot_not_started", "A charge cannot be completed before its slot starts.")
-    power_kw = session.get(Resource, booking.resource_id).attributes.get("power_kw", 0)
+    power_kw = session.get_one(Resource, booking.resource_id).attributes.get("power_kw", 0)
     most = power_kw * (booking.end_at - booking.start_at).total_seconds() / 3600
     if energy_kwh > most:
         raise Invalid("energy_above_capacity", "This charger delivers at most {most} kWh in the booked slot.",
@@ -171,7 +174,7 @@ def booking_charging(session: Session, booking: Booking, now: datetime) -> LiveS
     charge = session.exec(select(ChargingSession).where(ChargingSession.booking_id == booking.id)).first()
     if charge is None:
         return None
-    attributes = session.get(Resource, booking.resource_id).attributes
+    attributes = session.get_one(Resource, booking.resource_id).attributes
     return LiveSession(status=charge.status, reservation=charge.reservation,
                        remote_start=charge.remote_start, energy_kwh=round(charge.energy_kwh, 3),
                        power_kw=None if charge.power_w is None else round(charge.power_w / 1000, 1),

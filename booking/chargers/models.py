@@ -29,7 +29,7 @@ DOWN = {LiveStatus.faulted, LiveStatus.offline}
 class ChargePoint(SQLModel, table=True):
     """A charging station as it connects to the CSMS: its identity, password and connection."""
     __tablename__ = "charge_points"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     identity: str = Field(max_length=48, unique=True)
     site_id: int = Field(foreign_key="sites.id", index=True, ondelete="CASCADE")
     password_hash: str = Field(max_length=200)
@@ -49,7 +49,7 @@ class Connector(SQLModel, table=True):
     __tablename__ = "charge_connectors"
     __table_args__ = (UniqueConstraint("charge_point_id", "evse_id", "connector_id",
                                        name="uq_charge_connectors_plug"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     charge_point_id: int = Field(foreign_key="charge_points.id", index=True, ondelete="CASCADE")
     resource_id: int = Field(foreign_key="resources.id", unique=True, ondelete="CASCADE")
     evse_id: int = Field(default=1, ge=1)
@@ -65,7 +65,7 @@ class ChargingSession(SQLModel, table=True):
     """A booking's reservation and transaction on a connector, or a walk-in driver's transaction."""
     __tablename__ = "charging_sessions"
     __table_args__ = (Index("ix_charging_sessions_transaction", "connector_id", "transaction_id"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     connector_id: int = Field(foreign_key="charge_connectors.id", index=True, ondelete="CASCADE")
     booking_id: int | None = Field(default=None, foreign_key="bookings.id", unique=True)
     id_token: str | None = Field(default=None, max_length=20, index=True)
@@ -97,7 +97,7 @@ class ChargerCommand(SQLModel, table=True):
     """A call the platform wants a charge point to receive; recorded before it is sent."""
     __tablename__ = "charger_commands"
     __table_args__ = (Index("ix_charger_commands_pending", "status", "charge_point_id"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     charge_point_id: int = Field(foreign_key="charge_points.id", ondelete="CASCADE")
     session_id: int | None = Field(default=None, foreign_key="charging_sessions.id", ondelete="CASCADE")
     action: str = Field(max_length=32)  # reserve, cancel_reservation, start, stop, profile

@@ -128,6 +128,7 @@ def _connector(session: Session, identity: str, evse_id: int | None, connector_i
 
 def _set_status(session: Session, connector: Connector, status: LiveStatus, now: datetime) -> None:
     """Change a connector's status; going down opens an outage, coming back closes it."""
+    outage: Outage | None
     if status in DOWN and connector.outage_id is None:
         outage, _ = outages.take_out_of_service(session, resource_id=connector.resource_id, start=now,
                                                 end=now + OUTAGE_HORIZON, reason=f"charger {status.value}")
@@ -232,7 +233,7 @@ def start_transaction(session: Session, *, plug: Plug, id_token: str | None,
         if charge is None:  # a walk-in driver: the plug is busy, nobody is billed through us
             charge = ChargingSession(connector_id=connector.id, id_token=id_token)
             session.add(charge)
-        elif (booking := session.get(Booking, charge.booking_id)).status == BookingStatus.confirmed:
+        elif (booking := session.get_one(Booking, charge.booking_id)).status == BookingStatus.confirmed:
             booking.status, booking.updated_at = BookingStatus.checked_in, reading.at  # plugging in checks in
         charge.status, charge.started_at = "charging", reading.at
         charge.meter_start_wh = charge.meter_wh = reading.energy_wh
@@ -301,7 +302,7 @@ def settle(session: Session, gateway, *, session_id: int, now: datetime) -> None
         charge.status = "settled"
         if not booking or booking.status not in (BookingStatus.confirmed, BookingStatus.checked_in):
             return
-        attributes = session.get(Resource, booking.resource_id).attributes
+        attributes = session.get_one(Resource, booking.resource_id).attributes
         bill = live.metered_bill(attributes, charge, now)
         booking.settlement = {**booking.settlement, **bill}
         booking.final_price_fen = bill["total_fen"]
@@ -386,7 +387,9 @@ class Order:
 def claim(session: Session, *, owner: str, limit: int = 200) -> list[Order]:
     """Take the pending commands of the charge points this instance holds, marking them sent."""
     with write_transaction(session):
-        rows = session.exec(select(ChargerCommand, ChargePoint.identity, ChargingSession, Connector, Booking.end_at)
+        # sqlmodel's select() is typed for up to four entities; it takes any number.
+        rows = session.exec(select(  # type: ignore[call-overload]
+            ChargerCommand, ChargePoint.identity, ChargingSession, Connector, Booking.end_at)
                             .join(ChargePoint, ChargePoint.id == ChargerCommand.charge_point_id)
                             .outerjoin(ChargingSession, ChargingSession.id == ChargerCommand.session_id)
                             .outerjoin(Connector, Connector.id == ChargingSession.connector_id)
@@ -414,7 +417,7 @@ _OUTCOME_FIELD = {"reserve": "reservation", "start": "remote_start"}
 def record_answer(session: Session, *, command_id: int, status: str, answer: str, now: datetime) -> None:
     """Record a charge point's answer to a command (accepted, rejected, failed) on it and its session."""
     with write_transaction(session):
-        command = session.get(ChargerCommand, command_id)
+        command = session.get_one(ChargerCommand, command_id)
         command.status, command.answer, command.answered_at = status, answer[:200], now
         charge = command.session_id and session.get(ChargingSession, command.session_id)
         if not charge:

@@ -31,6 +31,7 @@ from booking.events.models import (
 )
 from booking.events.tickets import ticket_code
 from booking.sites.models import Site
+from payments.models import PaymentPublic
 
 
 def tier_public(tier: TicketTier, now: datetime, *, language: str) -> TierPublic:
@@ -44,10 +45,10 @@ def tier_public(tier: TicketTier, now: datetime, *, language: str) -> TierPublic
 def event_public(session: Session, event: Event, *, language: str, distance: float | None = None,
                  venue: Site | None = None, tiers: list[TicketTier] | None = None) -> EventPublic:
     """Describe an event with its tiers; lists pass the venue and tiers they read for the whole page."""
-    venue = venue or session.get(Site, event.venue_site_id)
+    venue = venue or session.get_one(Site, event.venue_site_id)
     if tiers is None:
-        tiers = session.exec(select(TicketTier).where(TicketTier.event_id == event.id)
-                             .order_by(TicketTier.price_fen, TicketTier.id)).all()
+        tiers = list(session.exec(select(TicketTier).where(TicketTier.event_id == event.id)
+                                  .order_by(TicketTier.price_fen, TicketTier.id)).all())
     now = utcnow()
     return EventPublic(id=event.id, category=event.category, status=event.status,
                        title=pick(event.title_zh, event.title_en, language), title_zh=event.title_zh,
@@ -92,7 +93,8 @@ def list_events(session: Session, *, search: EventSearch, after: tuple | None, l
         order = Event.starts_at
     if after is not None:
         query = query.where(or_(order > after[0], and_(order == after[0], Event.id > after[1])))
-    rows = session.exec(query.add_columns(order).order_by(order, Event.id).limit(limit + 1)).all()
+    # add_columns() makes a Core select, which sqlmodel's exec() runs but is not typed for.
+    rows = session.exec(query.add_columns(order).order_by(order, Event.id).limit(limit + 1)).all()  # type: ignore[call-overload]
     tiers = defaultdict(list)
     for tier in session.exec(select(TicketTier).where(TicketTier.event_id.in_([e.id for e, _, _ in rows]))
                              .order_by(TicketTier.price_fen, TicketTier.id)).all() if rows else []:
@@ -125,12 +127,14 @@ def order_public(session: Session, order: Order, *, keys: KeyRing, payment: dict
                        refunded=Money(amount=order.refunded_fen, currency=order.currency),
                        expires_at=city_time(order.expires_at),
                        items=[OrderLine(tier_id=i.tier_id, quantity=i.quantity) for i in items],
-                       tickets=[ticket_public(t, keys=keys) for t in tickets], payment=payment)
+                       tickets=[ticket_public(t, keys=keys) for t in tickets],
+                       payment=PaymentPublic.model_validate(payment) if payment else None)
 
 
 def move_notice(order: Order, event: Event) -> dict:
     """Tell a holder the event moved after they bought, and that cancelling refunds all of it."""
     if order.status != OrderStatus.paid or not rules.moved_since_bought(event, order):
         return {}
+    assert event.previous_starts_at is not None  # a moved event keeps its previous start
     return {"rescheduled_from": city_time(event.previous_starts_at).isoformat(),
             "full_refund_on_cancel": True}

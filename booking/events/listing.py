@@ -95,6 +95,7 @@ def check_ins_per_gate(session: Session, *, event_id: int) -> list[dict]:
     """Return how many tickets each gate admitted in each minute (Asia/Shanghai), in time order."""
     scans = session.exec(select(Ticket.checked_in_gate, Ticket.checked_in_at).where(
         Ticket.event_id == event_id, Ticket.checked_in_at.is_not(None))).all()
-    counts = Counter((gate or "", city_time(at).replace(second=0, microsecond=0)) for gate, at in scans)
+    counts = Counter((gate or "", city_time(at).replace(second=0, microsecond=0))
+                     for gate, at in scans if at is not None)
     return [{"gate": gate, "minute": minute, "admitted": n}
             for (gate, minute), n in sorted(counts.items(), key=lambda item: (item[0][1], item[0][0]))]

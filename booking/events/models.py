@@ -1,6 +1,7 @@
 """Events, ticket tiers, orders, tickets and waiting lists, with their public shapes."""
 from datetime import datetime
 from enum import Enum
+from typing import overload
 
 from pydantic import field_validator
 from sqlalchemy import CheckConstraint, UniqueConstraint
@@ -49,6 +50,10 @@ class RefundStep(SQLModel):
 DEFAULT_REFUND_POLICY = [{"hours_before": 168, "percent": 100}, {"hours_before": 24, "percent": 50}]
 
 
+@overload
+def check_refund_policy(steps: list[RefundStep]) -> list[RefundStep]: ...
+@overload
+def check_refund_policy(steps: None) -> None: ...
 def check_refund_policy(steps: list[RefundStep] | None) -> list[RefundStep] | None:
     """Return the steps latest-deadline first; refuse repeats and refunds that grow near the event."""
     if steps is None:
@@ -71,7 +76,7 @@ class EventBase(SQLModel):
 
 class Event(EventBase, table=True):
     __tablename__ = "events"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     organisation_id: int = Field(foreign_key="organisations.id", index=True)
     venue_site_id: int = Field(foreign_key="sites.id")
     status: EventStatus = Field(default=EventStatus.draft, sa_type=enum_column(EventStatus), index=True)
@@ -128,7 +133,7 @@ class TierBase(SQLModel):
 class TicketTier(TierBase, table=True):
     __tablename__ = "ticket_tiers"
     __table_args__ = (CheckConstraint("sold >= 0 AND sold <= quota", name="ck_ticket_tiers_sold"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="events.id", index=True)
     # Seats in pending and paid orders: the one counter that guards the quota.
     sold: int = Field(default=0)
@@ -157,7 +162,7 @@ class TierUpdate(SQLModel):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     event_id: int = Field(foreign_key="events.id", index=True)
     status: OrderStatus = Field(sa_type=enum_column(OrderStatus), index=True)
@@ -178,7 +183,7 @@ class OrderItem(SQLModel, table=True):
 
 class Ticket(SQLModel, table=True):
     __tablename__ = "tickets"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
     event_id: int = Field(foreign_key="events.id", index=True)
     tier_id: int = Field(foreign_key="ticket_tiers.id")
@@ -192,7 +197,7 @@ class Ticket(SQLModel, table=True):
 class WaitlistEntry(SQLModel, table=True):
     __tablename__ = "waitlist_entries"
     __table_args__ = (UniqueConstraint("tier_id", "user_id", name="uq_waitlist_tier_user"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     tier_id: int = Field(foreign_key="ticket_tiers.id", index=True)
     user_id: int = Field(foreign_key="users.id")
     quantity: int = Field(ge=1)

@@ -33,7 +33,7 @@ def offer_expired(session: Session, order: Order) -> None:
     """Tell a waiter whose offer lapsed unpaid that the seats went to the next in line."""
     if _offer_of(session, order) is None:
         return
-    event = session.get(Event, order.event_id)
+    event = session.get_one(Event, order.event_id)
     notify(session, user_id=order.user_id, kind=Kind.waitlist_offer_expired,
            title=("候补保留已过期", "Your held seats were released"),
            body=(f"{event.title_zh}：保留的座位未在时限内付款，已释放给下一位候补。",

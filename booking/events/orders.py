@@ -110,7 +110,7 @@ def request_payment(session: Session, gateway, *, order: Order, pay_with_wallet:
     """Start paying for a pending order (one tap: charged to the wallet's default); a free one is paid at once."""
     if order.total_fen == 0:
         with write_transaction(session):
-            _mark_paid(session, session.get(Order, order.id))
+            _mark_paid(session, session.get_one(Order, order.id))
         return
     wallet.start(session, gateway, use_wallet=pay_with_wallet, payable_type=PAYABLE_TYPE, payable_id=order.id,
                  user_id=order.user_id, amount=order.total_fen, currency=order.currency,
@@ -168,7 +168,7 @@ def cancel_order(session: Session, gateway, *, order_id: int, user_id: int,
         if order.status not in (OrderStatus.pending, OrderStatus.paid):
             raise Conflict("wrong_status", "A {status} order cannot be cancelled.",
                            params={"status": order.status.value})
-        refund = rules.refund_due(order, session.get(Event, order.event_id), now)
+        refund = rules.refund_due(order, session.get_one(Event, order.event_id), now)
         if order.status == OrderStatus.paid and refund == 0:
             raise Conflict("refund_window_closed", "Tickets can no longer be cancelled.")
         lock_unused_tickets(session, order_id=order.id)
@@ -218,8 +218,7 @@ def join_waitlist(session: Session, *, user_id: int, event_id: int, data: Waitli
     waiting = Conflict("already_waiting", "You are already on this waiting list.")
     with unique_or(waiting), write_transaction(session):
         event = _published(session, event_id)
-        tier = session.get(TicketTier, data.tier_id)
-        _check_line(event, tier, data.quantity, utcnow())
+        tier = _check_line(event, session.get(TicketTier, data.tier_id), data.quantity, utcnow())
         if tier.sold + data.quantity <= tier.quota:
             raise Conflict("not_sold_out", "Seats are still on sale: order them directly.")
         if session.exec(select(WaitlistEntry).where(WaitlistEntry.tier_id == tier.id,
@@ -232,8 +231,8 @@ def join_waitlist(session: Session, *, user_id: int, event_id: int, data: Waitli
 
 def offer_seats(session: Session, *, tier_id: int, now: datetime) -> None:
     """Offer returned seats to the waiting list in order, each offer a pending order that holds them."""
-    tier = session.get(TicketTier, tier_id)
-    event = session.get(Event, tier.event_id)
+    tier = session.get_one(TicketTier, tier_id)
+    event = session.get_one(Event, tier.event_id)
     if event.status != EventStatus.published:  # a cancelled event's seats go to nobody
         return
     waiting = session.exec(select(WaitlistEntry).where(

@@ -47,7 +47,7 @@ def ticket_of_code(session: Session, code: str, *, keys: KeyRing) -> Ticket | No
         return None
     key = keys.find(kid)
     ticket = session.get(Ticket, int(ticket_id)) if key else None
-    if ticket is None or not hmac.compare_digest(_signature(ticket, key), signature):
+    if ticket is None or key is None or not hmac.compare_digest(_signature(ticket, key), signature):
         return None
     return ticket
 

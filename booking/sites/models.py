@@ -66,7 +66,7 @@ class SiteBase(SQLModel):
 
 class Site(SiteBase, table=True):
     __tablename__ = "sites"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     location: Any = Field(sa_type=Geometry("POINT", srid=4326, spatial_index=True))
     organisation_id: int = Field(foreign_key="organisations.id", index=True)
     published: bool = Field(default=True)
@@ -122,7 +122,7 @@ class ResourceBase(SQLModel):
 
 class Resource(ResourceBase, table=True):
     __tablename__ = "resources"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     site_id: int = Field(foreign_key="sites.id", index=True, ondelete="CASCADE")
     active: bool = Field(default=True)
 
