@@ -80,7 +80,7 @@ def book_near(session: Session, desk: ChargingDesk | None, vehicle: Vehicle, now
 
     A vehicle that already holds a slot keeps it: asking again books nothing more.
     """
-    if desk is None or vehicle.lat is None or vehicle.charge_booking_id is not None:
+    if desk is None or vehicle.lat is None or vehicle.lon is None or vehicle.charge_booking_id is not None:
         return None
     try:
         return desk.book(session, organisation_id=vehicle.organisation_id, lat=vehicle.lat,

@@ -46,7 +46,8 @@ def run_command(regions, metrics_port, metrics_host):
         prometheus_client.start_http_server(metrics_port, addr=metrics_host)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threads = start_dispatchers(current_app._get_current_object(), list(regions), stop)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy, typed as the Flask app
+    threads = start_dispatchers(app, list(regions), stop)
     click.echo(f"dispatching {', '.join(regions)}")
     try:
         while any(t.is_alive() for t in threads):

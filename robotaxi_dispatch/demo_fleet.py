@@ -41,10 +41,11 @@ class DemoFleet:
     def _target(self, session: Session, vehicle: Vehicle) -> tuple[float, float] | None:
         if vehicle.status == VehicleStatus.to_charger:
             # Unbooked, it charges where it is; booked, it drives to the station.
-            if vehicle.target_lat is None:
+            if vehicle.target_lat is None or vehicle.target_lon is None:
                 return self.where[vehicle.id][:2]
             return vehicle.target_lat, vehicle.target_lon
         if vehicle.status == VehicleStatus.rebalancing:
+            assert vehicle.target_lat is not None and vehicle.target_lon is not None  # set with the status
             return vehicle.target_lat, vehicle.target_lon
         ride = session.get(Ride, vehicle.ride_id) if vehicle.ride_id else None
         if ride is None:
@@ -61,6 +62,7 @@ class DemoFleet:
                                                           Vehicle.lat.is_not(None))).all()
             rows, arrivals = [], []
             for vehicle in vehicles:
+                assert vehicle.lat is not None and vehicle.lon is not None  # placed vehicles only
                 here = self.where.setdefault(vehicle.id, (vehicle.lat, vehicle.lon, vehicle.soc or 90))
                 x, y = to_xy(*here[:2])
                 target = self._target(session, vehicle)
@@ -111,7 +113,7 @@ class DemoFleet:
         energy = BATTERY_KWH * max(0.0, FULL_SOC - soc) / 100
         self.where[vehicle.id] = (lat, lon, FULL_SOC)
         with write_transaction(session):
-            session.get(Vehicle, vehicle.id).soc = FULL_SOC
+            session.get_one(Vehicle, vehicle.id).soc = FULL_SOC
         self._report(session, vehicle, "charged", energy_kwh=round(energy, 2))
 
     def run(self, stop: threading.Event, every_s: float = 1.0) -> None:

@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -83,6 +84,10 @@ def _codes(statuses) -> np.ndarray:
 class Dispatcher:
     """Matches one region's open rides to its vehicles, tick after tick."""
 
+    _loaded_at: datetime | None
+    _flushed_at: datetime | None
+    _seen_until: datetime | None
+
     def __init__(self, engine, redis, gateway, *, region: str, owner: str | None = None,
                  charging: ChargingDesk | None = None):
         self.engine, self.redis, self.gateway, self.region = engine, redis, gateway, region
@@ -101,9 +106,10 @@ class Dispatcher:
         entries = streams.read_group(self.redis, key, self.owner, pending=self._pending)
         return entries + streams.claim_stale(self.redis, key, self.owner, min_idle_ms=LEASE_MS)
 
-    def _load_fleet(self, session: Session, ids: list[int] | None = None) -> None:
+    def _load_fleet(self, session: Session, ids: Sequence[int] | None = None) -> None:
         """Load the region's vehicles (or some of them) from the database into the index."""
-        query = select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.seats, Vehicle.soc, Vehicle.status,
+        # sqlmodel's select() is typed for up to four columns; it takes any number.
+        query = select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.seats, Vehicle.soc, Vehicle.status,  # type: ignore[call-overload]
                        Vehicle.position_at, Vehicle.target_lat, Vehicle.target_lon).where(
             Vehicle.region == self.region, Vehicle.lat.is_not(None))
         rows = session.exec(query if ids is None else query.where(Vehicle.id.in_(ids))).all()
@@ -119,7 +125,8 @@ class Dispatcher:
         """Remember where rebalancing vehicles head for, and forget the others."""
         for vid, status, lat, lon in zip(ids, statuses, tlat, tlon):
             if status == VehicleStatus.rebalancing and lat is not None:
-                self._heading[vid] = tuple(float(v) for v in to_xy(lat, lon))
+                x, y = to_xy(lat, lon)
+                self._heading[vid] = float(x), float(y)
             else:
                 self._heading.pop(vid, None)
 

@@ -12,7 +12,7 @@ from backend.i18n import pick
 
 class ServiceArea(SQLModel, table=True):
     __tablename__ = "service_areas"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     slug: str = Field(max_length=64, unique=True)
     name_zh: str = Field(max_length=200)
     name_en: str = Field(max_length=200)

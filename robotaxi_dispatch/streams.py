@@ -7,11 +7,15 @@ batch (JSON columns), so thousands of positions cost one XADD instead of thousan
 dispatcher turns them into arrays without a loop per row.
 """
 import json
+from typing import cast
 
 import redis
 
 from backend import leases, realtime
 from backend.redis_client import best_effort
+
+# The clients decode responses (decode_responses=True): stream ids and fields come back as str,
+# which redis-py's types, written for both settings, cannot tell; the casts below say so.
 
 # Publishes are best effort: the database already holds what they say. The dispatcher reloads
 # the fleet and the open rides from it when Redis is back, so a lost position, status note or
@@ -65,28 +69,28 @@ def ensure_groups(r: redis.Redis, region: str) -> None:
 @best_effort
 def publish_positions(r: redis.Redis, region: str, columns: dict[str, list]) -> str:
     """Append one batch of positions for a region's dispatcher: columns id, lat, lon, soc, ts (epoch s)."""
-    return r.xadd(telemetry_key(region), {"kind": "positions", "columns": json.dumps(columns)},
-                  maxlen=TELEMETRY_MAXLEN, approximate=True)
+    return cast(str, r.xadd(telemetry_key(region), {"kind": "positions", "columns": json.dumps(columns)},
+                            maxlen=TELEMETRY_MAXLEN, approximate=True))
 
 
 @best_effort
 def publish_status(r: redis.Redis, region: str, vehicle_id: int, status: str) -> str:
     """Tell the region's dispatcher a vehicle changed status (event, command, cancelled ride)."""
-    return r.xadd(telemetry_key(region), {"kind": "status", "vehicle_id": str(vehicle_id), "status": status},
-                  maxlen=TELEMETRY_MAXLEN, approximate=True)
+    return cast(str, r.xadd(telemetry_key(region), {"kind": "status", "vehicle_id": str(vehicle_id), "status": status},
+                            maxlen=TELEMETRY_MAXLEN, approximate=True))
 
 
 @best_effort
 def publish_request(r: redis.Redis, region: str, ride_id: int) -> str:
     """Tell the region's dispatcher a ride waits for a vehicle."""
-    return r.xadd(requests_key(region), {"region": region, "ride_id": str(ride_id)})
+    return cast(str, r.xadd(requests_key(region), {"region": region, "ride_id": str(ride_id)}))
 
 
 def read_group(r: redis.Redis, key: str, consumer: str, *, pending: bool = False,
                count: int = 1000) -> list[tuple[str, dict]]:
     """Read new entries for a consumer, or (pending=True) its own unacknowledged ones."""
     answer = r.xreadgroup(GROUP, consumer, {key: "0" if pending else ">"}, count=count)
-    return answer[0][1] if answer else []
+    return cast(list, answer)[0][1] if answer else []
 
 
 def claim_stale(r: redis.Redis, key: str, consumer: str, *, min_idle_ms: int,

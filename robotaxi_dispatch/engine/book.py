@@ -12,6 +12,19 @@ _COLUMNS = ("ox", "oy", "dx", "dy", "direct_m", "direct_s", "requested", "assign
 class RequestBook:
     """Where each request goes, what the dispatcher quoted, and what happened to it."""
 
+    # The float columns, one per name in _COLUMNS (set by name in __init__ and _grow).
+    ox: np.ndarray
+    oy: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    direct_m: np.ndarray
+    direct_s: np.ndarray
+    requested: np.ndarray
+    assigned: np.ndarray
+    picked_up: np.ndarray
+    dropped_off: np.ndarray
+    pickup_eta_s: np.ndarray
+
     def __init__(self, capacity: int = 1024):
         self.n = 0
         for column in _COLUMNS:

@@ -7,6 +7,7 @@ outings go from homes to shops, stations and venues and come back later, so flow
 asymmetric by hour and return. Destinations fall off with distance (a gravity model).
 """
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class CityDemand:
 
     def od_matrix(self, hour: float) -> np.ndarray:
         """Return the probability of each (origin place, destination place) at a local hour."""
-        od = sum(w * self._od[purpose] for purpose, w in _purpose_mix(hour).items())
+        od = cast(np.ndarray, sum(w * self._od[purpose] for purpose, w in _purpose_mix(hour).items()))
         return od / od.sum()
 
     def per_second(self, hour: float) -> float:

@@ -4,7 +4,7 @@ Road distance is the straight line times a detour factor, except that a trip who
 line crosses the Yangtze or the Jialing goes over the best real bridge of that river. Speed
 depends on the hour. `EtaModel` is the interface a road-graph router would implement.
 """
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -68,7 +68,8 @@ class BridgeAwareEta:
     def crossings(self, ax, ay, bx, by) -> np.ndarray:
         """Return how many rivers the trip from a to b crosses (each on a bridge)."""
         ax, ay, bx, by = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (ax, ay, bx, by))
-        return sum(_crosses(ax, ay, bx, by, segments).astype(np.int64) for segments, _ in self._rivers)
+        crossings = sum(_crosses(ax, ay, bx, by, segments).astype(np.int64) for segments, _ in self._rivers)
+        return cast(np.ndarray, crossings)  # a sum of arrays (there are rivers), never the 0 it starts from
 
     def seconds(self, ax, ay, bx, by, *, hour: int) -> np.ndarray:
         """Return driving seconds from a to b at a local hour."""

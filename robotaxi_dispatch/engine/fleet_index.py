@@ -39,7 +39,10 @@ class FleetIndex:
         self.ids = np.empty(0, dtype=np.int64)
         self.x = self.y = self.soc = self.seen = np.empty(0, dtype=np.float64)
         self.status = self.seats = np.empty(0, dtype=np.int8)
-        self._tree, self._tree_slots, self._tree_ids, self._tree_at = None, None, None, None
+        self._tree: cKDTree | None = None
+        self._tree_at: float | None = None
+        # Read only along with a tree, which sets them.
+        self._tree_slots = self._tree_ids = np.empty(0, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -133,13 +136,13 @@ class FleetIndex:
             d, j = tree.query(np.column_stack([qx[plain], qy[plain]]), k=cols,
                               distance_upper_bound=radius_m)
             found.ids[plain, :cols] = self._tree_ids[j.reshape(len(plain), cols)]
-            found.distances[plain, :cols] = d.reshape(len(plain), cols)
+            found.distances[plain, :cols] = np.asarray(d).reshape(len(plain), cols)
         todo, fetch = order[filtered], k + _SPARE
         while len(todo):
             fetch = min(fetch, len(slots))
             d, j = tree.query(np.column_stack([qx[todo], qy[todo]]), k=fetch,
                               distance_upper_bound=radius_m)
-            d, j = d.reshape(len(todo), fetch), j.reshape(len(todo), fetch)
+            d, j = np.asarray(d).reshape(len(todo), fetch), j.reshape(len(todo), fetch)
             cand = slots[np.where(np.isfinite(d), j, 0)]
             ok = (np.isfinite(d) & (self.seats[cand] >= need_seats[todo, None])
                   & (self.soc[cand] >= need_soc[todo, None]))

@@ -112,7 +112,7 @@ def finishing_candidates(requests: OpenRequests, finishing: Finishing, eta: EtaM
     k = min(k, len(finishing.ids))
     d, j = cKDTree(np.column_stack([finishing.x, finishing.y])).query(
         np.column_stack([qx, qy]), k=k, distance_upper_bound=radius_m)
-    rows, cols = np.nonzero(np.isfinite(d.reshape(len(qx), k)))
+    rows, cols = np.nonzero(np.isfinite(np.asarray(d).reshape(len(qx), k)))
     v = j.reshape(len(qx), k)[rows, cols]
     fit = finishing.seats[v] >= requests.passengers[rows]
     rows, v = rows[fit], v[fit]

@@ -62,7 +62,7 @@ class DemandForecast:
         self.cell_m, self.memory_s = cell_m, memory_s
         self.side = int(2 * GRID_HALF_M // cell_m)
         self.count, self.sx, self.sy = (np.zeros(self.side ** 2) for _ in range(3))
-        self.at = None
+        self.at: float | None = None
 
     def zone(self, x, y) -> np.ndarray:
         """Return the zone of each point (points off the grid fall on its edge)."""
@@ -158,8 +158,9 @@ def _flows(forecast: DemandForecast, surplus: np.ndarray, deficit: np.ndarray, r
     cols = np.arange(len(a))
     bounds = coo_matrix((np.ones(2 * len(a)), (np.concatenate([rows_src, rows_dst]), np.concatenate([cols, cols]))),
                         shape=(len(src) + len(dst), len(a)))
-    solved = linprog(seconds - reward, A_ub=bounds.tocsr(), b_ub=np.concatenate([surplus[src], deficit[dst]]),
-                     bounds=(0, None), method="highs")
+    # HiGHS takes a sparse A_ub; scipy's stubs only list dense ones.
+    solved = linprog(seconds - reward, A_ub=bounds.tocsr(),  # type: ignore[call-overload]
+                     b_ub=np.concatenate([surplus[src], deficit[dst]]), bounds=(0, None), method="highs")
     flow = np.rint(solved.x).astype(np.int64) if solved.success else np.zeros(len(a), np.int64)
     keep = flow > 0
     return a[keep], b[keep], flow[keep], seconds[keep]
@@ -185,12 +186,11 @@ def _pick(forecast: DemandForecast, idle: Vehicles, src, dst, flow) -> tuple[np.
     zones = forecast.zone(idle.x, idle.y)
     order = np.argsort(zones, kind="stable")
     starts = np.searchsorted(zones[order], src)
-    taken = {}
+    taken: dict[int, int] = {}
     chosen, targets = [], []
     for zone, first, to, n in zip(src.tolist(), starts.tolist(), dst.tolist(), flow.tolist()):
         used = taken.get(zone, 0)
         chosen.extend(order[first + used:first + used + n].tolist())
         targets.extend([to] * n)
         taken[zone] = used + n
-    chosen, targets = np.array(chosen, dtype=np.int64), np.array(targets, dtype=np.int64)
-    return (chosen, *forecast.centres(targets))
+    return (np.array(chosen, dtype=np.int64), *forecast.centres(np.array(targets, dtype=np.int64)))

@@ -131,7 +131,7 @@ def _pickup_eta(status: str, seconds: float) -> int | None:
 def own_vehicle(session: Session, *, principal: Principal, vehicle_id: int) -> Vehicle:
     """Return one vehicle of the caller's fleet (404 unknown, 403 another fleet's)."""
     _fleet_ids(session, principal, [vehicle_id])
-    return session.get(Vehicle, vehicle_id)
+    return session.get_one(Vehicle, vehicle_id)
 
 
 def locked_vehicle(session: Session, vehicle_id: int) -> Vehicle:
@@ -163,9 +163,10 @@ def vehicle_event(session: Session, gateway, redis, *, principal: Principal, veh
             if ride is not None:
                 requeue = _ride_follows(session, vehicle, ride, event, now)
                 if ride.status == RideStatus.completed:
+                    assert ride.fare_fen is not None  # a completed ride has its fare
                     owed = settle(session, ride=ride, keep_fen=ride.fare_fen)
     except DomainError:
-        if slot is not None:  # the move was refused: give the slot back
+        if slot is not None and charging is not None:  # the move was refused: give the slot back
             charging.release(session, booking_id=slot.booking_id, now=now)
         raise
     if left:
@@ -230,7 +231,8 @@ def _ride_follows(session: Session, vehicle: Vehicle, ride: Ride, event: str, no
 def vehicle_public(vehicle: Vehicle) -> VehiclePublic:
     return VehiclePublic(id=vehicle.id, plate=vehicle.plate, model=vehicle.model, seats=vehicle.seats,
                          region=vehicle.region, status=vehicle.status, ride_id=vehicle.ride_id,
-                         position=None if vehicle.lat is None else Point(lat=vehicle.lat, lon=vehicle.lon),
+                         position=None if vehicle.lat is None or vehicle.lon is None
+                         else Point(lat=vehicle.lat, lon=vehicle.lon),
                          soc=vehicle.soc, position_at=vehicle.position_at)
 
 

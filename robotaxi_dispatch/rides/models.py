@@ -47,7 +47,7 @@ class Vehicle(SQLModel, table=True):
     __tablename__ = "vehicles"
     __table_args__ = (Index("ix_vehicles_region_status", "region", "status"),
                       Index("ix_vehicles_lat_lon", "lat", "lon"))
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     organisation_id: int = Field(foreign_key="organisations.id", index=True)
     plate: str = Field(max_length=16, unique=True)
     model: str = Field(max_length=64)
@@ -75,7 +75,7 @@ class Vehicle(SQLModel, table=True):
 class Ride(SQLModel, table=True):
     __tablename__ = "rides"
     __table_args__ = (Index("ix_rides_region_status", "region", "status"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     status: RideStatus = Field(default=RideStatus.requested, sa_type=enum_column(RideStatus))
     region: str = Field(max_length=32)
@@ -107,7 +107,7 @@ class RideEvent(SQLModel, table=True):
     """One change of a ride, in order: what the SSE stream and the audit trail replay."""
 
     __tablename__ = "ride_events"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     ride_id: int = Field(foreign_key="rides.id", index=True, ondelete="CASCADE")
     status: RideStatus = Field(sa_type=enum_column(RideStatus))
     reason: str = Field(max_length=32)

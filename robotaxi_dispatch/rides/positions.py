@@ -8,6 +8,7 @@ in one statement: a vehicle reporting every second costs one row update per flus
 stood still none (a row only ever takes a newer position). Nothing is taken out of the hash, so
 a flush that failed half-way is simply done again by the next one.
 """
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import redis
@@ -35,8 +36,8 @@ def _encode(row: TelemetryRow) -> str:
     return ",".join("" if v is None else repr(float(v)) for v in values)
 
 
-def _decode(value: str) -> dict:
-    *values, ts = value.split(",")
+def _decode(value: str | bytes) -> dict:
+    *values, ts = (value.decode() if isinstance(value, bytes) else value).split(",")
     fields = {name: float(v) if v else None for name, v in zip(FIELDS, values)}
     return {**fields, "position_at": datetime.fromtimestamp(float(ts), UTC)}
 
@@ -59,7 +60,7 @@ def latest_of_region(r: redis.Redis, region: str) -> dict[int, dict]:
     return {int(vid): _decode(v) for vid, v in r.hgetall(_key(region)).items()}
 
 
-def overlay(r: redis.Redis, vehicles: list[Vehicle]) -> None:
+def overlay(r: redis.Redis, vehicles: Sequence[Vehicle]) -> None:
     """Show the latest known position on loaded vehicles, without making their rows dirty."""
     try:
         by_region: dict[str, list[Vehicle]] = {}

@@ -132,7 +132,7 @@ def request_ride(session: Session, gateway, redis, *, user_id: int, request: Rid
         raise Unavailable("payment_provider_unavailable", "Payments are unavailable; try again shortly.",
                           retry_after_s=5) from exc
     publish_request(redis, region, ride.id)
-    return session.get(Ride, ride.id, populate_existing=True)
+    return session.get_one(Ride, ride.id, populate_existing=True)
 
 
 def _give_up(session: Session, gateway, ride_id: int, reason: str) -> None:
@@ -168,9 +168,10 @@ def ride_public(session: Session, ride: Ride, redis=None) -> RidePublic:
         fare=Money(amount=ride.quoted_fare_fen), final_fare=money(ride.fare_fen),
         cancellation_fee=money(ride.cancellation_fee_fen), distance_m=ride.distance_m,
         trip_s=ride.trip_s, pickup_eta_s=ride.pickup_eta_s, requested_at=ride.requested_at,
-        vehicle=vehicle and VehicleView(id=vehicle.id, plate=vehicle.plate, position=None if vehicle.lat is None
-                                        else Point(lat=vehicle.lat, lon=vehicle.lon)),
-        payment=payments.payment_public(payment).model_dump(mode="json") if payment else None)
+        vehicle=None if vehicle is None else VehicleView(
+            id=vehicle.id, plate=vehicle.plate,
+            position=None if vehicle.lat is None or vehicle.lon is None else Point(lat=vehicle.lat, lon=vehicle.lon)),
+        payment=payments.payment_public(payment) if payment else None)
 
 
 def _release_vehicle(session: Session, ride: Ride) -> Vehicle | None:

@@ -28,7 +28,7 @@ class RideWatch:
     def opening(self, session: Session) -> tuple[list[Event], bool]:
         """Replay the status events after `seen`, then where the ride's vehicle is now."""
         chunks, _ = self._new_statuses(session)
-        ride = session.get(Ride, self.ride_id)
+        ride = session.get_one(Ride, self.ride_id)
         done = ride.status in TERMINAL  # a client back after the end hears that at once
         vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
         if vehicle is not None and ride.status in ACTIVE:
@@ -54,7 +54,8 @@ class RideWatch:
     def _new_statuses(self, session: Session) -> tuple[list[Event], bool]:
         events = session.exec(select(RideEvent).where(RideEvent.ride_id == self.ride_id, RideEvent.id > self.seen)
                               .order_by(RideEvent.id)).all()
-        chunks, done = [], False
+        chunks: list[Event] = []
+        done = False
         for event in events:
             self.seen = event.id
             done = event.status in TERMINAL
