@@ -109,5 +109,5 @@ def grant_role(path: UserPath, body: RoleGrant):
     session = get_session()
     services.grant_role(session, user_id=path.user_id, role=body.role,
                         organisation_id=body.organisation_id)
-    return json_response(services.user_public(session, session.get(User, path.user_id),
+    return json_response(services.user_public(session, session.get_one(User, path.user_id),
                                               language=current_language()))

@@ -147,7 +147,7 @@ def list_bookings(query: PageQuery):
                                   after=decode_keyset(query.cursor, datetime, int))
     last = rows[query.limit - 1] if len(rows) > query.limit else None
     return json_response(BookingPage(items=[booking_view(session, b) for b in rows[:query.limit]],
-                                     next_cursor=last and encode_keyset((last.start_at, last.id))))
+                                     next_cursor=encode_keyset((last.start_at, last.id)) if last else None))
 
 
 @bp.get("/bookings/<int:booking_id>", security=BEARER,
@@ -166,7 +166,7 @@ def booking_calendar(path: BookingPath):
     """The booking as a calendar file, with the site's address and location."""
     principal, session, language = require_principal(), get_session(), current_language()
     booking = services.own_booking(session, booking_id=path.booking_id, user_id=principal.user_id)
-    site, resource = session.get(Site, booking.site_id), session.get(Resource, booking.resource_id)
+    site, resource = session.get_one(Site, booking.site_id), session.get_one(Resource, booking.resource_id)
     terms = policy.cancellation(booking, utcnow(), language)
     body = calendar_file(uid=f"booking-{booking.id}", summary=pick(resource.name_zh, resource.name_en, language),
                          start=booking.start_at, end=booking.end_at, venue=site, language=language,

@@ -16,7 +16,7 @@ from backend.accounts.tokens import Principal, read_access_token
 from backend.dbtypes import MAX_ID, Moment
 from backend.exceptions import Forbidden, Invalid, Unauthenticated
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 _QUERY_SCHEMAS: dict[type, dict] = {}

@@ -138,6 +138,7 @@ def idempotent(view):
         store, session = current_app.extensions["redis"], get_session()
         claimed, earlier = _claim_in_redis(store, slot, json.dumps({"fingerprint": fingerprint, "state": "running"}))
         if not claimed:
+            assert earlier is not None  # what Redis holds, whenever it refuses the claim
             return _replay(json.loads(earlier), fingerprint)
         stored = _stored(session, owner, key)
         if stored is not None:

@@ -9,7 +9,7 @@ its subject ends, when the token that opened it expires, or when the server shut
 import json
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from flask import Response, current_app
@@ -76,7 +76,7 @@ class _Body:
     """A stream's body: the server closes it when the client goes, even before it was read at all
     (a generator that never started would skip its own clean-up)."""
 
-    def __init__(self, events: Iterable[str], release: Callable[[], None]):
+    def __init__(self, events: Generator[str, None, None], release: Callable[[], None]):
         self.events, self.release, self.released = events, release, False
 
     def __iter__(self):

@@ -5,6 +5,8 @@ finishes the generated spec once: problem+json answers for the declared error fa
 what any request may meet (400, 401, 413, 422, 503), `Accept-Language` and `Idempotency-Key`,
 response headers, request examples and the security scheme.
 """
+from typing import Any
+
 from backend import exceptions as domain
 from backend.errors import PROBLEM_JSON, STATUS_BY_FAMILY, FieldError, Problem
 
@@ -62,7 +64,7 @@ def operation(operation_id: str, ok: dict, *, raises: tuple = (), idempotent: bo
     responses = {**ok}
     for status, description in _problems(raises).items():
         responses[status] = {"description": description, "content": PROBLEM}
-    extensions = {"x-idempotent": True} if idempotent else {}
+    extensions: dict[str, Any] = {"x-idempotent": True} if idempotent else {}
     if example is not None:
         extensions["x-example"] = example
     return {"operation_id": operation_id, "responses": responses, "openapi_extensions": extensions}

@@ -116,7 +116,9 @@ class TierSales(BaseModel):
 class SalesReport(BaseModel):
     """Sales per tier; `?format=csv` answers the same table as text/csv."""
 
-    model_config = ConfigDict(openapi_extra={"content": {"text/csv": {"schema": {"type": "string"}}}})
+    # flask-openapi3 reads openapi_extra from the model's config, a key pydantic's ConfigDict does not list.
+    model_config = ConfigDict(openapi_extra={  # type: ignore[typeddict-unknown-key]
+        "content": {"text/csv": {"schema": {"type": "string"}}}})
     event_id: int
     tiers: list[TierSales]
 

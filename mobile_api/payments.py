@@ -93,4 +93,4 @@ def sandbox_confirm(path: PaymentPath, body: CardBody):
         raise PaymentNotReady()
     get_session().commit()
     gateway.confirm(payment_id=payment.gateway_payment_id, card_number=body.card_number)
-    return json_response(_detail(get_session().get(Payment, payment.id, populate_existing=True)))
+    return json_response(_detail(get_session().get_one(Payment, payment.id, populate_existing=True)))

@@ -36,7 +36,7 @@ def timeline(query: TimelineQuery):
     """List the caller's bookings, orders and rides together, latest first."""
     principal, session = require_principal(), get_session()
     key = decode_keyset(query.cursor, datetime, str, int)
-    cursor, language = key and TimelineKey(*key), current_language()
+    cursor, language = TimelineKey(*key) if key else None, current_language()
     pages = [source(session, user_id=principal.user_id, cursor=cursor, limit=query.limit + 1, language=language)
              for source in SOURCES]
     items, last = merge(pages, query.limit)
