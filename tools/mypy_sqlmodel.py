@@ -1,7 +1,8 @@
 """mypy plugin: a SQLModel table's field read on the class is the column SQLAlchemy puts there.
 
-SQLModel's annotations describe instances (`Booking.id` is `int | None` on a row), so mypy
-takes `Booking.id.in_(...)` or `update(Booking).where(Booking.id == 1)` for an int and a bool.
+SQLModel's annotations describe instances (`Booking.hold_expires_at` is a datetime or None on a
+row), so mypy takes `Booking.id.in_(...)` or `update(Booking).where(Booking.id == 1)` for an int
+and a bool.
 At run time the class attribute is an `InstrumentedAttribute`; this plugin says so, which types
 queries the way SQLAlchemy's own `Mapped[...]` annotations would.
 """
@@ -9,10 +10,12 @@ from collections.abc import Callable
 
 from mypy.nodes import MDEF, NameExpr, TypeInfo, Var
 from mypy.plugin import AttributeContext, ClassDefContext, Plugin
+from mypy.plugins.common import add_attribute_to_class
 from mypy.types import CallableType, Instance, Type, TypeType, get_proper_type
 
 SQLMODEL = "sqlmodel.main.SQLModel"
 METADATA = "sqlmodel_columns"
+TABLE = "sqlalchemy.sql.schema.Table"
 COLUMN = "sqlalchemy.orm.attributes.InstrumentedAttribute"
 
 
@@ -35,7 +38,7 @@ class SQLModelColumns(Plugin):
         return _remember_table
 
     def get_additional_deps(self, file: object) -> list[tuple[int, str, int]]:
-        return [(10, "sqlalchemy.orm.attributes", -1)]
+        return [(10, "sqlalchemy.orm.attributes", -1), (10, "sqlalchemy.sql.schema", -1)]
 
     def _column(self, ctx: AttributeContext) -> Type:
         """The column for a field read on a table class; the declared type anywhere else."""
@@ -45,8 +48,6 @@ class SQLModelColumns(Plugin):
             return ctx.default_attr_type
         assert isinstance(column.node, TypeInfo)
         return Instance(column.node, [ctx.default_attr_type])
-
-
 
 
 def _accessed_class(ctx: AttributeContext) -> TypeInfo | None:
@@ -60,10 +61,16 @@ def _accessed_class(ctx: AttributeContext) -> TypeInfo | None:
 
 
 def _remember_table(ctx: ClassDefContext) -> None:
-    """Note a class declared with `table=True` where mypy's cache keeps it (the keywords it drops)."""
+    """Note a class declared with `table=True` where mypy's cache keeps it (the keywords it drops).
+
+    Such a class also gets the `__table__` SQLAlchemy gives it, which SQLModel does not declare.
+    """
     table = ctx.cls.keywords.get("table")
     if isinstance(table, NameExpr) and table.fullname == "builtins.True" and ctx.cls.info.has_base(SQLMODEL):
         ctx.cls.info.metadata[METADATA] = {"table": True}
+        core_table = ctx.api.lookup_fully_qualified_or_none(TABLE)
+        if core_table is not None and isinstance(core_table.node, TypeInfo):
+            add_attribute_to_class(ctx.api, ctx.cls, "__table__", Instance(core_table.node, []), is_classvar=True)
 
 
 def _is_table(info: TypeInfo) -> bool:
