@@ -3,6 +3,7 @@ import math
 
 from geoalchemy2 import Geography, WKTElement
 from geoalchemy2.shape import to_shape
+from shapely.geometry import Point as ShapelyPoint
 from sqlalchemy import Float, Integer, cast, func, literal_column, select, text
 from sqlmodel import Field, SQLModel
 
@@ -27,7 +28,7 @@ def lat_lon(geometry) -> tuple[float, float]:
     if isinstance(geometry, str):
         geometry = WKTElement(geometry, extended=True)
     point = to_shape(geometry)
-    assert isinstance(point, geometry.Point)
+    assert isinstance(point, ShapelyPoint)  # the columns hold points only
     return point.y, point.x
 
 
