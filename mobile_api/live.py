@@ -76,13 +76,13 @@ class _Body:
     """A stream's body: the server closes it when the client goes, even before it was read at all
     (a generator that never started would skip its own clean-up)."""
 
-    def __init__(self, events: Generator[str, None, None], release: Callable[[], None]):
+    def __init__(self, events: Generator[bytes, None, None], release: Callable[[], None]):
         self.events, self.release, self.released = events, release, False
 
     def __iter__(self):
         return self
 
-    def __next__(self) -> str:
+    def __next__(self) -> bytes:
         return next(self.events)
 
     def close(self) -> None:
@@ -92,7 +92,8 @@ class _Body:
             self.release()
 
 
-def _run(stream: LiveStream, opening: Rendered, subscription, pace: tuple[float, int]) -> Iterable[bytes]:
+def _run(stream: LiveStream, opening: Rendered, subscription,
+         pace: tuple[float, int]) -> Generator[bytes, None, None]:
     heartbeat_s, retry_ms = pace
     # Each stream's own interval, so streams opened together do not all beat in the same instant.
     heartbeat_s *= random.uniform(0.8, 1.0)
