@@ -15,6 +15,7 @@ MARGIN_S = 300.0   # released this long before the nearest free vehicle would ha
 EARLY_S = 300.0    # a vehicle may reach a booked pickup at most this long before its time
 ON_TIME_S = 120.0  # a vehicle this late at a booked pickup still counts as on time
 LEAD_WITHOUT_VEHICLE_S = 900.0  # no free vehicle near: released the dispatcher's pickup limit ahead
+PREPOSITION_S = 1800.0  # booked pickups draw idle vehicles (rebalancing) this long before their time
 
 
 def release_due(pickup_at, nearest_s, now: float) -> np.ndarray:

@@ -48,7 +48,7 @@ BOOKABLE_SHARE = 0.5
 AUTHORISE_AHEAD = timedelta(hours=2)
 # No booked ride is released earlier than this before its pickup (see engine.booked.release_due).
 RELEASE_LOOKAHEAD = timedelta(seconds=booked.LEAD_WITHOUT_VEHICLE_S + booked.MARGIN_S)
-PREPOSITION_AHEAD = timedelta(minutes=30)  # known demand draws idle vehicles this long before it
+PREPOSITION_AHEAD = timedelta(seconds=booked.PREPOSITION_S)  # known demand draws idle vehicles this early
 RIDE_HOME_SHARE = 0.05  # of an event's ticket holders, expected to ride home in a robotaxi
 _SOURCES: dict[str, Callable] = {}  # where else riders are expected: registered by other services
 BOOKED = (RideStatus.scheduled, RideStatus.requested, RideStatus.assigned,

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from backend.dbtypes import utcnow
 from booking.events.models import Order, Ticket, TicketTier
 from robotaxi_dispatch.engine.booked import EARLY_S, ON_TIME_S
+from robotaxi_dispatch.engine.simulation import Scenario, Simulation
 from robotaxi_dispatch.rides import fares, scheduled
 from robotaxi_dispatch.rides.models import Ride
 from tests.factories import bearer, make_event, make_org, make_site, make_user, save_card
@@ -243,3 +244,18 @@ def test_known_demand_raises_a_zones_rebalancing_target():
     assert deficit[zone] == 3 and deficit.sum() == 3
     forecast.expect([], [])
     assert imbalance(forecast, idle, (np.empty(0), np.empty(0)), 0.0, limits)[1].sum() == 0
+
+
+def test_booked_rides_are_dispatched_in_time_in_the_simulation():
+    # The warm-up outlasts a release's lead (20 minutes), so measured bookings meet a fleet spread out.
+    simulation = Simulation(Scenario(vehicles=300, requests_per_hour=300, minutes=10, warmup_minutes=20,
+                                     booked_share=0.5, booked_notice_minutes=40, seed=7))
+    figures = simulation.run()
+    assert figures["booked_requests"] > 20 and figures["requests"] > 20  # the riders who asked on the spot apart
+    assert figures["booked_served_share"] >= 0.95 and figures["booked_on_time_share"] >= 0.9, figures
+    b, n = simulation.book, simulation.book.n
+    booked_rows = ~np.isnan(b.pickup_at[:n]) & np.isfinite(b.picked_up[:n])
+    # Released in time, yet no car sent so early that it waits long at the kerb.
+    assert np.all(b.requested[:n][booked_rows] < b.pickup_at[:n][booked_rows])
+    early = b.pickup_at[:n][booked_rows] - b.picked_up[:n][booked_rows]
+    assert np.median(early) <= EARLY_S
