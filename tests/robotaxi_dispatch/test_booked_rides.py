@@ -119,6 +119,10 @@ def test_a_booked_ride_is_dispatched_in_time(app, client, city, any_hour):
         assert row.assigned_at + timedelta(seconds=row.pickup_eta_s) <= pickup_at + timedelta(seconds=ON_TIME_S)
     notes = client.get("/api/v1/me/notifications", headers=city["rider"]).json["items"]
     assert [n["kind"] for n in notes] == ["ride_on_its_way"] and notes[0]["data"]["ride_id"] == ride["id"]
+    assert client.get("/api/v1/ops/metrics", headers=city["operator"]).json["booked_on_time_share"] is None  # not due
+    assert test_rides.event(client, city, got["vehicle"]["id"], "arrived_pickup").status_code == 200
+    move_pickup(app, ride["id"], utcnow() - timedelta(seconds=10))  # its time came: the car was there
+    assert client.get("/api/v1/ops/metrics", headers=city["operator"]).json["booked_on_time_share"] == 1.0
 
 
 def test_a_booked_ride_waits_for_its_pickup_time_before_giving_up(app, client, city, any_hour):
