@@ -15,6 +15,7 @@ from robotaxi_dispatch.rides.models import Ride
 from tests.factories import bearer, make_event, make_org, make_site, make_user, save_card
 from tests.robotaxi_dispatch import test_rides
 from tests.robotaxi_dispatch.test_rides import LIJIA, SAVES_THEN_DECLINES, YUFU, dispatcher
+from tests.security.test_unique_races import race
 
 city = test_rides.city  # the same service area, two cars near Lijia and a rider with a card
 
@@ -263,3 +264,14 @@ def test_booked_rides_are_dispatched_in_time_in_the_simulation():
     assert np.all(b.requested[:n][booked_rows] < b.pickup_at[:n][booked_rows])
     early = b.pickup_at[:n][booked_rows] - b.picked_up[:n][booked_rows]
     assert np.median(early) <= EARLY_S
+
+
+def test_riders_booking_the_last_place_at_once_get_one_ride(app, client, session, city, live_server):
+    riders = [bearer(app, session, make_user(session)) for _ in range(8)]
+    for headers in riders:
+        save_card(client, headers)
+    body = {"pickup": LIJIA, "dropoff": YUFU, "pickup_at": local_time(2, 10).isoformat()}
+    codes = race(f"{live_server}/api/v1/rides", [body] * len(riders), riders)
+    assert codes == {(201, None): 1, (409, "booked_rides_full"): len(riders) - 1}, codes
+    session.rollback()
+    assert len(session.exec(select(Ride).where(Ride.status == "scheduled")).all()) == 1
