@@ -11,7 +11,7 @@ from booking.events.models import Order, Ticket, TicketTier
 from robotaxi_dispatch.engine.booked import EARLY_S, ON_TIME_S
 from robotaxi_dispatch.engine.simulation import Scenario, Simulation
 from robotaxi_dispatch.rides import fares, scheduled
-from robotaxi_dispatch.rides.models import Ride
+from robotaxi_dispatch.rides.models import Ride, RideStatus
 from tests.factories import bearer, make_event, make_org, make_site, make_user, save_card
 from tests.robotaxi_dispatch import test_rides
 from tests.robotaxi_dispatch.test_rides import LIJIA, SAVES_THEN_DECLINES, YUFU, dispatcher
@@ -130,7 +130,7 @@ def test_a_booked_ride_waits_for_its_pickup_time_before_giving_up(app, client, c
     ride = book(client, city["rider"], utcnow() + timedelta(minutes=40))
     with _session(app) as s:  # released long ago for a pickup still ahead: no car within reach yet
         row = s.get(Ride, ride["id"])
-        row.status, row.released_at = "requested", utcnow() - timedelta(minutes=30)
+        row.status, row.released_at = RideStatus.requested, utcnow() - timedelta(minutes=30)
         s.commit()
     assert dispatcher(app).step() == {"assigned": 0, "no_vehicle": 0}
 
@@ -274,4 +274,4 @@ def test_riders_booking_the_last_place_at_once_get_one_ride(app, client, session
     codes = race(f"{live_server}/api/v1/rides", [body] * len(riders), riders)
     assert codes == {(201, None): 1, (409, "booked_rides_full"): len(riders) - 1}, codes
     session.rollback()
-    assert len(session.exec(select(Ride).where(Ride.status == "scheduled")).all()) == 1
+    assert len(session.exec(select(Ride).where(Ride.status == RideStatus.scheduled)).all()) == 1
