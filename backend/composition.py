@@ -14,10 +14,12 @@ from booking.bookings import notices as booking_notices
 from booking.bookings import payables, slot_cache
 from booking.bookings.fleet import FleetChargingDesk
 from booking.chargers import cli as chargers_cli
+from booking.events import listing as event_listing
 from booking.events import notices as event_notices
 from booking.events import orders
 from robotaxi_dispatch import cli as dispatch_cli
 from robotaxi_dispatch import embedded
+from robotaxi_dispatch.rides import scheduled as booked_rides
 from robotaxi_dispatch.rides import services as ride_services
 
 
@@ -29,6 +31,9 @@ def compose(app, *, http: bool) -> None:
     payables.register()
     orders.register()
     ride_services.register()
+    booked_rides.register(app)
+    # Dispatch pre-positions vehicles for people leaving events without importing the event service.
+    booked_rides.register_demand_source("event_endings", event_listing.leaving)
     slot_cache.register(app.extensions["db_engine"], app.extensions["redis"])
     # Dispatch books chargers through the booking service without importing it.
     app.extensions["charging_desk"] = FleetChargingDesk(app.extensions["payment_gateway"])

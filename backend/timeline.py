@@ -14,13 +14,13 @@ from backend.keyset import beyond
 
 
 class TimelineEntry(SQLModel):
-    """A booking, order or ride on the caller's timeline."""
+    """A booking, order or ride (booked ahead or taken) on the caller's timeline."""
 
     type: str  # booking, order, ride
     id: int
     status: str
     title: str
-    at: datetime  # when it happens: a booking's start, an event's start, a ride's request
+    at: datetime  # when it happens: a booking's start, an event's start, a ride's pickup time or request
     detail: dict[str, Any] = {}
 
 

@@ -105,6 +105,9 @@ class OpsMetrics(BaseModel):
     p95_pickup_wait_s: float | None
     utilisation: float | None = Field(description="busy vehicles / vehicles in service")
     served_share: float | None = Field(description="completed / ended rides")
+    booked_on_time_share: float | None = Field(
+        default=None, description="booked pickups due in the window (not cancelled) a car reached by their time "
+                                  "(2 minutes' grace); null when none were due")
     vehicles_by_status: dict[str, int]
     window_s: int
 

@@ -85,6 +85,10 @@ def init_app(app) -> None:
 @click.option("--rebalance/--no-rebalance", default=Scenario.rebalance)
 @click.option("--tick-s", type=float, default=TICK_S, help="dispatch tick (the production dispatcher's)")
 @click.option("--seed", type=int, default=Scenario.seed)
+@click.option("--booked-share", type=click.FloatRange(0, 1), default=Scenario.booked_share,
+              help="share of the demand booked ahead (reported apart: booked_on_time_share)")
+@click.option("--booked-notice-minutes", type=float, default=Scenario.booked_notice_minutes,
+              help="how long before their pickup booked rides are known")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="also compare greedy, batch and batch+rebalancing over fleet sizes on this demand; draw a PNG")
 def simulate_command(plot_path, **options):

@@ -11,7 +11,13 @@ rides from the database, so no request is lost.
 Every `REBALANCE_EVERY` ticks, unless the region's operators switched it off
 (`flask dispatch rebalancing REGION off`), idle vehicles are sent toward zones whose demand,
 forecast from the requests this dispatcher has seen, outruns them (`engine.rebalancing`).
-A rebalancing vehicle heads for its target and may still be matched on the way.
+A rebalancing vehicle heads for its target and may still be matched on the way. Demand known
+ahead (rides booked for the next half hour, people leaving events) is added to the forecast
+(`rides.scheduled.known_demand`), so vehicles are there before it.
+
+A ride booked ahead reaches the dispatcher when the scheduler releases it; it goes to no
+vehicle that would arrive too early (`engine.booked`), its rider is told once one sets off, and
+its wait counts from its release for priority, and from its pickup time for giving up.
 
 Each tick reports to Prometheus: how long it took, how old the oldest stream entry it consumed
 was (how far the dispatcher runs behind its streams), and how many paid requests still wait.
@@ -38,11 +44,11 @@ from backend.exceptions import DomainError
 from payments.runner import run_after_commit
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.charging import ChargingDesk
-from robotaxi_dispatch.engine import rebalancing
+from robotaxi_dispatch.engine import booked, rebalancing
 from robotaxi_dispatch.engine.chongqing import to_lat_lon, to_xy
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE, FleetIndex
 from robotaxi_dispatch.engine.matcher import OpenRequests, ServiceCosts, assign_rides, candidates
-from robotaxi_dispatch.rides import fares, fleet, positions
+from robotaxi_dispatch.rides import fares, fleet, notices, positions, scheduled
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
 from robotaxi_dispatch.rides.services import AUTHORISED, ETA, record, settle
 
@@ -79,6 +85,13 @@ def _lag_s(entries: list[tuple[str, dict]]) -> float:
 def _codes(statuses) -> np.ndarray:
     """Return the index's status codes: only available and rebalancing vehicles may be matched."""
     return np.array([AVAILABLE if s in MATCHABLE else OUT_OF_SERVICE for s in statuses])
+
+
+def _waiting_since(ride: Ride) -> datetime:
+    """Return since when a rider waits for a vehicle: the request, or for a booked ride its release or time."""
+    if ride.pickup_at is None:
+        return ride.requested_at
+    return max(ride.released_at or ride.pickup_at, ride.pickup_at)
 
 
 class Dispatcher:
@@ -211,6 +224,8 @@ class Dispatcher:
         slots = self.index.dispatchable(now.timestamp())
         idle = slots[~np.isin(self.index.ids[slots], list(self._heading))]
         coming = np.array(list(self._heading.values())).reshape(-1, 2).T
+        lat, lon, riders = scheduled.known_demand(session, region=self.region, now=now)
+        self.forecast.expect(*to_xy(lat, lon), riders)
         moves = rebalancing.plan(self.forecast, rebalancing.Vehicles(self.index.ids[idle], self.index.x[idle],
                                                                     self.index.y[idle]),
                                  (coming[0], coming[1]), ETA, now=now.timestamp(),
@@ -241,7 +256,9 @@ class Dispatcher:
             edges = candidates(open_rides, self.index, ETA, now=now.timestamp(),
                                hour=now.astimezone(fares.SHANGHAI).hour, k=10, radius_m=8000,
                                max_pickup_s=MAX_PICKUP_S)
-            waited = np.array([(now - r.requested_at).total_seconds() for r in rides])
+            pickup_at = np.array([r.pickup_at.timestamp() if r.pickup_at else np.nan for r in rides])
+            edges = booked.not_too_early(edges, pickup_at, now.timestamp())
+            waited = np.array([(now - (r.released_at or r.requested_at)).total_seconds() for r in rides])
             plan = assign_rides(open_rides, edges, unserved_s=SERVICE.unserved(waited))
             by_id = {r.id: r for r in rides}
             assigned = []
@@ -258,8 +275,10 @@ class Dispatcher:
                     vehicle.target_lat = vehicle.target_lon = None
                 self.index.set_status([vehicle.id], OUT_OF_SERVICE)
                 record(session, ride, "assigned", vehicle_id=vehicle.id, pickup_eta_s=round(pickup_s))
+                if ride.pickup_at is not None:
+                    notices.car_on_its_way(session, ride, vehicle)
                 assigned.append(ride.id)
-            lapsed = [r for r in rides if r.id not in assigned and r.requested_at <= now - NO_VEHICLE_AFTER]
+            lapsed = [r for r in rides if r.id not in assigned and _waiting_since(r) <= now - NO_VEHICLE_AFTER]
             for ride in lapsed:
                 ride.status, ride.ended_at = RideStatus.no_vehicle, now
                 record(session, ride, "no_vehicle")

@@ -16,7 +16,9 @@ class NotificationKind(str, Enum):
     waitlist_offer = "waitlist_offer"                    # returned seats are held for you
     waitlist_offer_expiring = "waitlist_offer_expiring"  # ... and the hold ends soon
     waitlist_offer_expired = "waitlist_offer_expired"
+    ride_on_its_way = "ride_on_its_way"                  # a robotaxi set off for a ride booked ahead
     ride_arriving = "ride_arriving"                      # the robotaxi is at the pickup
+    ride_cancelled = "ride_cancelled"                    # a ride booked ahead was cancelled (card declined)
     booking_starting_soon = "booking_starting_soon"
     booking_disrupted = "booking_disrupted"              # an outage hits the booking: move it for free
     event_changed = "event_changed"                      # the event moved to another time

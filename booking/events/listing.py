@@ -2,9 +2,11 @@
 from collections import Counter
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from backend.accounts.tokens import Principal
+from backend.exceptions import Conflict, NotFound
 from backend.geo import Point, lat_lon
 from backend.i18n import pick
 from backend.keys import KeyRing
@@ -99,3 +101,24 @@ def check_ins_per_gate(session: Session, *, event_id: int) -> list[dict]:
                      for gate, at in scans if at is not None)
     return [{"gate": gate, "minute": minute, "admitted": n}
             for (gate, minute), n in sorted(counts.items(), key=lambda item: (item[0][1], item[0][0]))]
+
+
+def way_home(session: Session, *, user_id: int, ticket_id: int) -> tuple[Point, datetime]:
+    """Return where and when a ticket's holder leaves its event (venue, end); 404 not theirs, 409 not valid."""
+    found = user_ticket(session, user_id=user_id, ticket_id=ticket_id)
+    if found is None:
+        raise NotFound("ticket_not_found", "No such ticket.")
+    ticket, event, venue = found
+    if not ticket.valid or event.status != EventStatus.published:
+        raise Conflict("ticket_not_valid", "This ticket is no longer valid.")
+    lat, lon = lat_lon(venue.location)
+    return Point(lat=lat, lon=lon), event.ends_at
+
+
+def leaving(session: Session, *, start: datetime, end: datetime) -> list[tuple[float, float, int]]:
+    """Return the venues (lat, lon) of published events ending in [start, end], with their valid tickets."""
+    rows = session.exec(select(Site.location, func.count(Ticket.id)).join(Event, Event.venue_site_id == Site.id)
+                        .join(Ticket, Ticket.event_id == Event.id)
+                        .where(Event.status == EventStatus.published, Event.ends_at >= start, Event.ends_at <= end,
+                               Ticket.valid).group_by(Event.id, Site.id)).all()
+    return [(*lat_lon(location), sold) for location, sold in rows]

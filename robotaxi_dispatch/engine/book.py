@@ -6,7 +6,7 @@ from robotaxi_dispatch.engine.metrics import RideTimes
 
 OPEN, ASSIGNED, PICKED_UP, DONE, LOST = range(5)
 _COLUMNS = ("ox", "oy", "dx", "dy", "direct_m", "direct_s", "requested", "assigned", "picked_up",
-            "dropped_off", "pickup_eta_s")
+            "dropped_off", "pickup_eta_s", "pickup_at")  # pickup_at: booked ahead (NaN: on demand)
 
 
 class RequestBook:

@@ -11,7 +11,8 @@ total driving time. Limits: a move to a zone short of its own forecast demand ma
 run, the shortest moves first.
 
 The forecast is the recent arrival rate per zone, smoothed exponentially: the dispatcher and the
-simulation both learn it from the requests they see.
+simulation both learn it from the requests they see. Requests known ahead (rides booked for the
+horizon, people leaving an event) are added to a zone's target through `DemandForecast.expect`.
 """
 from dataclasses import dataclass
 
@@ -62,6 +63,7 @@ class DemandForecast:
         self.cell_m, self.memory_s = cell_m, memory_s
         self.side = int(2 * GRID_HALF_M // cell_m)
         self.count, self.sx, self.sy = (np.zeros(self.side ** 2) for _ in range(3))
+        self.known = np.zeros(self.side ** 2)  # requests known to come within the horizon
         self.at: float | None = None
 
     def zone(self, x, y) -> np.ndarray:
@@ -84,6 +86,10 @@ class DemandForecast:
         zones = self.zone(x, y)
         for total, weights in ((self.count, None), (self.sx, x), (self.sy, y)):
             total += np.bincount(zones, weights=weights, minlength=len(total))
+
+    def expect(self, x, y, weights=None) -> None:
+        """Replace the requests known to come within the horizon (rides booked ahead, event endings)."""
+        self.known = np.bincount(self.zone(x, y), weights=weights, minlength=len(self.count)).astype(np.float64)
 
     def rates(self, now: float) -> np.ndarray:
         """Return the forecast requests per second of every zone."""
@@ -110,7 +116,7 @@ def imbalance(forecast: DemandForecast, idle: Vehicles, arriving: tuple, now: fl
     """
     rates = forecast.rates(now)
     share = rates / rates.sum() if rates.sum() else rates
-    target = np.maximum(rates * limits.horizon_s, share * len(idle.ids))
+    target = np.maximum(rates * limits.horizon_s + forecast.known, share * len(idle.ids))
     have = np.bincount(forecast.zone(idle.x, idle.y), minlength=len(target))
     coming = np.bincount(forecast.zone(*arriving), minlength=len(target))
     surplus = np.floor(np.maximum(have - target, 0)).astype(np.int64)

@@ -7,15 +7,22 @@ measured. Batteries drain with distance and free cars under the dispatcher's thr
 to charge at the nearest depot. Requests nobody is assigned to give up after the production
 dispatcher's limit. Figures cover the requests of the measured window only: a warm-up lets the
 fleet spread out first and a cool-down lets the window's last requests finish.
+
+With `booked_share`, that share of the demand is booked `booked_notice_minutes` ahead: known
+from then (the rebalancing forecast counts it within `engine.booked.PREPOSITION_S`), released to
+the matcher by the production rule and kept from cars that would arrive too early. A car that
+arrives early waits for its rider. The standard figures cover the riders who asked on the spot;
+booked rides are reported apart (`booked_requests`, `booked_served_share`, `booked_on_time_share`).
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from robotaxi_dispatch.engine import book as states
+from robotaxi_dispatch.engine import booked
 from robotaxi_dispatch.engine.book import RequestBook
 from robotaxi_dispatch.engine.chongqing import to_lat_lon
-from robotaxi_dispatch.engine.demand import CityDemand
+from robotaxi_dispatch.engine.demand import CityDemand, Trips
 from robotaxi_dispatch.engine.eta import BridgeAwareEta
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, FleetIndex
 from robotaxi_dispatch.engine.fleet_index import ON_TRIP as INDEX_BUSY
@@ -65,6 +72,8 @@ class Scenario:
     rebalance: bool = True
     tick_s: float = 2.0                # the production dispatcher's
     seed: int = 2026
+    booked_share: float = 0.0          # of the demand, booked ahead
+    booked_notice_minutes: float = 60.0
 
     @property
     def ticks(self) -> int:
@@ -82,8 +91,14 @@ class Simulation:
         self.scenario, self.clock = scenario, 0.0
         self.eta = BridgeAwareEta()
         self.travel = TrueTravel(self.eta)
-        self.demand = CityDemand(scenario.requests_per_hour)
+        self.demand = CityDemand(scenario.requests_per_hour * (1 - scenario.booked_share))
         self.demand_rng = np.random.default_rng(scenario.seed)
+        # Rides booked ahead: their own share of the demand and random stream; drawn at booking.
+        self.booked_demand = CityDemand(scenario.requests_per_hour * scenario.booked_share)
+        self.booked_rng = np.random.default_rng(scenario.seed + 2)
+        self.pending = Trips(*(np.empty(0) for _ in range(5)))  # booked, not yet released (at: pickup)
+        for minute in range(int(scenario.booked_notice_minutes) if scenario.booked_share else 0):
+            self._take_bookings(minute * 60.0, 60.0)  # those made before the start
         self.rng = np.random.default_rng(scenario.seed + 1)
         self.fleet = depot_fleet(scenario.vehicles, self.demand, self._hour(), self.rng)
         self.index = FleetIndex(stale_after_s=1e12, min_soc=0)
@@ -93,8 +108,8 @@ class Simulation:
         self.forecast, self._rebalanced_at = DemandForecast(self.limits.cell_m), -np.inf
         self.costs = ServiceCosts()
 
-    def _hour(self) -> float:
-        return (self.scenario.start_hour + (self.clock / 60 - self.scenario.warmup_minutes) / 60) % 24
+    def _hour(self, ahead_s: float = 0.0) -> float:
+        return (self.scenario.start_hour + ((self.clock + ahead_s) / 60 - self.scenario.warmup_minutes) / 60) % 24
 
     def _measuring(self) -> bool:
         start, end = self.scenario.window
@@ -110,6 +125,8 @@ class Simulation:
         """Advance one dispatch tick: arrivals, legs that ended, give-ups, charging, matching."""
         hour = int(self._hour())
         self._arrive(hour)
+        if self.scenario.booked_share:
+            self._book(hour)
         self._finish_legs(hour)
         self._give_up()
         self._send_to_charge(hour)
@@ -129,9 +146,55 @@ class Simulation:
             self.km[kind] += km
 
     def summary(self) -> dict:
-        """Return the standard figures of the measured window."""
+        """Return the standard figures of the measured window, and how booked rides fared."""
         use = FleetUse(fleet_s=self.fleet_s, busy_s=self.busy_s, km=self.km)
-        return summary(self.book.times(), use, self.scenario.window)
+        times, n = self.book.times(), self.book.n
+        pickup_at = self.book.pickup_at[:n]
+        on_demand = np.isnan(pickup_at)
+        times.requested = np.where(on_demand, times.requested, np.nan)  # a booked ride waits for its time
+        start, end = self.scenario.window
+        due = (pickup_at >= start) & (pickup_at < end)
+        served = due & np.isfinite(times.picked_up)
+        return {**summary(times, use, self.scenario.window), "booked_requests": int(due.sum()),
+                "booked_served_share": float(served.sum() / due.sum()) if due.any() else None,
+                "booked_on_time_share": booked.on_time_share(pickup_at[due], times.picked_up[due])}
+
+    def _book(self, hour: int) -> None:
+        """Take the bookings made this tick, and release to the matcher those whose time has come."""
+        tick, notice = self.scenario.tick_s, self.scenario.booked_notice_minutes * 60
+        self._take_bookings(self.clock + notice - tick, tick)
+        soon = np.flatnonzero(self.pending.at - self.clock <= booked.LEAD_WITHOUT_VEHICLE_S + booked.MARGIN_S)
+        if not len(soon):
+            return
+        p = self.pending
+        lat, lon = to_lat_lon(p.ox[soon], p.oy[soon])
+        edges = candidates(OpenRequests(ids=soon, lat=lat, lon=lon, passengers=np.ones(len(soon), dtype=np.int64),
+                                        trip_m=np.zeros(len(soon))),
+                           self.index, self.eta, now=self.clock, hour=hour, k=K, radius_m=RADIUS_M,
+                           max_pickup_s=MAX_PICKUP_S)
+        nearest = np.full(len(soon), np.nan)
+        np.fmin.at(nearest, edges.rows, edges.pickup_s)
+        go = soon[booked.release_due(p.at[soon], nearest, self.clock)]
+        released = Trips(np.full(len(go), self.clock), p.ox[go], p.oy[go], p.dx[go], p.dy[go])
+        rows = self.book.add(released, *self.eta.route(released.ox, released.oy, released.dx, released.dy, hour=hour))
+        self.book.pickup_at[rows] = p.at[go]
+        keep = np.ones(len(p.at), dtype=bool)
+        keep[go] = False
+        self.pending = Trips(*(getattr(p, f)[keep] for f in ("at", "ox", "oy", "dx", "dy")))
+
+    def _take_bookings(self, start_s: float, seconds: float) -> None:
+        """Add the rides booked for pickups in [start_s, start_s + seconds)."""
+        made = self.booked_demand.draw(start_s, seconds, self._hour(start_s - self.clock), self.booked_rng)
+        self.pending = Trips(*(np.concatenate([getattr(self.pending, f), getattr(made, f)])
+                               for f in ("at", "ox", "oy", "dx", "dy")))
+
+    def _expect_booked(self) -> None:
+        """Tell the forecast where booked riders will be picked up within the pre-positioning window."""
+        b, n = self.book, self.book.n
+        waiting = np.flatnonzero((b.state[:n] == states.OPEN) & ~np.isnan(b.pickup_at[:n]))
+        soon = self.pending.at - self.clock <= booked.PREPOSITION_S
+        self.forecast.expect(np.concatenate([self.pending.ox[soon], b.ox[waiting]]),
+                             np.concatenate([self.pending.oy[soon], b.oy[waiting]]))
 
     def _arrive(self, hour: int) -> None:
         """Record the requests made since the last tick, with the trip the dispatcher quotes."""
@@ -163,7 +226,9 @@ class Simulation:
         rows = self.fleet.ride[v]
         self.book.picked_up[rows], self.book.state[rows] = at, states.PICKED_UP
         self._stop(v, at)
-        self._drive(v, ON_TRIP, (self.book.dx[rows], self.book.dy[rows]), at, hour)
+        # Early at a booked pickup, the car waits for its rider's time.
+        self._drive(v, ON_TRIP, (self.book.dx[rows], self.book.dy[rows]), np.fmax(at, self.book.pickup_at[rows]),
+                    hour)
 
     def _dropped_off(self, v: np.ndarray, at: np.ndarray, hour: int) -> None:
         rows = self.fleet.ride[v]
@@ -192,7 +257,8 @@ class Simulation:
 
     def _give_up(self) -> None:
         rows = self.book.rows(states.OPEN)
-        self.book.state[rows[self.clock - self.book.requested[rows] > GIVE_UP_S]] = states.LOST
+        since = np.fmax(self.book.requested[rows], self.book.pickup_at[rows])  # booked: from its time
+        self.book.state[rows[self.clock - since > GIVE_UP_S]] = states.LOST
 
     def _send_to_charge(self, hour: int) -> None:
         """Send free vehicles under the threshold to the nearest depot's chargers."""
@@ -210,6 +276,8 @@ class Simulation:
         x, y = f.position(self.clock)
         dropping = (f.state == ON_TRIP) & (f.expected_t1 - self.clock <= self.limits.horizon_s)
         coming = np.flatnonzero((f.state == REBALANCING) | dropping)
+        if self.scenario.booked_share:
+            self._expect_booked()
         moves = plan(self.forecast, Vehicles(f.ids[idle], x[idle], y[idle]), (f.x1[coming], f.y1[coming]),
                      self.eta, now=self.clock, hour=hour, limits=self.limits)
         v = moves.ids - 1
@@ -235,8 +303,9 @@ class Simulation:
             return
         rows = self.book.rows(states.OPEN)
         requests = self._requests(rows)
-        plan = assign_greedy(requests, candidates(requests, self.index, self.eta, now=self.clock, hour=hour, k=K,
-                                                  radius_m=RADIUS_M, max_pickup_s=MAX_PICKUP_S))
+        plan = assign_greedy(requests, booked.not_too_early(
+            candidates(requests, self.index, self.eta, now=self.clock, hour=hour, k=K, radius_m=RADIUS_M,
+                       max_pickup_s=MAX_PICKUP_S), self.book.pickup_at[rows], self.clock))
         self._assign(plan.request_ids, plan.vehicle_ids - 1, plan.pickup_s, hour)
 
     def _match_batch(self, hour: int) -> None:
@@ -247,10 +316,12 @@ class Simulation:
         rows = np.concatenate([self.book.rows(states.OPEN), promised])
         requests = self._requests(rows)
         first = len(rows) - len(promised)
-        edges = join(candidates(requests, self.index, self.eta, now=self.clock, hour=hour, k=K, radius_m=RADIUS_M,
+        fresh = join(candidates(requests, self.index, self.eta, now=self.clock, hour=hour, k=K, radius_m=RADIUS_M,
                                 max_pickup_s=MAX_PICKUP_S),
                      finishing_candidates(requests, self._finishing(x, y, hour), self.eta, hour=hour, k=K,
-                                          radius_m=RADIUS_M, max_pickup_s=MAX_PICKUP_S),
+                                          radius_m=RADIUS_M, max_pickup_s=MAX_PICKUP_S))
+        # A promised vehicle keeps its ride; only new ones are held back from booked pickups they would reach early.
+        edges = join(booked.not_too_early(fresh, self.book.pickup_at[rows], self.clock),
                      keep_edges(first + np.arange(len(promised)), f.ids[fetching], remaining, self.costs))
         unserved = self.costs.unserved(self.clock - self.book.requested[rows], np.arange(len(rows)) >= first)
         plan = assign_rides(requests, edges, unserved_s=unserved)

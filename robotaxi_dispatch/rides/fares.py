@@ -7,7 +7,8 @@
   price of one kilometre every five minutes as Chongqing's meters charge for low speed.
 - Night (23:00-05:00 Asia/Shanghai, by pickup time): 20% on top of the metered fare.
 - The total is rounded half up to whole yuan, as taxi receipts are.
-- A rider who cancels once the vehicle is close pays CANCELLATION_FEE_FEN.
+- A rider who cancels once the vehicle is close pays CANCELLATION_FEE_FEN; a ride booked ahead
+  is free to cancel until FREE_CANCEL_BEFORE its pickup time, then costs the same fee.
 """
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ SLOW_PER_MIN_FEN = 40
 NIGHT_PERCENT = 20
 NIGHT_HOURS = (23, 5)
 CANCELLATION_FEE_FEN = 500
+FREE_CANCEL_BEFORE = timedelta(minutes=30)
 # Authorised at request so the final metered fare (longer detours, more traffic) still fits.
 AUTHORISATION_MARGIN_PERCENT = 50
 
@@ -75,3 +77,14 @@ def cancellation_terms(fee_below_eta_s: int, language: str) -> RideCancellationT
         summary=pick(f"车辆距您{duration_text(near, 'zh-CN')}以上时可免费取消，之后取消收取 {fee}。",
                      f"Free to cancel until the car is {duration_text(near, 'en')} away; after that {fee}.",
                      language))
+
+
+def booked_cancellation_terms(pickup_at: datetime, fee_below_eta_s: int, language: str) -> RideCancellationTerms:
+    """Return what cancelling a ride booked ahead costs: nothing until FREE_CANCEL_BEFORE its pickup, then the fee."""
+    free_until = pickup_at - FREE_CANCEL_BEFORE
+    fee = f"¥{CANCELLATION_FEE_FEN / 100:.2f}"
+    local = free_until.astimezone(SHANGHAI)
+    return RideCancellationTerms(
+        free_until_pickup_eta_s=fee_below_eta_s, fee=Money(amount=CANCELLATION_FEE_FEN), free_until=free_until,
+        summary=pick(f"{local:%m月%d日 %H:%M}前可免费取消，之后取消收取 {fee}。",
+                     f"Free to cancel until {local:%d %b %H:%M}; after that {fee}.", language))

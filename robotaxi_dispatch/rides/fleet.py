@@ -15,10 +15,12 @@ from backend.i18n import CITY_TZ
 from payments.runner import run_after_commit
 from robotaxi_dispatch import charging as charging_desk
 from robotaxi_dispatch.charging import ChargingDesk
+from robotaxi_dispatch.engine import booked
 from robotaxi_dispatch.engine.chongqing import to_xy
 from robotaxi_dispatch.rides import fares, notices, positions
 from robotaxi_dispatch.rides.models import (
     Ride,
+    RideEvent,
     RideStatus,
     TelemetryRow,
     Vehicle,
@@ -268,10 +270,12 @@ def fleet_in_box(session: Session, redis, *, principal: Principal,
 
 
 def metrics(session: Session, *, principal: Principal, since: timedelta = timedelta(hours=1)) -> dict:
-    """Return open requests, mean and p95 pickup wait, utilisation and served share."""
+    """Return open requests, mean and p95 pickup wait (rides on demand), utilisation, served share and the
+    on-time share of booked pickups."""
     now = utcnow()
     rides = session.exec(visible_rides(principal, Ride).where(Ride.requested_at >= now - since)).all()
-    waits = np.array([(r.picked_up_at - r.requested_at).total_seconds() for r in rides if r.picked_up_at])
+    waits = np.array([(r.picked_up_at - r.requested_at).total_seconds() for r in rides
+                      if r.picked_up_at and r.pickup_at is None])  # a booked rider waits for their time
     ended = [r for r in rides if r.status in (RideStatus.completed, RideStatus.no_vehicle,
                                               RideStatus.cancelled)]
     statuses = dict(session.exec(own_fleet(select(Vehicle.status, func.count()), principal)
@@ -284,4 +288,16 @@ def metrics(session: Session, *, principal: Principal, since: timedelta = timede
             "p95_pickup_wait_s": float(np.percentile(waits, 95)) if len(waits) else None,
             "utilisation": busy / in_service if in_service else None,
             "served_share": len(served) / len(ended) if ended else None,
+            "booked_on_time_share": _booked_on_time(session, principal, now - since, now),
             "vehicles_by_status": statuses, "window_s": int(since.total_seconds())}
+
+
+def _booked_on_time(session: Session, principal: Principal, start: datetime, end: datetime) -> float | None:
+    """Return the share of booked pickups due in [start, end] (not cancelled) a car reached in time."""
+    due = session.exec(visible_rides(principal, Ride.id, Ride.pickup_at).where(
+        Ride.pickup_at >= start, Ride.pickup_at <= end, Ride.status != RideStatus.cancelled)).all()
+    arrived = dict(session.exec(select(RideEvent.ride_id, func.min(RideEvent.at)).where(
+        RideEvent.ride_id.in_([ride_id for ride_id, _ in due]), RideEvent.status == RideStatus.arriving)
+        .group_by(RideEvent.ride_id)).all()) if due else {}
+    return booked.on_time_share(np.array([at.timestamp() for _, at in due]),
+                                np.array([arrived[i].timestamp() if i in arrived else np.nan for i, _ in due]))

@@ -14,8 +14,9 @@ from payments.models import PaymentPublic
 
 
 class RideStatus(str, Enum):
-    """requested -> assigned -> arriving -> in_progress -> completed, or cancelled, no_vehicle."""
+    """(scheduled ->) requested -> assigned -> arriving -> in_progress -> completed, or cancelled, no_vehicle."""
 
+    scheduled = "scheduled"  # booked ahead: waits for its release to dispatch
     requested = "requested"
     assigned = "assigned"
     arriving = "arriving"
@@ -74,7 +75,8 @@ class Vehicle(SQLModel, table=True):
 
 class Ride(SQLModel, table=True):
     __tablename__ = "rides"
-    __table_args__ = (Index("ix_rides_region_status", "region", "status"),)
+    __table_args__ = (Index("ix_rides_region_status", "region", "status"),
+                      Index("ix_rides_region_pickup_at", "region", "pickup_at"))
     id: int = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     status: RideStatus = Field(default=RideStatus.requested, sa_type=enum_column(RideStatus))
@@ -98,6 +100,9 @@ class Ride(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=64)
     pickup_eta_s: int | None = None
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Booked ahead: when the rider wants to be picked up, and when the ride went to dispatch.
+    pickup_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    released_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -116,19 +121,29 @@ class RideEvent(SQLModel, table=True):
 
 
 class RideRequest(SQLModel):
-    """Where to be picked up and dropped off, and how many ride."""
+    """Where to be picked up and dropped off, how many ride and, booked ahead, when."""
 
     pickup: Point
+    dropoff: Point
+    passengers: int = Field(default=1, ge=1, le=6)
+    pickup_at: Moment | None = Field(default=None, description="book ahead: RFC 3339 with offset, "
+                                     "30 minutes to 7 days from now, inside service hours")
+
+
+class RideHome(SQLModel):
+    """Where a ticket holder goes after the event (picked up at the venue when it ends)."""
+
     dropoff: Point
     passengers: int = Field(default=1, ge=1, le=6)
 
 
 class RideCancellationTerms(SQLModel):
-    """What cancelling a requested ride costs: free until the car is close, then a fixed fee."""
+    """What cancelling costs: free until the car is close (booked ahead: until `free_until`), then a fixed fee."""
 
     free_until_pickup_eta_s: int
     fee: Money
     summary: str
+    free_until: CityTime | None = Field(default=None, description="booked rides: free to cancel until then")
 
 
 class RideQuote(SQLModel):
@@ -167,6 +182,8 @@ class RidePublic(SQLModel):
     pickup_eta_s: int | None
     vehicle: VehicleView | None
     requested_at: CityTime
+    pickup_at: CityTime | None = Field(default=None, description="booked ahead: when the rider is picked up")
+    cancellation: RideCancellationTerms | None = Field(default=None, description="null once it cannot be cancelled")
     payment: PaymentPublic | None = None
 
 

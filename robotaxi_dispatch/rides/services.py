@@ -22,6 +22,7 @@ from robotaxi_dispatch.engine.eta import BridgeAwareEta
 from robotaxi_dispatch.rides import fares, positions
 from robotaxi_dispatch.rides.models import (
     Ride,
+    RideCancellationTerms,
     RideEvent,
     RidePublic,
     RideQuote,
@@ -41,6 +42,9 @@ ETA = BridgeAwareEta()
 FRESH_POSITION = timedelta(minutes=2)
 # A rider who cancels when the vehicle is this close to the pickup pays the cancellation fee.
 FEE_WHEN_ETA_BELOW_S = 180
+# Not yet given a vehicle: a booked ride before its release, any ride before its match.
+WAITING = (RideStatus.scheduled, RideStatus.requested)
+CANCELLABLE = (*WAITING, RideStatus.assigned, RideStatus.arriving)
 
 
 def hour_of(at: datetime) -> int:
@@ -53,7 +57,7 @@ def _trip(request: RideRequest, at: datetime) -> tuple[float, float]:
     return float(ETA.road_distance(*a, *b)[0]), float(ETA.seconds(*a, *b, hour=hour_of(at))[0])
 
 
-def _nearest_pickup_s(session: Session, redis, ask: tuple[str, Point, int], now: datetime) -> int | None:
+def nearest_pickup_s(session: Session, redis, ask: tuple[str, Point, int], now: datetime) -> int | None:
     """Return the pickup seconds of the closest free vehicle of a region (region, pickup, passengers)."""
     region, point, passengers = ask
     # Columns, not vehicles: every quote reads every free vehicle of the region, and building
@@ -82,26 +86,44 @@ def _nearest_pickup_s(session: Session, redis, ask: tuple[str, Point, int], now:
 
 def quote(session: Session, redis, *, request: RideRequest, language: str,
           now: datetime | None = None) -> tuple[RideQuote, str]:
-    """Price a ride inside one service area; return the quote (area named in the language) and its region."""
+    """Price a ride inside one service area (at its pickup time when booked ahead); return the quote
+    (area named in the language) and its region."""
     now = now or utcnow()
+    at = request.pickup_at or now
     start = area_at(session, lat=request.pickup.lat, lon=request.pickup.lon)
     end = area_at(session, lat=request.dropoff.lat, lon=request.dropoff.lon)
     if start is None or end is None or start.id != end.id:
         raise Invalid("outside_service_area",
                        "Pickup and drop-off must both lie in one robotaxi service area.")
-    distance, seconds = _trip(request, now)
-    fare = fares.fare_for(distance_m=distance, trip_s=seconds, at=now)
+    distance, seconds = _trip(request, at)
+    fare = fares.fare_for(distance_m=distance, trip_s=seconds, at=at)
     return RideQuote(fare=Money(amount=fare.total_fen), fare_breakdown=fare.breakdown(),
                      distance_m=round(distance), trip_s=round(seconds),
-                     pickup_eta_s=_nearest_pickup_s(session, redis, (start.region, request.pickup,
-                                                                    request.passengers), now),
+                     pickup_eta_s=None if request.pickup_at else nearest_pickup_s(
+                         session, redis, (start.region, request.pickup, request.passengers), now),
                      service_area=pick(start.name_zh, start.name_en, language),
-                     cancellation=fares.cancellation_terms(FEE_WHEN_ETA_BELOW_S, language)), start.region
+                     cancellation=cancellation_terms(request.pickup_at, language)), start.region
+
+
+def cancellation_terms(pickup_at: datetime | None, language: str) -> RideCancellationTerms:
+    """Return a ride's cancellation terms: booked ahead, free until a deadline; else until the car is close."""
+    if pickup_at is None:
+        return fares.cancellation_terms(FEE_WHEN_ETA_BELOW_S, language)
+    return fares.booked_cancellation_terms(pickup_at, FEE_WHEN_ETA_BELOW_S, language)
 
 
 def record(session: Session, ride: Ride, reason: str, **data) -> None:
     """Append a ride event (what the SSE stream replays)."""
     session.add(RideEvent(ride_id=ride.id, status=ride.status, reason=reason, data=data))
+
+
+def new_ride(*, user_id: int, region: str, request: RideRequest, offer: RideQuote) -> Ride:
+    """Return a ride (not yet added) for a request at its quoted fare, with the amount to authorise."""
+    return Ride(user_id=user_id, region=region, pickup_lat=request.pickup.lat, pickup_lon=request.pickup.lon,
+                dropoff_lat=request.dropoff.lat, dropoff_lon=request.dropoff.lon, passengers=request.passengers,
+                distance_m=offer.distance_m, trip_s=offer.trip_s, quoted_fare_fen=offer.fare.amount,
+                authorised_fen=fares.authorisation_for(offer.fare.amount), pickup_at=request.pickup_at,
+                request_id=logs.request_id.get())
 
 
 def request_ride(session: Session, gateway, redis, *, user_id: int, request: RideRequest) -> Ride:
@@ -113,34 +135,40 @@ def request_ride(session: Session, gateway, redis, *, user_id: int, request: Rid
     offer, region = quote(session, redis, request=request, language=DEFAULT_LANGUAGE)  # a ride shows no area name
     wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is created
     with write_transaction(session):
-        ride = Ride(user_id=user_id, region=region, pickup_lat=request.pickup.lat,
-                    pickup_lon=request.pickup.lon, dropoff_lat=request.dropoff.lat,
-                    dropoff_lon=request.dropoff.lon, passengers=request.passengers,
-                    distance_m=offer.distance_m, trip_s=offer.trip_s, quoted_fare_fen=offer.fare.amount,
-                    authorised_fen=fares.authorisation_for(offer.fare.amount), request_id=logs.request_id.get())
+        ride = new_ride(user_id=user_id, region=region, request=request, offer=offer)
         session.add(ride)
         session.flush()
         record(session, ride, "requested")
-    try:
-        wallet.pay_with_default(session, gateway, payable_type=PAYABLE_TYPE, payable_id=ride.id, user_id=user_id,
-                                amount=ride.authorised_fen, capture_method="manual", description=f"ride {ride.id}")
-    except PaymentRequired:
-        _give_up(session, gateway, ride.id, "payment_declined")
-        raise
-    except Exception as exc:  # the provider is away: no ride without an authorisation
-        _give_up(session, gateway, ride.id, "payment_unavailable")
-        raise Unavailable("payment_provider_unavailable", "Payments are unavailable; try again shortly.",
-                          retry_after_s=5) from exc
+    authorise_or_give_up(session, gateway, ride)
     publish_request(redis, region, ride.id)
     return session.get_one(Ride, ride.id, populate_existing=True)
 
 
-def _give_up(session: Session, gateway, ride_id: int, reason: str) -> None:
+def authorise(session: Session, gateway, ride: Ride) -> None:
+    """Hold the ride's fare plus margin on the rider's default card, off-session; PaymentRequired if declined."""
+    wallet.pay_with_default(session, gateway, payable_type=PAYABLE_TYPE, payable_id=ride.id, user_id=ride.user_id,
+                            amount=ride.authorised_fen, capture_method="manual", description=f"ride {ride.id}")
+
+
+def authorise_or_give_up(session: Session, gateway, ride: Ride) -> None:
+    """Authorise a ride the rider waits for; declined (402) or the provider away (503), cancel it."""
+    try:
+        authorise(session, gateway, ride)
+    except PaymentRequired:
+        give_up(session, gateway, ride.id, "payment_declined")
+        raise
+    except Exception as exc:  # the provider is away: no ride without an authorisation
+        give_up(session, gateway, ride.id, "payment_unavailable")
+        raise Unavailable("payment_provider_unavailable", "Payments are unavailable; try again shortly.",
+                          retry_after_s=5) from exc
+
+
+def give_up(session: Session, gateway, ride_id: int, reason: str) -> None:
     """Cancel a ride whose fare could not be authorised (it was never dispatched), and its payment."""
     owed = None
     with write_transaction(session):
         ride = session.exec(select(Ride).where(Ride.id == ride_id).with_for_update()).one()
-        if ride.status == RideStatus.requested and ride.payment_status != AUTHORISED:
+        if ride.status in WAITING and ride.payment_status != AUTHORISED:
             ride.status, ride.ended_at = RideStatus.cancelled, utcnow()
             record(session, ride, reason)
             owed = settle(session, ride=ride, keep_fen=0)
@@ -154,9 +182,9 @@ def own_ride(session: Session, *, ride_id: int, user_id: int) -> Ride:
     return ride
 
 
-def ride_public(session: Session, ride: Ride, redis=None) -> RidePublic:
+def ride_public(session: Session, ride: Ride, redis=None, *, language: str = DEFAULT_LANGUAGE) -> RidePublic:
     """Return the rider's view: status, vehicle and its position (the latest known, given Redis),
-    pickup ETA, fare, payment."""
+    pickup ETA and time, fare, cancellation terms, payment."""
     vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
     if vehicle is not None and redis is not None:
         positions.overlay(redis, [vehicle])
@@ -167,7 +195,8 @@ def ride_public(session: Session, ride: Ride, redis=None) -> RidePublic:
         dropoff=Point(lat=ride.dropoff_lat, lon=ride.dropoff_lon), passengers=ride.passengers,
         fare=Money(amount=ride.quoted_fare_fen), final_fare=money(ride.fare_fen),
         cancellation_fee=money(ride.cancellation_fee_fen), distance_m=ride.distance_m,
-        trip_s=ride.trip_s, pickup_eta_s=ride.pickup_eta_s, requested_at=ride.requested_at,
+        trip_s=ride.trip_s, pickup_eta_s=ride.pickup_eta_s, requested_at=ride.requested_at, pickup_at=ride.pickup_at,
+        cancellation=cancellation_terms(ride.pickup_at, language) if ride.status in CANCELLABLE else None,
         vehicle=None if vehicle is None else VehicleView(
             id=vehicle.id, plate=vehicle.plate,
             position=None if vehicle.lat is None or vehicle.lon is None else Point(lat=vehicle.lat, lon=vehicle.lon)),
@@ -183,17 +212,24 @@ def _release_vehicle(session: Session, ride: Ride) -> Vehicle | None:
     return vehicle
 
 
+def _late(ride: Ride, now: datetime) -> bool:
+    """Tell whether cancelling now costs the fee: the car is close, or a booked ride's free time is over."""
+    if ride.status == RideStatus.arriving or (
+            ride.status == RideStatus.assigned and (ride.pickup_eta_s or 1e9) <= FEE_WHEN_ETA_BELOW_S):
+        return True
+    return ride.pickup_at is not None and now >= ride.pickup_at - fares.FREE_CANCEL_BEFORE
+
+
 def cancel_ride(session: Session, gateway, redis, *, ride_id: int, user_id: int) -> Ride:
-    """Cancel before pickup; once the vehicle is about to arrive a fee is kept."""
+    """Cancel before pickup; a fee once the vehicle is about to arrive or a booked ride's free time is over."""
+    now = utcnow()
     with write_transaction(session):
         ride = session.exec(select(Ride).where(Ride.id == ride_id).with_for_update()).first()
         if ride is None or ride.user_id != user_id:
             raise NotFound("ride_not_found", "No such ride.")
         check_ride_move(ride.status, RideStatus.cancelled)
-        close = ride.status == RideStatus.arriving or (
-            ride.status == RideStatus.assigned and (ride.pickup_eta_s or 1e9) <= FEE_WHEN_ETA_BELOW_S)
-        ride.cancellation_fee_fen = fares.CANCELLATION_FEE_FEN if close else 0
-        ride.status, ride.ended_at = RideStatus.cancelled, utcnow()
+        ride.cancellation_fee_fen = fares.CANCELLATION_FEE_FEN if _late(ride, now) else 0
+        ride.status, ride.ended_at = RideStatus.cancelled, now
         freed = _release_vehicle(session, ride)
         record(session, ride, "rider_cancelled", fee_fen=ride.cancellation_fee_fen)
         owed = settle(session, ride=ride, keep_fen=ride.cancellation_fee_fen)
@@ -226,7 +262,7 @@ class RidePayable:
 
     def on_failed(self, session: Session, payable_id: int) -> None:
         ride = session.get(Ride, payable_id)
-        if ride is not None and ride.status == RideStatus.requested:
+        if ride is not None and ride.status in WAITING:
             ride.status, ride.ended_at = RideStatus.cancelled, utcnow()
             record(session, ride, "payment_failed")
 

@@ -4,6 +4,8 @@ from robotaxi_dispatch.rides.models import RideStatus as R
 from robotaxi_dispatch.rides.models import VehicleStatus as V
 
 RIDE_MOVES = {
+    # A booked ride is released to dispatch, cancelled by its rider or when its card is declined.
+    R.scheduled: {R.requested, R.cancelled},
     R.requested: {R.assigned, R.cancelled, R.no_vehicle},
     # Back to requested when the vehicle is withdrawn (fault, operator command) before pickup.
     R.assigned: {R.arriving, R.requested, R.cancelled},

@@ -79,4 +79,5 @@ def test_ride_quotes_say_what_cancelling_costs(client, session):
     quote = client.post("/api/v1/rides/quote", headers=EN, json={
         "pickup": {"lat": 29.6600, "lon": 106.5450}, "dropoff": {"lat": 29.6900, "lon": 106.5800}}).json
     assert quote["cancellation"] == {"free_until_pickup_eta_s": 180, "fee": {"amount": 500, "currency": "CNY"},
-                                     "summary": "Free to cancel until the car is 3 minutes away; after that ¥5.00."}
+                                     "summary": "Free to cancel until the car is 3 minutes away; after that ¥5.00.",
+                                     "free_until": None}  # set for rides booked ahead

@@ -119,6 +119,8 @@ TABLE = [
                ok=PASSED),
     user_owned("GET", "/api/v1/tickets/<int:ticket_id>/qr.svg", "/api/v1/tickets/{ticket}/qr.svg"),
     user_owned("GET", "/api/v1/tickets/<int:ticket_id>.ics", "/api/v1/tickets/{ticket}.ics"),
+    user_owned("POST", "/api/v1/tickets/<int:ticket_id>/ride-home", "/api/v1/tickets/{ticket}/ride-home",
+               body={"dropoff": {"lat": 29.69, "lon": 106.58}}, ok=PASSED),
     user_owned("GET", "/api/v1/bookings/<int:booking_id>.ics", "/api/v1/bookings/{booking}.ics"),
     user_owned("GET", "/api/v1/rides/<int:ride_id>", "/api/v1/rides/{ride}"),
     user_owned("GET", "/api/v1/rides/<int:ride_id>/events", "/api/v1/rides/{ride}/events"),
