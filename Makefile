@@ -72,7 +72,7 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 bench: setup
-	$(PY) -m robotaxi_dispatch.bench $(BENCH_ARGS)  # e.g. BENCH_ARGS="--plot docs/dispatch_quality.png"
+	$(PY) -m robotaxi_dispatch.bench $(BENCH_ARGS)  # e.g. BENCH_ARGS="--plot robotaxi_dispatch/dispatch_quality.png"
 
 # Needs PostgreSQL/PostGIS and Redis on 127.0.0.1 (see load/run.py for the knobs).
 load: setup

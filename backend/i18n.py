@@ -1,6 +1,6 @@
 """Languages and local time as people see them: Accept-Language, the message catalogue, city time.
 
-Error titles and fixed error details come from the gettext catalogues in `translations/`
+Error titles and fixed error details come from the gettext catalogues in `backend/translations/`
 (Babel's .po format, read once): titles under the context `title` keyed by the error code,
 details keyed by their English text, which is also the English answer, and the operator
 console's strings under the context `console`.
@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
-CATALOGUES = Path(__file__).resolve().parent.parent / "translations"
+CATALOGUES = Path(__file__).resolve().parent / "translations"
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 
 # A moment shown to people: RFC 3339 in Chongqing's offset (+08:00), whatever it was stored in.

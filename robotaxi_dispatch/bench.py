@@ -1,7 +1,7 @@
 """Benchmark the engine against its peers on the same data, in one run; print one JSON object.
 
     python -m robotaxi_dispatch.bench [--vehicles 50000] [--requests 2000] [--queries 20000]
-                                      [--quality-vehicles 2000] [--plot docs/dispatch_quality.png]
+                                      [--quality-vehicles 2000] [--plot robotaxi_dispatch/dispatch_quality.png]
 
 Peers (DESIGN.md): scipy cKDTree (rebuilt every tick, no filters), Redis GEOSEARCH pipelined,
 PostGIS KNN with a prepared statement, Redis GEOADD pipelined for ingest. Redis and PostgreSQL

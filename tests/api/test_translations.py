@@ -65,7 +65,7 @@ def test_the_scan_finds_the_codes_it_should():
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_raised_code_has_a_title(language):
     missing = {code: where for code, where in raised_codes().items() if not title(code, language)}
-    assert not missing, f"add these titles to translations/{language.replace('-', '_')}: {missing}"
+    assert not missing, f"add these titles to backend/translations/{language.replace('-', '_')}: {missing}"
 
 
 def test_chinese_titles_are_chinese():
@@ -76,7 +76,7 @@ def test_chinese_titles_are_chinese():
 def test_every_fixed_detail_is_translated_to_chinese():
     untranslated = {text: where for text, where in fixed_details().items()
                     if (None, text) not in catalogue("zh-CN")}
-    assert not untranslated, f"add these details to translations/zh_CN: {untranslated}"
+    assert not untranslated, f"add these details to backend/translations/zh_CN: {untranslated}"
 
 
 def test_no_detail_is_formatted_in_place():
