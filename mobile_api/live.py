@@ -9,7 +9,7 @@ its subject ends, when the token that opened it expires, or when the server shut
 import json
 import random
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 from flask import Response, current_app
@@ -21,7 +21,7 @@ from backend.realtime import CLOSED, DELIVERY_LAG, Message
 
 # What a stream sends for a message: its events as (name, data, id or None), and whether the
 # stream is over. Data is a dict, or JSON already serialised once for many streams.
-Rendered = tuple[list[tuple[str, dict | str, int | None]], bool]
+Rendered = tuple[Sequence[tuple[str, dict | str, int | None]], bool]
 
 
 def sse_event(name: str, data: dict | str, event_id: int | None = None) -> str:
@@ -128,7 +128,8 @@ def _run(stream: LiveStream, opening: Rendered, subscription,
 def _render(stream: LiveStream, messages: list) -> tuple[bytes, bool]:
     """Render what a stream woke up to as one write. A newer unnumbered event (a position, a
     frame) replaces one of its name not yet sent; numbered ones (statuses) all go, in order."""
-    events, done = {}, False
+    events: dict[int | str, tuple[Message, str, dict | str, int | None]] = {}
+    done = False
     for message in messages:
         if message is CLOSED:
             break

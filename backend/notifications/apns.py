@@ -38,6 +38,7 @@ class ApnsPush:
     """Sends alerts through APNs with token-based authentication."""
 
     name = "apns"
+    _token: str | None
 
     def __init__(self, *, key: str, key_id: str, team_id: str, topic: str, api: str = APNS_API):
         self.key, self.key_id, self.team_id, self.topic, self.api = key, key_id, team_id, topic, api.rstrip("/")

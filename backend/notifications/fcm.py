@@ -37,6 +37,7 @@ class FcmPush:
     """Sends through FCM's HTTP v1 API as a service account."""
 
     name = "fcm"
+    _token: str | None
 
     def __init__(self, service_account: dict, *, api: str = FCM_API):
         missing = [f for f in SERVICE_ACCOUNT_FIELDS if not service_account.get(f)]

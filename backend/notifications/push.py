@@ -140,7 +140,8 @@ def providers_from_config(config: dict) -> dict[str, PushProvider]:
     Raises PushNotConfigured for an unknown provider, or one without its credentials outside
     development (in development it is left out with a warning: the embedded default needs none).
     """
-    providers = {"webhook": WebhookPush(allow_private=config.get("PUSH_WEBHOOK_ALLOW_PRIVATE", False))}
+    providers: dict[str, PushProvider] = {
+        "webhook": WebhookPush(allow_private=config.get("PUSH_WEBHOOK_ALLOW_PRIVATE", False))}
     for name in filter(None, (part.strip() for part in (config.get("PUSH_PROVIDERS") or "").split(","))):
         if name not in PROVIDERS:
             raise PushNotConfigured(f"unknown push provider {name!r} in PUSH_PROVIDERS (known: fcm, apns)")

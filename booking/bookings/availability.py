@@ -1,5 +1,6 @@
 """Free slots per resource, for one site or for every nearby site, in a bounded number of queries."""
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -232,7 +233,7 @@ def _kept(session: Session, cache: SlotCache, key, load) -> list[Candidate]:
     return found
 
 
-def _candidates_from(session: Session, sites: list[Site], wanted: ResourceFilter) -> list[Candidate]:
+def _candidates_from(session: Session, sites: Sequence[Site], wanted: ResourceFilter) -> list[Candidate]:
     """Return the sites, in their order, each with its matching active resources (one query)."""
     query = select(Resource).where(Resource.site_id.in_([site.id for site in sites]), Resource.active)
     if wanted.resource_kind:  # the cheap part of the filter in SQL, attributes in Python

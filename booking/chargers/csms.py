@@ -19,6 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+from typing import cast
 from urllib.parse import unquote
 
 from ocpp.routing import on
@@ -96,6 +97,7 @@ def _moment(text: str | None) -> datetime:
 
 def tx_schedule(order: services.Order) -> dict:
     """Return a charging profile's absolute schedule in watts, as both protocols word it."""
+    assert order.payload is not None  # a profile command carries its schedule
     return {"start_schedule": order.payload["start"], "charging_rate_unit": "W",
             "charging_schedule_period": [{"start_period": start, "limit": limit}
                                          for start, limit in order.payload["periods"]]}
@@ -284,9 +286,10 @@ class Line16(_Line, ChargePoint16):
             "cancel_reservation": lambda: call16.CancelReservation(reservation_id=order.session_id),
             "start": lambda: call16.RemoteStartTransaction(id_tag=order.id_token or "",
                                                            connector_id=order.connector_id),
-            "stop": lambda: call16.RemoteStopTransaction(transaction_id=int(order.transaction_id)),
+            # Stop and profile commands are for a running charge, which has its transaction id.
+            "stop": lambda: call16.RemoteStopTransaction(transaction_id=int(cast(str, order.transaction_id))),
             "profile": lambda: call16.SetChargingProfile(connector_id=order.connector_id, cs_charging_profiles={
-                "charging_profile_id": order.session_id, "transaction_id": int(order.transaction_id),
+                "charging_profile_id": order.session_id, "transaction_id": int(cast(str, order.transaction_id)),
                 "stack_level": 0, "charging_profile_purpose": "TxProfile", "charging_profile_kind": "Absolute",
                 "charging_schedule": tx_schedule(order)}),
         }[order.action]()

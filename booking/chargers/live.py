@@ -109,7 +109,7 @@ def move_reservation(session: Session, booking: Booking) -> None:
     charge = session.exec(select(ChargingSession).where(ChargingSession.booking_id == booking.id)).first()
     if charge is None or charge.status != "planned":
         return
-    first = session.get(Connector, charge.connector_id)
+    first = session.get_one(Connector, charge.connector_id)
     if first.resource_id == booking.resource_id:
         return
     if charge.reservation in ("pending", "accepted"):

@@ -5,6 +5,7 @@ from worker threads, the API for binding and operator views.
 """
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -106,7 +107,8 @@ def drop_lapsed(session: Session, *, identities: list[str], silent_since: dateti
     with write_transaction(session):
         for identity in identities:
             point = _point(session, identity)
-            if point.connected and point.last_seen_at < silent_since:  # nobody took it over meanwhile
+            # Nobody took it over meanwhile (a connected point has been seen: connect() sets both).
+            if point.connected and point.last_seen_at is not None and point.last_seen_at < silent_since:
                 _drop(session, point, now)
 
 
@@ -240,7 +242,7 @@ def start_transaction(session: Session, *, plug: Plug, id_token: str | None,
         charge.last_energy_at, charge.updated_at = reading.at, reading.at
         session.flush()
         charge.transaction_id = transaction_id or str(charge.id)
-        replan(session, site_id=session.get(ChargePoint, connector.charge_point_id).site_id, now=reading.at)
+        replan(session, site_id=session.get_one(ChargePoint, connector.charge_point_id).site_id, now=reading.at)
         return charge.transaction_id, charge.booking_id is not None
 
 
@@ -283,8 +285,8 @@ def end_transaction(session: Session, gateway, *, identity: str, transaction_id:
             charge.unplugged_at = reading.at
         session_id = charge.id
         session.flush()
-        replan(session, site_id=session.get(ChargePoint, session.get(Connector, charge.connector_id).charge_point_id)
-               .site_id, now=reading.at)
+        replan(session, site_id=session.get_one(
+            ChargePoint, session.get_one(Connector, charge.connector_id).charge_point_id).site_id, now=reading.at)
     if unplugged:
         settle(session, gateway, session_id=session_id, now=reading.at)
 
@@ -357,8 +359,9 @@ def replan(session: Session, *, site_id: int, now: datetime) -> None:
     fleet = [(charge, connector, resource) for charge, connector, resource in rows if charge.needed_by is not None]
     if not fleet:
         return
+    # fleet holds only the sessions with a needed_by.
     needs = [profiles.FleetNeed(charge.id, max(0.0, (charge.wanted_wh or 0.0) - charge.energy_kwh * 1000),
-                                _max_w(resource), charge.needed_by) for charge, _, resource in fleet]
+                                _max_w(resource), cast(datetime, charge.needed_by)) for charge, _, resource in fleet]
     now = now.replace(microsecond=0)  # a schedule starts on a whole second: its offsets are exact
     plans = profiles.schedules(cap_w=None if cap_kw is None else cap_kw * 1000, now=now, needs=needs,
                                citizens_w=sum(_max_w(r) for c, _, r in rows if c.needed_by is None))

@@ -2,8 +2,10 @@
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import redis
@@ -94,13 +96,15 @@ def fleet_frame(session: Session, r, region: str, *, charging: ChargingDesk | No
     """Return a region's vehicles as columns, its demand and unserved requests, and its alerts."""
     now = utcnow()
     vehicles = _vehicles(session, r, region)
-    requests = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at, Ride.status)
-                            .where(Ride.region == region, Ride.requested_at >= now - HEAT_WINDOW)
-                            .order_by(Ride.id)).all()
+    # sqlmodel's select() is typed for up to four columns; it takes any number.
+    requests: Sequence[Any] = session.exec(select(  # type: ignore[call-overload]
+        Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at, Ride.status)
+        .where(Ride.region == region, Ride.requested_at >= now - HEAT_WINDOW)
+        .order_by(Ride.id)).all()
     # Open requests have no vehicle yet, hence no organisation: an operator sees the demand it may serve.
-    waiting = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at)
-                           .where(Ride.region == region, Ride.status == RideStatus.requested)
-                           .order_by(Ride.id)).all()
+    waiting: Sequence[Any] = session.exec(select(Ride.id, Ride.pickup_lat, Ride.pickup_lon, Ride.requested_at)
+                                          .where(Ride.region == region, Ride.status == RideStatus.requested)
+                                          .order_by(Ride.id)).all()
     return {"region": region, "at": now.isoformat(), "statuses": STATUSES, "low_soc": CHARGE_BELOW_SOC,
             "vehicles": vehicles,
             "requests": [{"id": ride.id, "lat": ride.pickup_lat, "lon": ride.pickup_lon,
@@ -115,12 +119,13 @@ def fleet_frame(session: Session, r, region: str, *, charging: ChargingDesk | No
 
 def _vehicles(session: Session, r, region: str) -> dict[str, list]:
     """Return the region's vehicles at their latest positions as columns; unplaced ones are left out."""
-    rows = session.exec(select(Vehicle.id, Vehicle.organisation_id, Vehicle.lat, Vehicle.lon, Vehicle.heading,
+    # sqlmodel's select() is typed for up to four columns; it takes any number.
+    rows = session.exec(select(Vehicle.id, Vehicle.organisation_id, Vehicle.lat, Vehicle.lon, Vehicle.heading,  # type: ignore[call-overload]
                                Vehicle.status, Vehicle.soc, Vehicle.ride_id, Vehicle.target_lat,
                                Vehicle.target_lon, Vehicle.charge_booking_id)
                         .where(Vehicle.region == region).order_by(Vehicle.id)).all()
     latest = positions.latest_of_region(r, region)
-    columns = {name: [] for name in COLUMNS + ("booking",)}
+    columns: dict[str, list] = {name: [] for name in COLUMNS + ("booking",)}
     for vid, org, lat, lon, heading, status, soc, ride, to_lat, to_lon, booking in rows:
         fresh = latest.get(vid)
         if fresh:
@@ -159,7 +164,8 @@ def _faults(vehicles: dict[str, list]) -> list[dict]:
 
 def _stuck_rides(session: Session, region: str, now) -> list[dict]:
     """Return rides assigned longer than STUCK_AFTER and still not picked up, oldest first."""
-    rows = session.exec(select(Ride.id, Ride.status, Ride.assigned_at, Ride.pickup_lat, Ride.pickup_lon,
+    # sqlmodel's select() is typed for up to four columns; it takes any number.
+    rows = session.exec(select(Ride.id, Ride.status, Ride.assigned_at, Ride.pickup_lat, Ride.pickup_lon,  # type: ignore[call-overload]
                                Vehicle.id, Vehicle.organisation_id)
                         .join(Vehicle, Vehicle.id == Ride.vehicle_id)
                         .where(Ride.region == region, Ride.status.in_(WAITING),

@@ -138,7 +138,7 @@ def _nearest_sources(forecast: DemandForecast, src: np.ndarray, dst: np.ndarray,
     # No road is shorter than the straight line: only sources that close can be near enough.
     d, j = cKDTree(np.column_stack([sx, sy])).query(np.column_stack([bx, by]), k=k,
                                                      distance_upper_bound=float(reach[dst].max()))
-    d, j = d.reshape(len(dst), k), j.reshape(len(dst), k)
+    d, j = np.asarray(d).reshape(len(dst), k), j.reshape(len(dst), k)
     rows, cols = np.nonzero(d <= reach[dst][:, None])
     return src[j[rows, cols]], dst[rows]
 

@@ -1,5 +1,7 @@
 """Operators' fleet: vehicles, telemetry, vehicle events and commands, live view and KPIs."""
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from redis import RedisError
@@ -105,9 +107,11 @@ def _tell_riders(session: Session, redis, moving: list[tuple[TelemetryRow, int]]
     """Publish each served ride's vehicle position, with the pickup ETA until the rider is aboard."""
     if not moving:
         return
-    rides = {ride.id: ride for ride in session.exec(select(Ride.id, Ride.region, Ride.status, Ride.pickup_lat,
-                                                          Ride.pickup_lon)
-                                                   .where(_among(session, Ride.id, [r for _, r in moving])))}
+    # sqlmodel's select() is typed for up to four columns; it takes any number.
+    found: Sequence[Any] = session.exec(select(Ride.id, Ride.region, Ride.status, Ride.pickup_lat,  # type: ignore[call-overload]
+                                               Ride.pickup_lon)
+                                        .where(_among(session, Ride.id, [r for _, r in moving]))).all()
+    rides = {ride.id: ride for ride in found}
     watched = [(row, rides[ride_id]) for row, ride_id in moving if ride_id in rides]
     if not watched:
         return

@@ -1,5 +1,7 @@
 """Ride rules: quote, request (authorising the fare), cancel, and what vehicle events do to a ride."""
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from redis import RedisError
@@ -62,7 +64,7 @@ def nearest_pickup_s(session: Session, redis, ask: tuple[str, Point, int], now: 
     region, point, passengers = ask
     # Columns, not vehicles: every quote reads every free vehicle of the region, and building
     # thousands of ORM objects per quote took a third of the server's time in a load run.
-    rows = session.exec(select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.position_at).where(
+    rows: Sequence[Any] = session.exec(select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.position_at).where(
         Vehicle.region == region, Vehicle.status == VehicleStatus.available,
         Vehicle.seats >= passengers)).all()
     try:
