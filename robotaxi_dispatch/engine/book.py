@@ -24,6 +24,7 @@ class RequestBook:
     picked_up: np.ndarray
     dropped_off: np.ndarray
     pickup_eta_s: np.ndarray
+    pickup_at: np.ndarray
 
     def __init__(self, capacity: int = 1024):
         self.n = 0

@@ -121,7 +121,7 @@ def imbalance(forecast: DemandForecast, idle: Vehicles, arriving: tuple, now: fl
     coming = np.bincount(forecast.zone(*arriving), minlength=len(target))
     surplus = np.floor(np.maximum(have - target, 0)).astype(np.int64)
     deficit = np.rint(np.maximum(target - have - coming, 0)).astype(np.int64)
-    short = rates * limits.horizon_s - have - coming >= 0.5
+    short = rates * limits.horizon_s + forecast.known - have - coming >= 0.5
     return surplus, deficit, np.where(short, limits.max_distance_m, limits.balance_distance_m)
 
 

@@ -29,6 +29,7 @@ def car_on_its_way(session: Session, ride: Ride, vehicle: Vehicle) -> None:
 
 def booked_ride_cancelled(session: Session, ride: Ride) -> None:
     """Tell the rider their booked ride was cancelled because the fare could not be authorised."""
+    assert ride.pickup_at is not None, "only booked rides are told this"
     at = ride.pickup_at.astimezone(SHANGHAI)
     notify(session, user_id=ride.user_id, kind=Kind.ride_cancelled,
            title=("预约行程已取消", "Booked ride cancelled"),

@@ -88,19 +88,27 @@ def book_ride(session: Session, gateway, redis, *, user_id: int, request: RideRe
     A pickup within AUTHORISE_AHEAD is authorised at once (402 when declined), later ones by the job.
     """
     now = now or utcnow()
-    check_pickup_at(request.pickup_at, now)
+    pickup_at = request.pickup_at
+    assert pickup_at is not None, "on-demand rides are requested, not booked"
+    check_pickup_at(pickup_at, now)
     offer, region = services.quote(session, redis, request=request, language=DEFAULT_LANGUAGE, now=now)
     wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is created
     with write_transaction(session):
-        _check_capacity(session, region=region, pickup_at=request.pickup_at)
+        _check_capacity(session, region=region, pickup_at=pickup_at)
         ride = services.new_ride(user_id=user_id, region=region, request=request, offer=offer)
         ride.status = RideStatus.scheduled
         session.add(ride)
         session.flush()
-        services.record(session, ride, "scheduled", pickup_at=request.pickup_at.isoformat())
-    if request.pickup_at - now <= AUTHORISE_AHEAD:
+        services.record(session, ride, "scheduled", pickup_at=pickup_at.isoformat())
+    if pickup_at - now <= AUTHORISE_AHEAD:
         services.authorise_or_give_up(session, gateway, ride)
-    return session.get(Ride, ride.id, populate_existing=True)
+    return session.get_one(Ride, ride.id, populate_existing=True)
+
+
+def _pickup_at(ride: Ride) -> datetime:
+    """Return a booked ride's pickup time (every scheduled ride has one)."""
+    assert ride.pickup_at is not None, "a scheduled ride has a pickup time"
+    return ride.pickup_at
 
 
 def _due(session: Session, *, until: datetime) -> list[Ride]:
@@ -112,11 +120,11 @@ def _due(session: Session, *, until: datetime) -> list[Ride]:
 def _cancel_unpaid(session: Session, gateway, redis, ride: Ride, reason: str) -> None:
     """Cancel a booked ride whose card could not be authorised, and tell the rider."""
     services.give_up(session, gateway, ride.id, reason)  # a declined card has already cancelled it
-    ride = session.get(Ride, ride.id, populate_existing=True)
+    ride = session.get_one(Ride, ride.id, populate_existing=True)
     if ride.status == RideStatus.cancelled:
         with write_transaction(session):
             notices.booked_ride_cancelled(session, ride)
-        notify_ride(redis, ride.id)
+        notify_ride(redis, ride.region, ride.id)
 
 
 def authorise_due(session: Session, gateway, redis, *, now: datetime) -> int:
@@ -141,7 +149,7 @@ def release_due(session: Session, gateway, redis, *, now: datetime) -> list[int]
     rides = [r for r in rides if r.payment_status == services.AUTHORISED]
     nearest = [services.nearest_pickup_s(session, redis, (r.region, Point(lat=r.pickup_lat, lon=r.pickup_lon),
                                                            r.passengers), now) for r in rides]
-    due = booked.release_due([r.pickup_at.timestamp() for r in rides],
+    due = booked.release_due([_pickup_at(r).timestamp() for r in rides],
                              [np.nan if s is None else s for s in nearest], now.timestamp())
     released = []
     with write_transaction(session):
@@ -155,7 +163,7 @@ def release_due(session: Session, gateway, redis, *, now: datetime) -> list[int]
             released.append(ride)
     for ride in released:
         publish_request(redis, ride.region, ride.id)
-        notify_ride(redis, ride.id)
+        notify_ride(redis, ride.region, ride.id)
     return [r.id for r in released]
 
 

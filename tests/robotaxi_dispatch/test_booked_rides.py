@@ -244,9 +244,10 @@ def test_known_demand_raises_a_zones_rebalancing_target():
     forecast = DemandForecast(limits.cell_m)
     idle = Vehicles(np.arange(4), np.full(4, 0.0), np.full(4, 0.0))
     forecast.expect([10_000.0], [0.0], [3.0])
-    surplus, deficit = imbalance(forecast, idle, (np.empty(0), np.empty(0)), 0.0, limits)
+    surplus, deficit, reach = imbalance(forecast, idle, (np.empty(0), np.empty(0)), 0.0, limits)
     zone = forecast.zone([10_000.0], [0.0])[0]
     assert deficit[zone] == 3 and deficit.sum() == 3
+    assert reach[zone] == limits.max_distance_m  # short of its own riders: reached from further away
     forecast.expect([], [])
     assert imbalance(forecast, idle, (np.empty(0), np.empty(0)), 0.0, limits)[1].sum() == 0
 
