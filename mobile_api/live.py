@@ -13,15 +13,25 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 from flask import Response, current_app
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from backend import realtime
 from backend.db import get_session
+from backend.dbtypes import MAX_ID
 from backend.realtime import CLOSED, DELIVERY_LAG, Message
 
 # What a stream sends for a message: its events as (name, data, id or None), and whether the
 # stream is over. Data is a dict, or JSON already serialised once for many streams.
 Rendered = tuple[Sequence[tuple[str, dict | str, int | None]], bool]
+
+
+class StreamHeaders(BaseModel):
+    """Where a reconnecting client left off."""
+
+    # Event ids are row ids: a larger one was never sent (and would overflow the query).
+    last_event_id: int | None = Field(default=None, alias="Last-Event-ID", ge=0, le=MAX_ID,
+                                      description="the id of the last event seen; the ones after it are replayed first")
 
 
 def sse_event(name: str, data: dict | str, event_id: int | None = None) -> str:

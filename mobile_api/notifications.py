@@ -29,7 +29,7 @@ from mobile_api.http import (
     require_principal,
     token_expires_at,
 )
-from mobile_api.live import LiveStream, open_stream, stream_deadline
+from mobile_api.live import LiveStream, StreamHeaders, open_stream, stream_deadline
 from mobile_api.openapi import operation, stream
 
 bp = APIBlueprint("notifications", __name__, url_prefix="/api/v1/me", abp_tags=[Tag(
@@ -48,11 +48,6 @@ class NotificationPath(BaseModel):
 
 class DevicePath(BaseModel):
     device_id: int
-
-
-class StreamHeaders(BaseModel):
-    last_event_id: int | None = Field(default=None, alias="Last-Event-ID", ge=0,
-                                      description="replay the notifications after this one")
 
 
 class InboxPage(BaseModel):

@@ -21,7 +21,7 @@ from mobile_api.http import (
     token_expires_at,
 )
 from mobile_api.idempotency import idempotent
-from mobile_api.live import LiveStream, open_stream, stream_deadline
+from mobile_api.live import LiveStream, StreamHeaders, open_stream, stream_deadline
 from mobile_api.openapi import operation, stream
 from payments.exceptions import PaymentDeclined, PaymentMethodRequired
 from robotaxi_dispatch.rides import listing, scheduled, services, watching
@@ -128,11 +128,6 @@ def cancel_ride(path: RidePath):
     ride = services.cancel_ride(session, payment_gateway(), _redis(), ride_id=path.ride_id,
                                 user_id=principal.user_id)
     return json_response(services.ride_public(session, ride, _redis(), language=current_language()))
-
-
-class StreamHeaders(BaseModel):
-    last_event_id: int | None = Field(default=None, alias="Last-Event-ID", ge=0,
-                                      description="replay the status events after this one")
 
 
 @bp.get("/rides/<int:ride_id>/events", security=BEARER, **operation(

@@ -61,3 +61,11 @@ def test_the_user_stream_counts_toward_the_users_five(app, session, open_stream)
 
 def test_the_user_stream_needs_a_token(client):
     assert client.get(PATH).status_code == 401
+
+
+def test_a_last_event_id_beyond_any_row_id_is_refused_on_both_streams(app, client, session):
+    # It reached the replay query and overflowed PostgreSQL's integer (500) before.
+    headers = {**bearer(app, session, make_user(session)), "Last-Event-ID": "5643880960623846"}
+    for path in (PATH, "/api/v1/rides/1/events"):
+        answer = client.get(path, headers=headers)
+        assert answer.status_code == 422 and answer.json["code"] == "validation_error", (path, answer.json)
