@@ -2,6 +2,7 @@
 import json
 import queue
 import threading
+import time
 
 import pytest
 import requests
@@ -50,7 +51,7 @@ class EventReader:
 
 
 @pytest.fixture
-def open_stream(live_server):
+def open_stream(app, live_server):
     """Open SSE streams on the live server; close them all when the test ends."""
     readers = []
 
@@ -62,6 +63,11 @@ def open_stream(live_server):
     yield opener
     for reader in readers:
         reader.close()
+    # Wait for the server to let them go: a stream it still holds would have its user's slot
+    # renewed after Redis is emptied, and the next test's user (same id) would inherit it.
+    hub, deadline = app.extensions["live_hub"], time.monotonic() + 10
+    while hub.open_streams and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)
