@@ -1,6 +1,7 @@
 """Live stream fixtures: a reader of Server-Sent Events over real HTTP, and quick stream settings."""
 import json
 import queue
+import socket
 import threading
 import time
 
@@ -15,6 +16,7 @@ class EventReader:
 
     def __init__(self, url: str, headers: dict):
         self.response = requests.get(url, headers=headers, stream=True, timeout=(5, 30))
+        self._socket = self.response.raw.connection.sock if self.response.raw.connection else None
         self.items: queue.Queue = queue.Queue()
         self.ended = threading.Event()
         if self.response.status_code == 200:
@@ -47,6 +49,12 @@ class EventReader:
                 return value
 
     def close(self) -> None:
+        """Hang up at once: closing the response alone waits for the reading thread to let go of the socket."""
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:  # the server already ended the stream
+                pass
         self.response.close()
 
 
