@@ -62,9 +62,10 @@ def nearest_pickup_s(session: Session, redis, ask: tuple[str, Point, int], now: 
     exact whenever one is within the dispatcher's pickup limit."""
     here, hour = to_xy(ask[1].lat, ask[1].lon), hour_of(now)
     best = None
-    # Only vehicles near the pickup are read, first those a few minutes away, then once those within
-    # the limit: no car outside a box it cannot leave in `reach` seconds can come sooner than that.
-    for reach in (booked.LEAD_WITHOUT_VEHICLE_S / 3, booked.LEAD_WITHOUT_VEHICLE_S):
+    # Only vehicles near the pickup are read: first those a minute away (an evening fleet nearly always
+    # has one), else once those within the limit. A car outside the box a car covers in `reach` seconds
+    # at the hour's speed cannot come sooner than that.
+    for reach in (60.0, booked.LEAD_WITHOUT_VEHICLE_S):
         found = [(lat, lon) for lat, lon, at in positions.free_near(
             session, redis, ask, reach * SPEED_BY_HOUR[hour] / DETOUR) if at and at >= now - FRESH_POSITION]
         if found:

@@ -77,7 +77,7 @@ def test_a_car_whose_telemetry_is_newer_than_its_row_is_the_nearest(app, session
 def test_a_car_only_within_the_wider_look_is_found(app, session, fleet):
     cars = [car((2500, 0)), car((0, -3000))]
     fleet(cars)
-    assert nearest(app, session) == whole_region(cars) > 300
+    assert nearest(app, session) == whole_region(cars) > 60
 
 
 def test_a_car_heard_of_but_not_yet_written_to_its_row_counts(app, session, fleet):
