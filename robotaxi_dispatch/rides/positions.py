@@ -81,7 +81,7 @@ def free_near(session: Session, r: redis.Redis, ask: tuple[str, Point, int],
         or_(Vehicle.lat.is_(None), Vehicle.lat.between(point.lat - dlat, point.lat + dlat)
             & Vehicle.lon.between(point.lon - dlon, point.lon + dlon)))).all()
     try:
-        reported = latest(r, region, [row.id for row in rows])
+        reported = latest(r, region, [vehicle_id for vehicle_id, *_ in rows])
     except redis.RedisError:  # the rows are at most one flush behind the telemetry
         reported = {}
     found = []
@@ -89,7 +89,7 @@ def free_near(session: Session, r: redis.Redis, ask: tuple[str, Point, int],
         newer = reported.get(vehicle_id)
         if newer and (at is None or newer["position_at"] > at):
             lat, lon, at = newer["lat"], newer["lon"], newer["position_at"]
-        if lat is not None:
+        if lat is not None and lon is not None:
             found.append((lat, lon, at))
     return found
 
