@@ -3,6 +3,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlmodel import Session, SQLModel, select
 
@@ -73,6 +74,12 @@ class ResourceFilter:
                 and (self.voltage_class is None or a.get("voltage_class") == self.voltage_class)
                 and (self.battery_model is None or self.battery_model in a.get("battery_models", []))
                 and (self.car_model is None or a.get("car_model") == self.car_model))
+
+
+@cache
+def _terms(kind: str, language: str) -> CancellationTerms:
+    """Return a kind's cancellation terms in a language, worked out once: the rules are the code's."""
+    return terms(kind, language)  # one object shared by every answer, which only serialise it
 
 
 def check_range(start: datetime, end: datetime) -> None:
@@ -173,7 +180,7 @@ def _site_offers(session: Session, cache: SlotCache, site_id: int, wanted: Resou
                      now=now, limit=None)
     site, public = candidate.view(language)
     return SiteAvailability(site=site, resources=[
-        ResourceSlots(resource=public[r.id], live_status=live.get(r.id), cancellation=terms(r.kind, language),
+        ResourceSlots(resource=public[r.id], live_status=live.get(r.id), cancellation=_terms(r.kind, language),
                       slots=free[r.id]) for r in resources])
 
 
@@ -319,7 +326,7 @@ def _offers(session: Session, cache: SlotCache, area: Area, wanted: ResourceFilt
                          window=window, now=now, limit=SLOTS_PER_RESOURCE_NEARBY)
         for distance, c in batch:
             site, resources = c.view(language)
-            offers = [ResourceSlots(resource=resources[r.id], slots=free[r.id], cancellation=terms(r.kind, language))
+            offers = [ResourceSlots(resource=resources[r.id], slots=free[r.id], cancellation=_terms(r.kind, language))
                       for r in c.resources if free[r.id]]
             if offers:
                 answer.append(SiteAvailability(site=site.model_copy(update={"distance_m": round(distance, 1)}),

@@ -8,18 +8,23 @@ in one statement: a vehicle reporting every second costs one row update per flus
 stood still none (a row only ever takes a newer position). Nothing is taken out of the hash, so
 a flush that failed half-way is simply done again by the next one.
 """
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import redis
 from sqlalchemy import bindparam, or_, text, update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from backend.db import write_transaction
-from robotaxi_dispatch.rides.models import TelemetryRow, Vehicle
+from backend.geo import Point
+from robotaxi_dispatch.rides.models import TelemetryRow, Vehicle, VehicleStatus
 
 FIELDS = ("lat", "lon", "soc", "heading", "speed_mps")
+# How far a vehicle can have gone since its row was last written: a few flushes at city speed.
+DRIFT_M = 500.0
+M_PER_DEG_LAT = 111_320.0
 
 
 def _key(region: str) -> str:
@@ -58,6 +63,35 @@ def latest(r: redis.Redis, region: str, vehicle_ids: list[int]) -> dict[int, dic
 def latest_of_region(r: redis.Redis, region: str) -> dict[int, dict]:
     """Return the latest known position fields of every vehicle of a region heard from lately."""
     return {int(vid): _decode(v) for vid, v in r.hgetall(_key(region)).items()}
+
+
+def free_near(session: Session, r: redis.Redis, ask: tuple[str, Point, int],
+              half_m: float) -> list[tuple[float, float, datetime | None]]:
+    """Return the latest (lat, lon, position_at) of a region's free vehicles with enough seats (region, point,
+    passengers) whose rows lie within half_m of the point north-south and east-west, or drifted out since,
+    or have no position yet."""
+    region, point, seats = ask
+    dlat = (half_m + DRIFT_M) / M_PER_DEG_LAT
+    dlon = dlat / math.cos(math.radians(point.lat))
+    # Columns, not vehicles, and only the box's: reading the region's whole free fleet and building an
+    # object per vehicle for every quote took a third of the server's time in an evening load run.
+    rows = session.exec(select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.position_at).where(
+        Vehicle.region == region, Vehicle.status == VehicleStatus.available, Vehicle.seats >= seats,
+        # a row not yet written since the vehicle was first heard of has only its Redis position
+        or_(Vehicle.lat.is_(None), Vehicle.lat.between(point.lat - dlat, point.lat + dlat)
+            & Vehicle.lon.between(point.lon - dlon, point.lon + dlon)))).all()
+    try:
+        reported = latest(r, region, [vehicle_id for vehicle_id, *_ in rows])
+    except redis.RedisError:  # the rows are at most one flush behind the telemetry
+        reported = {}
+    found = []
+    for vehicle_id, lat, lon, at in rows:
+        newer = reported.get(vehicle_id)
+        if newer and (at is None or newer["position_at"] > at):
+            lat, lon, at = newer["lat"], newer["lon"], newer["position_at"]
+        if lat is not None and lon is not None:
+            found.append((lat, lon, at))
+    return found
 
 
 def overlay(r: redis.Redis, vehicles: Sequence[Vehicle]) -> None:

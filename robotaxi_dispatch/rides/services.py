@@ -1,10 +1,7 @@
 """Ride rules: quote, request (authorising the fare), cancel, and what vehicle events do to a ride."""
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
-from redis import RedisError
 from sqlmodel import Session, select
 
 from backend import logs
@@ -19,8 +16,9 @@ from payments import wallet
 from payments.effects import register_payable
 from payments.models import PaymentInstruction
 from payments.runner import run_after_commit
+from robotaxi_dispatch.engine import booked
 from robotaxi_dispatch.engine.chongqing import to_xy
-from robotaxi_dispatch.engine.eta import BridgeAwareEta
+from robotaxi_dispatch.engine.eta import DETOUR, SPEED_BY_HOUR, BridgeAwareEta
 from robotaxi_dispatch.rides import fares, positions
 from robotaxi_dispatch.rides.models import (
     Ride,
@@ -60,30 +58,23 @@ def _trip(request: RideRequest, at: datetime) -> tuple[float, float]:
 
 
 def nearest_pickup_s(session: Session, redis, ask: tuple[str, Point, int], now: datetime) -> int | None:
-    """Return the pickup seconds of the closest free vehicle of a region (region, pickup, passengers)."""
-    region, point, passengers = ask
-    # Columns, not vehicles: every quote reads every free vehicle of the region, and building
-    # thousands of ORM objects per quote took a third of the server's time in a load run.
-    rows: Sequence[Any] = session.exec(select(Vehicle.id, Vehicle.lat, Vehicle.lon, Vehicle.position_at).where(
-        Vehicle.region == region, Vehicle.status == VehicleStatus.available,
-        Vehicle.seats >= passengers)).all()
-    try:
-        reported = positions.latest(redis, region, [row.id for row in rows])
-    except RedisError:  # the rows are at most one flush behind the telemetry
-        reported = {}
-    found = []
-    for vehicle_id, lat, lon, at in rows:
-        newer = reported.get(vehicle_id)
-        if newer and (at is None or newer["position_at"] > at):
-            lat, lon, at = newer["lat"], newer["lon"], newer["position_at"]
-        if at and at >= now - FRESH_POSITION:
-            found.append((lat, lon))
-    if not found:
-        return None
-    lat, lon = np.array(found).T
-    here = to_xy(point.lat, point.lon)
-    return int(ETA.seconds(*to_xy(lat, lon), np.full(len(lat), here[0]), np.full(len(lat), here[1]),
-                           hour=hour_of(now)).min())
+    """Return the pickup seconds of the closest free vehicle of a region (region, pickup, passengers),
+    exact whenever one is within the dispatcher's pickup limit."""
+    here, hour = to_xy(ask[1].lat, ask[1].lon), hour_of(now)
+    best = None
+    # Only vehicles near the pickup are read: first those a minute away (an evening fleet nearly always
+    # has one), else once those within the limit. A car outside the box a car covers in `reach` seconds
+    # at the hour's speed cannot come sooner than that.
+    for reach in (60.0, booked.LEAD_WITHOUT_VEHICLE_S):
+        found = [(lat, lon) for lat, lon, at in positions.free_near(
+            session, redis, ask, reach * SPEED_BY_HOUR[hour] / DETOUR) if at and at >= now - FRESH_POSITION]
+        if found:
+            lat, lon = np.array(found).T
+            best = int(ETA.seconds(*to_xy(lat, lon), np.full(len(lat), here[0]), np.full(len(lat), here[1]),
+                                   hour=hour).min())
+            if best <= reach:
+                return best
+    return best
 
 
 def quote(session: Session, redis, *, request: RideRequest, language: str,
