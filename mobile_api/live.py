@@ -1,13 +1,16 @@
 """Server-Sent Event streams fed by the process's live hub: replay, then what is published.
 
 A stream claims one of its user's slots and joins the hub before it replays what the client
-missed, so nothing published meanwhile falls between the replay and the live part. It then waits
+missed, so nothing published meanwhile falls between the replay and the live part. That replay
+is its one database read, a few openings of a process at a time, and the connection goes back to
+the pool before the first byte is sent. It then waits
 on its own queue: no thread of its own (under gevent) and no database poll on a timer. It sends
 a `retry:` hint first, a heartbeat comment when nothing else was sent for a while, and ends when
 its subject ends, when the token that opened it expires, or when the server shuts down.
 """
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -19,11 +22,14 @@ from sqlmodel import Session
 from backend import realtime
 from backend.db import get_session
 from backend.dbtypes import MAX_ID
+from backend.exceptions import Unavailable
 from backend.realtime import CLOSED, DELIVERY_LAG, Message
 
 # What a stream sends for a message: its events as (name, data, id or None), and whether the
 # stream is over. Data is a dict, or JSON already serialised once for many streams.
 Rendered = tuple[Sequence[tuple[str, dict | str, int | None]], bool]
+OPENING_READS_AT_ONCE = 8  # openings of one process reading the database at once (a pool holds 10 + 20)
+OPENING_WAIT_S = 10        # how long an opening waits for its turn before 503 + Retry-After
 
 
 class StreamHeaders(BaseModel):
@@ -71,8 +77,7 @@ def open_stream(stream: LiveStream) -> Response:
 
     try:
         subscription = hub.join(stream.channel, stream.kind, slot and (stream.user_id, slot))
-        # Read while the request holds its one database connection: the stream itself holds none.
-        opening = stream.opening(get_session())
+        opening = _read_opening(stream)
     except Exception:
         release()
         raise
@@ -80,6 +85,27 @@ def open_stream(stream: LiveStream) -> Response:
     body = _Body(_run(stream, opening, subscription, pace), release)
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _read_opening(stream: LiveStream) -> Rendered:
+    """Read a stream's replay, a few openings of this process at a time, and give the connection back.
+
+    A rush of openings (clients reconnecting after a deploy) then takes at most a few of the
+    pool's connections, and ordinary requests keep the rest.
+    """
+    reads = current_app.extensions.get("stream_opening_reads")
+    if reads is None:  # made on first use: under gevent, after the standard library was patched
+        reads = current_app.extensions["stream_opening_reads"] = threading.BoundedSemaphore(OPENING_READS_AT_ONCE)
+    if not reads.acquire(timeout=OPENING_WAIT_S):
+        raise Unavailable("database_busy", "The server is busy; retry in a moment.", retry_after_s=3)
+    try:
+        session = get_session()
+        try:
+            return stream.opening(session)
+        finally:
+            session.close()  # the stream holds no connection while it waits
+    finally:
+        reads.release()
 
 
 class _Body:

@@ -124,6 +124,18 @@ def test_open_streams_query_nothing_while_positions_flow(app, client, city, open
     assert statements == []
 
 
+def test_opening_a_stream_reads_the_database_once(app, client, city, open_stream):
+    """The ride, its vehicle and its missed events in one statement; the position from Redis."""
+    ride, vehicle_id = _assigned(app, client, city)
+    _telemetry(client, city, vehicle_id, 29.6611)
+    with statements_run(app) as statements:
+        stream = open_stream(f"/api/v1/rides/{ride['id']}/events", {**city["rider"], "Last-Event-ID": "0"})
+        assert [stream.next("status")["data"]["status"] for _ in range(2)] == ["requested", "assigned"]
+        assert stream.next("position")["data"]["lat"] == 29.6611  # the latest position, not yet in the row
+    queries = [s for s in statements if not s.strip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+    assert len(queries) == 1, queries
+
+
 def test_telemetry_write_behind_keeps_the_latest_position_readable_and_lands(app, client, city, session):
     ride, vehicle_id = _assigned(app, client, city)
     _telemetry(client, city, vehicle_id, 29.6644, 106.5477)
