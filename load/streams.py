@@ -1,7 +1,8 @@
 """`python -m load.streams`: thousands of live streams on the production-like setup, measured.
 
-Starts the platform on 127.0.0.1 as `make load` does (PostgreSQL/PostGIS + Redis, gunicorn with
-the gevent workers of gunicorn.conf.py, `flask dispatch run`), seeds riders whose rides have a
+Starts the platform on 127.0.0.1 as production runs it (PostgreSQL/PostGIS + Redis, a gunicorn
+with the gevent workers of gunicorn.conf.py for the API and another for the streams, as the load
+balancer routes them, `flask dispatch run`), seeds riders whose rides have a
 car coming and operators, moves that fleet once a second through `POST /api/v1/fleet/telemetry`,
 then for each size in STREAMS_SIZES (default 1000,5000,10000) opens that many Server-Sent Event
 streams (riders' ride streams, one rider in four on two devices, and one in a hundred operator
@@ -13,9 +14,10 @@ accepted into a dispatcher's index (50,000 vehicles, batches of 10,000) and the 
 positions each dispatch tick matches with.
 
 Environment: STREAMS_PORT (a free one if unset), STREAMS_SIZES, STREAMS_HOLD_S (seconds each
-size is held while locust runs, 30), STREAMS_LOCUST_USERS (10), STREAMS_WORKERS (gunicorn
-workers, 2), TELEMETRY_VEHICLES (50000), TELEMETRY_SECONDS (20), STREAMS_RESULTS
-(load/streams-results.json), and load/stage.py's.
+size is held while locust runs, 30), STREAMS_LOCUST_USERS (10), STREAMS_API_WORKERS and
+STREAMS_WORKERS (the two gunicorns' workers, 2 each; the streaming one listens on STREAMS_PORT + 1),
+TELEMETRY_VEHICLES (50000), TELEMETRY_SECONDS (20), STREAMS_RESULTS (load/streams-results.json),
+and load/stage.py's.
 """
 import asyncio
 import json
@@ -65,28 +67,33 @@ def raise_fd_limit() -> int:
 
 
 @contextmanager
-def platform(workers: str):
-    """Serve a freshly seeded database with gevent gunicorn, the dispatcher and the scheduler on 127.0.0.1.
+def platform(api_workers: str, stream_workers: str):
+    """Serve a freshly seeded database on 127.0.0.1 as production does: gevent gunicorn for the API,
+    another for the streams (the load balancer's stream routes), the dispatcher and the scheduler.
 
-    Yields the base URL, the environment (with the locust fixture) and the work directory.
+    Yields the API's and the streams' base URLs, the environment (with the locust fixture) and the work directory.
     """
-    port, work = int(os.environ.get("STREAMS_PORT") or _free_port()), Path(tempfile.mkdtemp(prefix="cq-streams-"))
-    settings = Settings.from_env()
+    port = int(os.environ.get("STREAMS_PORT") or _free_port())
+    stream_port = port + 1 if os.environ.get("STREAMS_PORT") else _free_port()
+    work, settings = Path(tempfile.mkdtemp(prefix="cq-streams-")), Settings.from_env()
     with seeded_database("cq_streams") as seeded:
-        env = {**seeded, "PORT": str(port), "WEB_CONCURRENCY": workers}
+        env = {**seeded, "PORT": str(port), "WEB_CONCURRENCY": api_workers}
         people = provision(env, citizens=settings.users, vehicles=settings.vehicles)
         flask = [str(BIN / "flask"), "--app", "wsgi"]
-        server_log = (work / "gunicorn.log").open("w")  # kept for a look at any 5xx
-        processes = [subprocess.Popen([str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py")], cwd=ROOT,
-                                      env=env, stdout=subprocess.DEVNULL, stderr=server_log)]
+        gunicorn = [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py")]
+        processes = [subprocess.Popen(gunicorn, cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL,
+                                      stderr=(work / f"{name}.log").open("w"))  # kept for a look at any 5xx
+                     for name, server_env in (("api", env), ("streams", {**env, "PORT": str(stream_port),
+                                                                          "WEB_CONCURRENCY": stream_workers}))]
         processes += [subprocess.Popen([*flask, *command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL) for command in (["dispatch", "run"], ["jobs", "run"])]
         try:
-            base = f"http://127.0.0.1:{port}"
+            base, streams = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stream_port}"
             _wait_ready(base)
+            _wait_ready(streams)
             fixture = work / "fixture.json"
             fixture.write_text(json.dumps(_fixture(base, settings, people)))
-            yield base, {**env, "LOAD_FIXTURE": str(fixture)}, work
+            yield base, streams, {**env, "LOAD_FIXTURE": str(fixture)}, work
         finally:
             for process in processes:
                 process.terminate()
@@ -94,7 +101,7 @@ def platform(workers: str):
 
 
 def run_locust(base: str, env: dict, csv: Path, *, users: int, seconds: int) -> None:
-    _locust(base, env, csv, MIX, users=users, spawn_rate=users, seconds=seconds)
+    _locust(base, env, csv, MIX, processes=1, users=users, spawn_rate=users, seconds=seconds)
 
 
 # ---- seeding: riders with a car on its way, operators, and the fleet that moves ----
@@ -144,9 +151,10 @@ def seed_riders(app, riders: int, operators: int) -> dict:
                  for u, vid in zip(users, vehicle_ids)]
         session.add_all(rides)
         session.commit()
-        for ride in rides:
-            session.execute(Vehicle.__table__.update().where(Vehicle.__table__.c.id == ride.vehicle_id)
-                            .values(status=VehicleStatus.dispatched, ride_id=ride.id))
+        vehicles, ride_rows = Vehicle.__table__, Ride.__table__
+        session.execute(vehicles.update()  # one statement for the whole fleet (UPDATE ... FROM rides)
+                        .where(vehicles.c.organisation_id.in_(orgs), ride_rows.c.vehicle_id == vehicles.c.id)
+                        .values(status=VehicleStatus.dispatched, ride_id=ride_rows.c.id))
         session.commit()
         rider_tokens = _tokens(app, [Principal(u.id, frozenset({"citizen"}), frozenset()) for u in users])
         op_tokens = _tokens(app, [Principal(u.id, frozenset({"operator"}), frozenset({orgs[n % FLEETS]}))
@@ -298,12 +306,14 @@ def _api_latency(csv_prefix: Path) -> dict:
     return {"requests": count, "failures": failures, "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
 
-def measure_streams(base: str, env: dict, work: Path, seeded: dict, sizes: list[int]) -> dict:
-    """Run locust alone, then beside each number of open streams."""
+def measure_streams(base: str, streams: str, env: dict, work: Path, seeded: dict, sizes: list[int]) -> dict:
+    """Run locust on the API alone, then beside each number of streams open on the streaming server."""
     users, hold_s = int(os.environ.get("STREAMS_LOCUST_USERS", "10")), float(os.environ.get("STREAMS_HOLD_S", "30"))
+    # A warm-up first, so the run without streams does not pay for a cold server's first requests.
+    run_locust(base, env, work / "warm-up", users=users, seconds=10)
     run_locust(base, env, work / "alone", users=users, seconds=int(hold_s))
     alone = _api_latency(work / "alone")
-    port, runs = int(base.rsplit(":", 1)[1]), []
+    port, runs = int(streams.rsplit(":", 1)[1]), []
     for size in sizes:
         ready, answer = multiprocessing.Event(), multiprocessing.Queue()
         clients = multiprocessing.Process(target=_client_process,
@@ -380,20 +390,21 @@ def measure_telemetry(app, base: str, vehicles: int, seconds: float) -> dict:
 def main() -> int:
     fd_limit = raise_fd_limit()
     sizes = [int(n) for n in os.environ.get("STREAMS_SIZES", "1000,5000,10000").split(",")]
-    workers = os.environ.get("STREAMS_WORKERS", "2")
-    with platform(workers) as (base, env, work):
+    workers = {"api": os.environ.get("STREAMS_API_WORKERS", "2"), "streams": os.environ.get("STREAMS_WORKERS", "2")}
+    with platform(workers["api"], workers["streams"]) as (base, stream_base, env, work):
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
         app = create_app()
         riders, consoles = stream_plan(max(sizes))
         seeded = seed_riders(app, riders, consoles // CONSOLES_PER_OPERATOR + 1)
         mover = FleetMover(base, seeded["operator"], seeded["vehicles"])
         threading.Thread(target=mover.run, daemon=True).start()
-        streams = measure_streams(base, env, work, seeded, sizes)
+        streams = measure_streams(base, stream_base, env, work, seeded, sizes)
         mover.stop.set()
         telemetry = measure_telemetry(app, base, int(os.environ.get("TELEMETRY_VEHICLES", "50000")),
                                       float(os.environ.get("TELEMETRY_SECONDS", "20")))
     result = {"at": datetime.now(UTC).isoformat(timespec="minutes"), "cpus": os.cpu_count(),
-              "gunicorn_workers": int(workers), "fd_limit": fd_limit, "moving_vehicles": riders, **streams,
+              "gunicorn_workers": {k: int(v) for k, v in workers.items()}, "fd_limit": fd_limit,
+              "moving_vehicles": riders, **streams,
               "telemetry": telemetry}
     Path(os.environ.get("STREAMS_RESULTS", ROOT / "load" / "streams-results.json")).write_text(
         json.dumps(result, indent=2) + "\n")
