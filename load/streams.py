@@ -57,6 +57,7 @@ FLEETS = 4                 # operating companies sharing the city's robotaxis, e
 LIANGJIANG = (29.60, 29.74, 106.45, 106.65)  # south, north, west, east of the moving fleet
 RAMP_S = 120        # how long clients keep arriving (and retrying) before the measurement starts
 PUBLISHED_AT = re.compile(rb'"t": ([0-9.]+)')
+PROBLEM_CODE = re.compile(rb'"code": ?"([a-z_]+)"')
 
 
 def raise_fd_limit() -> int:
@@ -207,14 +208,26 @@ async def _connect(port: int, path: str, token: str, stats: dict):
         await asyncio.sleep(3)
 
 
+async def _problem_code(reader) -> bytes:
+    """Return the `code` of a problem+json answer, or nothing if it does not come within 5 s."""
+    async def read() -> bytes:  # `"code": "` then the value up to its closing quote
+        return await reader.readuntil(b'"code"') + await reader.readuntil(b'"') + await reader.readuntil(b'"')
+    try:
+        return b"".join(PROBLEM_CODE.findall(await asyncio.wait_for(read(), 5)))
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return b""
+
+
 async def _hold(port: int, path: str, token: str, stats: dict, window: dict) -> None:
     try:
         reader, writer, status = await _connect(port, path, token, stats)
     except OSError:
         stats["failed"] += 1
         return
-    if b" 200 " not in status:
-        stats["refused"][status.decode().strip()] = stats["refused"].get(status.decode().strip(), 0) + 1
+    if b" 200 " not in status:  # counted by status and problem code
+        answer = (status.split(b" ")[1] + b" " + await _problem_code(reader)).decode()
+        stats["refused"][answer] = stats["refused"].get(answer, 0) + 1
+        writer.close()
         return
     stats["held"] += 1
     try:
