@@ -1,9 +1,11 @@
 """A rider's live stream over real HTTP on both backends: publish path, replay, heartbeat, limits."""
+import threading
 import time
 
 from sqlmodel import select
 
 from backend.dbtypes import utcnow
+from mobile_api import live
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.rides import positions
 from robotaxi_dispatch.rides.models import Vehicle
@@ -99,6 +101,20 @@ def test_a_process_over_its_ceiling_answers_503_with_retry_after(app, client, ci
         hub.max_streams = saved
     assert refused.status_code == 503 and refused.headers["Retry-After"]
     assert refused.json()["code"] == "too_many_streams"
+
+
+def test_an_opening_waits_for_its_turn_then_answers_503(app, client, city, open_stream, monkeypatch):
+    """Openings of a process take turns; one that gets none in time is told when to come back."""
+    ride = request(client, city)
+    turns = threading.BoundedSemaphore(1)
+    monkeypatch.setitem(app.extensions, "stream_openings", turns)
+    monkeypatch.setattr(live, "OPENING_WAIT_S", 0.3)
+    turns.acquire()  # another opening is at work
+    refused = open_stream(f"/api/v1/rides/{ride['id']}/events", city["rider"]).response
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert refused.json()["code"] == "database_busy"
+    turns.release()
+    assert open_stream(f"/api/v1/rides/{ride['id']}/events", city["rider"]).response.status_code == 200
 
 
 def test_another_riders_ride_cannot_be_watched(app, client, city, session):
