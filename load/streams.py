@@ -9,7 +9,7 @@ streams (riders' ride streams, one rider in four on two devices, and one in a hu
 consoles, two per operator, one of them cut to a box)
 and runs the citizens' locust evening beside them. It prints one JSON object: streams held,
 refused and dropped, delivery latency from publish to client receipt, and the API's p50/p95
-against the same locust run without streams. Then the telemetry figure: positions per second
+against the same locust run without streams just before. Then the telemetry figure: positions per second
 accepted into a dispatcher's index (50,000 vehicles, batches of 10,000) and the age of the
 positions each dispatch tick matches with.
 
@@ -58,6 +58,7 @@ LIANGJIANG = (29.60, 29.74, 106.45, 106.65)  # south, north, west, east of the m
 RAMP_S = 120        # how long clients keep arriving (and retrying) before the measurement starts
 PUBLISHED_AT = re.compile(rb'"t": ([0-9.]+)')
 PROBLEM_CODE = re.compile(rb'"code": ?"([a-z_]+)"')
+LAG_BUCKET = re.compile(r'^sse_delivery_lag_seconds_bucket\{kind="(\w+)",le="([0-9.]+|\+Inf)"\} ([0-9.e+]+)$', re.M)
 
 
 def raise_fd_limit() -> int:
@@ -319,30 +320,54 @@ def _api_latency(csv_prefix: Path) -> dict:
     return {"requests": count, "failures": failures, "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
 
+def _server_lag(streams: str) -> dict[tuple[str, float], float]:
+    """Return the streaming server's delivery-lag histogram (publish to the write on the socket):
+    cumulative counts by (stream kind, bucket bound in seconds)."""
+    counts = {}
+    for kind, bound, count in LAG_BUCKET.findall(requests.get(f"{streams}/metrics", timeout=30).text):
+        counts[(kind, float(bound))] = float(count)
+    return counts
+
+
+def _lag_bounds(before: dict, after: dict) -> dict:
+    """Return, per stream kind, the bucket bounds holding the p50 and p99 of what was written in between."""
+    bounds = {}
+    for kind in sorted({kind for kind, _ in after}):
+        cumulative = [(bound, after[kind, bound] - before.get((kind, bound), 0.0))
+                      for (k, bound) in sorted(after) if k == kind]
+        total = cumulative[-1][1]
+        bounds[kind] = {f"p{q}_at_most_s": next((b for b, n in cumulative if total and n >= total * q / 100), None)
+                        for q in (50, 99)}
+    return bounds
+
+
 def measure_streams(base: str, streams: str, env: dict, work: Path, seeded: dict, sizes: list[int]) -> dict:
-    """Run locust on the API alone, then beside each number of streams open on the streaming server."""
+    """For each number of streams, run locust on the API alone, then beside that many streams open
+    on the streaming server: each ratio compares two neighbouring half-minutes of a shared machine."""
     users, hold_s = int(os.environ.get("STREAMS_LOCUST_USERS", "10")), float(os.environ.get("STREAMS_HOLD_S", "30"))
-    # A warm-up first, so the run without streams does not pay for a cold server's first requests.
+    # A warm-up first, so the first run without streams does not pay for a cold server's first requests.
     run_locust(base, env, work / "warm-up", users=users, seconds=10)
-    run_locust(base, env, work / "alone", users=users, seconds=int(hold_s))
-    alone = _api_latency(work / "alone")
     port, runs = int(streams.rsplit(":", 1)[1]), []
     for size in sizes:
+        run_locust(base, env, work / f"alone{size}", users=users, seconds=int(hold_s))
+        alone = _api_latency(work / f"alone{size}")
         ready, answer = multiprocessing.Event(), multiprocessing.Queue()
         clients = multiprocessing.Process(target=_client_process,
                                           args=(port, _targets(seeded, size), hold_s + 5, ready, answer))
         clients.start()
         ready.wait()
+        lag_before = _server_lag(streams)
         run_locust(base, env, work / f"with{size}", users=users, seconds=int(hold_s))
+        server_lag = _lag_bounds(lag_before, _server_lag(streams))
         held = answer.get()
         clients.join()
         api = _api_latency(work / f"with{size}")
-        ratio = {f"api_{p}_ratio": api[f"{p}_ms"] and round(api[f"{p}_ms"] / alone[f"{p}_ms"], 2)
+        ratio = {f"api_{p}_ratio": api[f"{p}_ms"] and alone[f"{p}_ms"] and round(api[f"{p}_ms"] / alone[f"{p}_ms"], 2)
                  for p in ("p50", "p95")}
-        runs.append({**held, "api": api, **ratio})
+        runs.append({**held, "server_delivery": server_lag, "api_without_streams": alone, "api": api, **ratio})
         print(json.dumps(runs[-1]), file=sys.stderr)
         time.sleep(5)  # the server notices the closed streams
-    return {"api_without_streams": alone, "runs": runs}
+    return {"runs": runs}
 
 
 # ---- telemetry: positions per second into a dispatcher's index ----
