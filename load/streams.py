@@ -21,6 +21,7 @@ and load/stage.py's.
 """
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -329,6 +330,10 @@ def _server_lag(streams: str) -> dict[tuple[str, float], float]:
     return counts
 
 
+def _bound(seconds: float) -> float | str:
+    return seconds if math.isfinite(seconds) else "over the last bucket"  # JSON has no infinity
+
+
 def _lag_bounds(before: dict, after: dict) -> dict:
     """Return, per stream kind, the bucket bounds holding the p50 and p99 of what was written in between."""
     bounds = {}
@@ -336,8 +341,8 @@ def _lag_bounds(before: dict, after: dict) -> dict:
         cumulative = [(bound, after[kind, bound] - before.get((kind, bound), 0.0))
                       for (k, bound) in sorted(after) if k == kind]
         total = cumulative[-1][1]
-        bounds[kind] = {f"p{q}_at_most_s": next((b for b, n in cumulative if total and n >= total * q / 100), None)
-                        for q in (50, 99)}
+        bounds[kind] = {f"p{q}_at_most_s": next((_bound(b) for b, n in cumulative if total and n >= total * q / 100),
+                                                None) for q in (50, 99)}
     return bounds
 
 
