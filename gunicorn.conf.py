@@ -3,7 +3,9 @@
 An open Server-Sent Event stream waits on a queue for its next message, so under gevent it costs
 a greenlet and a socket rather than one of a few threads: thousands stay open while ordinary
 requests keep being served. psycopg 3, redis-py and the embedded dispatcher's threads all run
-cooperatively once gevent has patched the standard library.
+cooperatively once gevent has patched the standard library. Production runs a second server from
+this file on its own port for the stream routes (Procfile's `streams`), so that the fan-out to
+thousands of streams never shares a worker's loop with ordinary requests.
 """
 import gc
 import os

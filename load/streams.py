@@ -1,24 +1,27 @@
 """`python -m load.streams`: thousands of live streams on the production-like setup, measured.
 
-Starts the platform on 127.0.0.1 as `make load` does (PostgreSQL/PostGIS + Redis, gunicorn with
-the gevent workers of gunicorn.conf.py, `flask dispatch run`), seeds riders whose rides have a
+Starts the platform on 127.0.0.1 as production runs it (PostgreSQL/PostGIS + Redis, a gunicorn
+with the gevent workers of gunicorn.conf.py for the API and another for the streams, as the load
+balancer routes them, `flask dispatch run`), seeds riders whose rides have a
 car coming and operators, moves that fleet once a second through `POST /api/v1/fleet/telemetry`,
 then for each size in STREAMS_SIZES (default 1000,5000,10000) opens that many Server-Sent Event
 streams (riders' ride streams, one rider in four on two devices, and one in a hundred operator
 consoles, two per operator, one of them cut to a box)
 and runs the citizens' locust evening beside them. It prints one JSON object: streams held,
 refused and dropped, delivery latency from publish to client receipt, and the API's p50/p95
-against the same locust run without streams. Then the telemetry figure: positions per second
+against the same locust run without streams just before. Then the telemetry figure: positions per second
 accepted into a dispatcher's index (50,000 vehicles, batches of 10,000) and the age of the
 positions each dispatch tick matches with.
 
 Environment: STREAMS_PORT (a free one if unset), STREAMS_SIZES, STREAMS_HOLD_S (seconds each
-size is held while locust runs, 30), STREAMS_LOCUST_USERS (10), STREAMS_WORKERS (gunicorn
-workers, 2), TELEMETRY_VEHICLES (50000), TELEMETRY_SECONDS (20), STREAMS_RESULTS
-(load/streams-results.json), and load/stage.py's.
+size is held while locust runs, 30), STREAMS_LOCUST_USERS (10), STREAMS_API_WORKERS and
+STREAMS_WORKERS (the two gunicorns' workers, 2 each; the streaming one listens on STREAMS_PORT + 1),
+TELEMETRY_VEHICLES (50000), TELEMETRY_SECONDS (20), STREAMS_RESULTS (load/streams-results.json),
+and load/stage.py's.
 """
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -55,6 +58,8 @@ FLEETS = 4                 # operating companies sharing the city's robotaxis, e
 LIANGJIANG = (29.60, 29.74, 106.45, 106.65)  # south, north, west, east of the moving fleet
 RAMP_S = 120        # how long clients keep arriving (and retrying) before the measurement starts
 PUBLISHED_AT = re.compile(rb'"t": ([0-9.]+)')
+PROBLEM_CODE = re.compile(rb'"code": ?"([a-z_]+)"')
+LAG_BUCKET = re.compile(r'^sse_delivery_lag_seconds_bucket\{kind="(\w+)",le="([0-9.]+|\+Inf)"\} ([0-9.e+]+)$', re.M)
 
 
 def raise_fd_limit() -> int:
@@ -65,28 +70,33 @@ def raise_fd_limit() -> int:
 
 
 @contextmanager
-def platform(workers: str):
-    """Serve a freshly seeded database with gevent gunicorn, the dispatcher and the scheduler on 127.0.0.1.
+def platform(api_workers: str, stream_workers: str):
+    """Serve a freshly seeded database on 127.0.0.1 as production does: gevent gunicorn for the API,
+    another for the streams (the load balancer's stream routes), the dispatcher and the scheduler.
 
-    Yields the base URL, the environment (with the locust fixture) and the work directory.
+    Yields the API's and the streams' base URLs, the environment (with the locust fixture) and the work directory.
     """
-    port, work = int(os.environ.get("STREAMS_PORT") or _free_port()), Path(tempfile.mkdtemp(prefix="cq-streams-"))
-    settings = Settings.from_env()
+    port = int(os.environ.get("STREAMS_PORT") or _free_port())
+    stream_port = port + 1 if os.environ.get("STREAMS_PORT") else _free_port()
+    work, settings = Path(tempfile.mkdtemp(prefix="cq-streams-")), Settings.from_env()
     with seeded_database("cq_streams") as seeded:
-        env = {**seeded, "PORT": str(port), "WEB_CONCURRENCY": workers}
+        env = {**seeded, "PORT": str(port), "WEB_CONCURRENCY": api_workers}
         people = provision(env, citizens=settings.users, vehicles=settings.vehicles)
         flask = [str(BIN / "flask"), "--app", "wsgi"]
-        server_log = (work / "gunicorn.log").open("w")  # kept for a look at any 5xx
-        processes = [subprocess.Popen([str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py")], cwd=ROOT,
-                                      env=env, stdout=subprocess.DEVNULL, stderr=server_log)]
+        gunicorn = [str(BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py")]
+        processes = [subprocess.Popen(gunicorn, cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL,
+                                      stderr=(work / f"{name}.log").open("w"))  # kept for a look at any 5xx
+                     for name, server_env in (("api", env), ("streams", {**env, "PORT": str(stream_port),
+                                                                          "WEB_CONCURRENCY": stream_workers}))]
         processes += [subprocess.Popen([*flask, *command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL) for command in (["dispatch", "run"], ["jobs", "run"])]
         try:
-            base = f"http://127.0.0.1:{port}"
+            base, streams = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stream_port}"
             _wait_ready(base)
+            _wait_ready(streams)
             fixture = work / "fixture.json"
             fixture.write_text(json.dumps(_fixture(base, settings, people)))
-            yield base, {**env, "LOAD_FIXTURE": str(fixture)}, work
+            yield base, streams, {**env, "LOAD_FIXTURE": str(fixture)}, work
         finally:
             for process in processes:
                 process.terminate()
@@ -94,7 +104,7 @@ def platform(workers: str):
 
 
 def run_locust(base: str, env: dict, csv: Path, *, users: int, seconds: int) -> None:
-    _locust(base, env, csv, MIX, users=users, spawn_rate=users, seconds=seconds)
+    _locust(base, env, csv, MIX, processes=1, users=users, spawn_rate=users, seconds=seconds)
 
 
 # ---- seeding: riders with a car on its way, operators, and the fleet that moves ----
@@ -144,9 +154,10 @@ def seed_riders(app, riders: int, operators: int) -> dict:
                  for u, vid in zip(users, vehicle_ids)]
         session.add_all(rides)
         session.commit()
-        for ride in rides:
-            session.execute(Vehicle.__table__.update().where(Vehicle.__table__.c.id == ride.vehicle_id)
-                            .values(status=VehicleStatus.dispatched, ride_id=ride.id))
+        vehicles, ride_rows = Vehicle.__table__, Ride.__table__
+        session.execute(vehicles.update()  # one statement for the whole fleet (UPDATE ... FROM rides)
+                        .where(vehicles.c.organisation_id.in_(orgs), ride_rows.c.vehicle_id == vehicles.c.id)
+                        .values(status=VehicleStatus.dispatched, ride_id=ride_rows.c.id))
         session.commit()
         rider_tokens = _tokens(app, [Principal(u.id, frozenset({"citizen"}), frozenset()) for u in users])
         op_tokens = _tokens(app, [Principal(u.id, frozenset({"operator"}), frozenset({orgs[n % FLEETS]}))
@@ -199,14 +210,26 @@ async def _connect(port: int, path: str, token: str, stats: dict):
         await asyncio.sleep(3)
 
 
+async def _problem_code(reader) -> bytes:
+    """Return the `code` of a problem+json answer, or nothing if it does not come within 5 s."""
+    async def read() -> bytes:  # `"code": "` then the value up to its closing quote
+        return await reader.readuntil(b'"code"') + await reader.readuntil(b'"') + await reader.readuntil(b'"')
+    try:
+        return b"".join(PROBLEM_CODE.findall(await asyncio.wait_for(read(), 5)))
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return b""
+
+
 async def _hold(port: int, path: str, token: str, stats: dict, window: dict) -> None:
     try:
         reader, writer, status = await _connect(port, path, token, stats)
     except OSError:
         stats["failed"] += 1
         return
-    if b" 200 " not in status:
-        stats["refused"][status.decode().strip()] = stats["refused"].get(status.decode().strip(), 0) + 1
+    if b" 200 " not in status:  # counted by status and problem code
+        answer = (status.split(b" ")[1] + b" " + await _problem_code(reader)).decode()
+        stats["refused"][answer] = stats["refused"].get(answer, 0) + 1
+        writer.close()
         return
     stats["held"] += 1
     try:
@@ -298,28 +321,58 @@ def _api_latency(csv_prefix: Path) -> dict:
     return {"requests": count, "failures": failures, "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
 
-def measure_streams(base: str, env: dict, work: Path, seeded: dict, sizes: list[int]) -> dict:
-    """Run locust alone, then beside each number of open streams."""
+def _server_lag(streams: str) -> dict[tuple[str, float], float]:
+    """Return the streaming server's delivery-lag histogram (publish to the write on the socket):
+    cumulative counts by (stream kind, bucket bound in seconds)."""
+    counts = {}
+    for kind, bound, count in LAG_BUCKET.findall(requests.get(f"{streams}/metrics", timeout=30).text):
+        counts[(kind, float(bound))] = float(count)
+    return counts
+
+
+def _bound(seconds: float) -> float | str:
+    return seconds if math.isfinite(seconds) else "over the last bucket"  # JSON has no infinity
+
+
+def _lag_bounds(before: dict, after: dict) -> dict:
+    """Return, per stream kind, the bucket bounds holding the p50 and p99 of what was written in between."""
+    bounds = {}
+    for kind in sorted({kind for kind, _ in after}):
+        cumulative = [(bound, after[kind, bound] - before.get((kind, bound), 0.0))
+                      for (k, bound) in sorted(after) if k == kind]
+        total = cumulative[-1][1]
+        bounds[kind] = {f"p{q}_at_most_s": next((_bound(b) for b, n in cumulative if total and n >= total * q / 100),
+                                                None) for q in (50, 99)}
+    return bounds
+
+
+def measure_streams(base: str, streams: str, env: dict, work: Path, seeded: dict, sizes: list[int]) -> dict:
+    """For each number of streams, run locust on the API alone, then beside that many streams open
+    on the streaming server: each ratio compares two neighbouring half-minutes of a shared machine."""
     users, hold_s = int(os.environ.get("STREAMS_LOCUST_USERS", "10")), float(os.environ.get("STREAMS_HOLD_S", "30"))
-    run_locust(base, env, work / "alone", users=users, seconds=int(hold_s))
-    alone = _api_latency(work / "alone")
-    port, runs = int(base.rsplit(":", 1)[1]), []
+    # A warm-up first, so the first run without streams does not pay for a cold server's first requests.
+    run_locust(base, env, work / "warm-up", users=users, seconds=10)
+    port, runs = int(streams.rsplit(":", 1)[1]), []
     for size in sizes:
+        run_locust(base, env, work / f"alone{size}", users=users, seconds=int(hold_s))
+        alone = _api_latency(work / f"alone{size}")
         ready, answer = multiprocessing.Event(), multiprocessing.Queue()
         clients = multiprocessing.Process(target=_client_process,
                                           args=(port, _targets(seeded, size), hold_s + 5, ready, answer))
         clients.start()
         ready.wait()
+        lag_before = _server_lag(streams)
         run_locust(base, env, work / f"with{size}", users=users, seconds=int(hold_s))
+        server_lag = _lag_bounds(lag_before, _server_lag(streams))
         held = answer.get()
         clients.join()
         api = _api_latency(work / f"with{size}")
-        ratio = {f"api_{p}_ratio": api[f"{p}_ms"] and round(api[f"{p}_ms"] / alone[f"{p}_ms"], 2)
+        ratio = {f"api_{p}_ratio": api[f"{p}_ms"] and alone[f"{p}_ms"] and round(api[f"{p}_ms"] / alone[f"{p}_ms"], 2)
                  for p in ("p50", "p95")}
-        runs.append({**held, "api": api, **ratio})
+        runs.append({**held, "server_delivery": server_lag, "api_without_streams": alone, "api": api, **ratio})
         print(json.dumps(runs[-1]), file=sys.stderr)
         time.sleep(5)  # the server notices the closed streams
-    return {"api_without_streams": alone, "runs": runs}
+    return {"runs": runs}
 
 
 # ---- telemetry: positions per second into a dispatcher's index ----
@@ -380,20 +433,21 @@ def measure_telemetry(app, base: str, vehicles: int, seconds: float) -> dict:
 def main() -> int:
     fd_limit = raise_fd_limit()
     sizes = [int(n) for n in os.environ.get("STREAMS_SIZES", "1000,5000,10000").split(",")]
-    workers = os.environ.get("STREAMS_WORKERS", "2")
-    with platform(workers) as (base, env, work):
+    workers = {"api": os.environ.get("STREAMS_API_WORKERS", "2"), "streams": os.environ.get("STREAMS_WORKERS", "2")}
+    with platform(workers["api"], workers["streams"]) as (base, stream_base, env, work):
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
         app = create_app()
         riders, consoles = stream_plan(max(sizes))
         seeded = seed_riders(app, riders, consoles // CONSOLES_PER_OPERATOR + 1)
         mover = FleetMover(base, seeded["operator"], seeded["vehicles"])
         threading.Thread(target=mover.run, daemon=True).start()
-        streams = measure_streams(base, env, work, seeded, sizes)
+        streams = measure_streams(base, stream_base, env, work, seeded, sizes)
         mover.stop.set()
         telemetry = measure_telemetry(app, base, int(os.environ.get("TELEMETRY_VEHICLES", "50000")),
                                       float(os.environ.get("TELEMETRY_SECONDS", "20")))
     result = {"at": datetime.now(UTC).isoformat(timespec="minutes"), "cpus": os.cpu_count(),
-              "gunicorn_workers": int(workers), "fd_limit": fd_limit, "moving_vehicles": riders, **streams,
+              "gunicorn_workers": {k: int(v) for k, v in workers.items()}, "fd_limit": fd_limit,
+              "moving_vehicles": riders, **streams,
               "telemetry": telemetry}
     Path(os.environ.get("STREAMS_RESULTS", ROOT / "load" / "streams-results.json")).write_text(
         json.dumps(result, indent=2) + "\n")

@@ -1,15 +1,19 @@
 """Server-Sent Event streams fed by the process's live hub: replay, then what is published.
 
 A stream claims one of its user's slots and joins the hub before it replays what the client
-missed, so nothing published meanwhile falls between the replay and the live part. It then waits
-on its own queue: no thread of its own (under gevent) and no database poll on a timer. It sends
-a `retry:` hint first, a heartbeat comment when nothing else was sent for a while, and ends when
-its subject ends, when the token that opened it expires, or when the server shuts down.
+missed, so nothing published meanwhile falls between the replay and the live part. That replay
+is its one database read, and the connection goes back to the pool before the first byte is
+sent; a process lets a few openings work at a time. It then waits on its own queue: no thread
+of its own (under gevent) and no database poll on a timer. It sends a `retry:` hint first, a
+heartbeat comment when nothing else was sent for a while, and ends when its subject ends, when
+the token that opened it expires, or when the server shuts down.
 """
 import json
 import random
+import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import Response, current_app
@@ -19,11 +23,16 @@ from sqlmodel import Session
 from backend import realtime
 from backend.db import get_session
 from backend.dbtypes import MAX_ID
+from backend.exceptions import Unavailable
 from backend.realtime import CLOSED, DELIVERY_LAG, Message
 
 # What a stream sends for a message: its events as (name, data, id or None), and whether the
 # stream is over. Data is a dict, or JSON already serialised once for many streams.
 Rendered = tuple[Sequence[tuple[str, dict | str, int | None]], bool]
+OPENINGS_AT_ONCE = 16  # openings of one process at work at once: half its database pool (10 + 20)
+# How long an opening waits for its turn before 503 + Retry-After: a browser's EventSource gives
+# up on a 503, while waiting costs a greenlet and a socket.
+OPENING_WAIT_S = 30
 
 
 class StreamHeaders(BaseModel):
@@ -59,27 +68,55 @@ def stream_deadline(token_expires_at: float) -> float:
 
 
 def open_stream(stream: LiveStream) -> Response:
-    """Claim a slot (429 over the user's limit), join the hub (503 over the process's) and respond."""
+    """Claim a slot (429 over the user's limit), join the hub (503 over the process's), read what the
+    client missed, and respond; a few openings of the process at a time."""
     config, r, hub = current_app.config, current_app.extensions["redis"], current_app.extensions["live_hub"]
-    slot = realtime.claim_slot(r, user_id=stream.user_id, limit=config["SSE_MAX_STREAMS_PER_USER"])
-    subscription = None
+    with _admitted():
+        slot = realtime.claim_slot(r, user_id=stream.user_id, limit=config["SSE_MAX_STREAMS_PER_USER"])
+        subscription = None
 
-    def release() -> None:
-        if subscription is not None:
-            subscription.close()
-        realtime.release_slot(r, user_id=stream.user_id, slot=slot)
+        def release() -> None:
+            if subscription is not None:
+                subscription.close()
+            realtime.release_slot(r, user_id=stream.user_id, slot=slot)
 
-    try:
-        subscription = hub.join(stream.channel, stream.kind, slot and (stream.user_id, slot))
-        # Read while the request holds its one database connection: the stream itself holds none.
-        opening = stream.opening(get_session())
-    except Exception:
-        release()
-        raise
+        try:
+            subscription = hub.join(stream.channel, stream.kind, slot and (stream.user_id, slot))
+            opening = _read_opening(stream)
+        except Exception:
+            release()
+            raise
     pace = (config["SSE_HEARTBEAT_S"], config["SSE_RETRY_MS"])
     body = _Body(_run(stream, opening, subscription, pace), release)
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@contextmanager
+def _admitted() -> Iterator[None]:
+    """Wait for one of the process's few opening turns (503 + Retry-After after OPENING_WAIT_S).
+
+    A rush of openings (clients reconnecting after a deploy) then holds at most a few of the
+    pool's database and Redis connections, and ordinary requests keep the rest.
+    """
+    turns = current_app.extensions.get("stream_openings")
+    if turns is None:  # made on first use: under gevent, after the standard library was patched
+        turns = current_app.extensions["stream_openings"] = threading.BoundedSemaphore(OPENINGS_AT_ONCE)
+    if not turns.acquire(timeout=OPENING_WAIT_S):
+        raise Unavailable("database_busy", "The server is busy; retry in a moment.", retry_after_s=3)
+    try:
+        yield
+    finally:
+        turns.release()
+
+
+def _read_opening(stream: LiveStream) -> Rendered:
+    """Read a stream's replay on the request's session and give the connection back at once."""
+    session = get_session()
+    try:
+        return stream.opening(session)
+    finally:
+        session.close()  # the stream holds no connection while it waits
 
 
 class _Body:

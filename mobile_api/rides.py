@@ -135,14 +135,12 @@ def cancel_ride(path: RidePath):
                                      "`Last-Event-ID`, and `position` events (vehicle_id, lat, lon, heading, at, "
                                      "pickup_eta_s, t: when published)")},
     raises=(NotFound, TooManyRequests, Unavailable)))
-
 def ride_events(path: RidePath, header: StreamHeaders):
     """Server-Sent Events: every status change (with `id:`, replayed after `Last-Event-ID`) and,
     while a vehicle comes and carries the rider, its position with `pickup_eta_s`."""
-    principal, session = require_principal(), get_session()
-    ride = services.own_ride(session, ride_id=path.ride_id, user_id=principal.user_id)
-    watch = watching.RideWatch(current_app.extensions["db_engine"], _redis(), ride_id=ride.id,
-                               seen=header.last_event_id or 0)
-    return open_stream(LiveStream(kind="ride", channel=ride_channel(ride.region, ride.id), user_id=principal.user_id,
+    principal = require_principal()
+    watch = watching.RideWatch(current_app.extensions["db_engine"], _redis(), ride_id=path.ride_id,
+                               user_id=principal.user_id, seen=header.last_event_id or 0)
+    return open_stream(LiveStream(kind="ride", channel=ride_channel(path.ride_id), user_id=principal.user_id,
                                   ends_at=stream_deadline(token_expires_at()), opening=watch.opening,
                                   render=watch.render))

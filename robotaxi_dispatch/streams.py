@@ -1,8 +1,10 @@
 """Redis Streams and leases that carry dispatch work, partitioned by region.
 
 Every key carries its region in a hash tag (`dispatch:{liangjiang}:requests`, and the live
-channels `ride:{liangjiang}:<ride id>`), so Redis Cluster keeps one region's streams, lease and
-publishes on one shard. Telemetry travels as one stream entry per
+channels `ride:{liangjiang}:status` and `ride:{liangjiang}:positions`), so Redis Cluster keeps
+one region's streams, lease and publishes on one shard. A ride's news travels in its region's
+batches, addressed to `ride:<ride id>`: a stream can watch its ride before it has read which
+region the ride is in. Telemetry travels as one stream entry per
 batch (JSON columns), so thousands of positions cost one XADD instead of thousands, and the
 dispatcher turns them into arrays without a loop per row.
 """
@@ -25,9 +27,14 @@ TELEMETRY_MAXLEN = 100_000
 CONSOLE_CHANNEL = "console"
 
 
-def ride_channel(region: str, ride_id: int) -> str:
-    """The live channel of one ride: its status changes and its vehicle's positions."""
-    return f"ride:{{{region}}}:{ride_id}"
+def ride_channel(ride_id: int) -> str:
+    """What a ride's streams watch: its status changes and its vehicle's positions (ride ids are city-wide)."""
+    return f"ride:{ride_id}"
+
+
+def ride_status_channel(region: str) -> str:
+    """The live channel carrying a region's ride status changes."""
+    return f"ride:{{{region}}}:status"
 
 
 def ride_positions_channel(region: str) -> str:
@@ -126,14 +133,14 @@ def release_lease(r: redis.Redis, region: str, owner: str) -> None:
 @best_effort
 def notify_ride(r: redis.Redis, region: str, ride_id: int) -> None:
     """Tell the streams watching a ride that its status changed (they read the new ride events)."""
-    realtime.publish(r, ride_channel(region, ride_id), {"kind": "status"})
+    realtime.publish_batch(r, ride_status_channel(region), {ride_channel(ride_id): {"kind": "status"}})
 
 
 @best_effort
 def publish_ride_positions(r: redis.Redis, region: str, updates: list[tuple[int, dict]]) -> None:
     """Send each ride's watchers its vehicle's new position: one message for the region's batch."""
     realtime.publish_batch(r, ride_positions_channel(region), {
-        ride_channel(region, ride_id): {"kind": "position", **update} for ride_id, update in updates})
+        ride_channel(ride_id): {"kind": "position", **update} for ride_id, update in updates})
 
 
 @best_effort

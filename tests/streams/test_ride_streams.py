@@ -1,9 +1,11 @@
 """A rider's live stream over real HTTP on both backends: publish path, replay, heartbeat, limits."""
+import threading
 import time
 
 from sqlmodel import select
 
 from backend.dbtypes import utcnow
+from mobile_api import live
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.rides import positions
 from robotaxi_dispatch.rides.models import Vehicle
@@ -101,6 +103,20 @@ def test_a_process_over_its_ceiling_answers_503_with_retry_after(app, client, ci
     assert refused.json()["code"] == "too_many_streams"
 
 
+def test_an_opening_waits_for_its_turn_then_answers_503(app, client, city, open_stream, monkeypatch):
+    """Openings of a process take turns; one that gets none in time is told when to come back."""
+    ride = request(client, city)
+    turns = threading.BoundedSemaphore(1)
+    monkeypatch.setitem(app.extensions, "stream_openings", turns)
+    monkeypatch.setattr(live, "OPENING_WAIT_S", 0.3)
+    turns.acquire()  # another opening is at work
+    refused = open_stream(f"/api/v1/rides/{ride['id']}/events", city["rider"]).response
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert refused.json()["code"] == "database_busy"
+    turns.release()
+    assert open_stream(f"/api/v1/rides/{ride['id']}/events", city["rider"]).response.status_code == 200
+
+
 def test_another_riders_ride_cannot_be_watched(app, client, city, session):
     ride = request(client, city)
     stranger = bearer(app, session, make_user(session))
@@ -122,6 +138,18 @@ def test_open_streams_query_nothing_while_positions_flow(app, client, city, open
         for watcher in watchers:
             assert watcher.next("position")["data"]["lat"] >= 29.66
     assert statements == []
+
+
+def test_opening_a_stream_reads_the_database_once(app, client, city, open_stream):
+    """The ride, its vehicle and its missed events in one statement; the position from Redis."""
+    ride, vehicle_id = _assigned(app, client, city)
+    _telemetry(client, city, vehicle_id, 29.6611)
+    with statements_run(app) as statements:
+        stream = open_stream(f"/api/v1/rides/{ride['id']}/events", {**city["rider"], "Last-Event-ID": "0"})
+        assert [stream.next("status")["data"]["status"] for _ in range(2)] == ["requested", "assigned"]
+        assert stream.next("position")["data"]["lat"] == 29.6611  # the latest position, not yet in the row
+    queries = [s for s in statements if not s.strip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+    assert len(queries) == 1, queries
 
 
 def test_telemetry_write_behind_keeps_the_latest_position_readable_and_lands(app, client, city, session):
