@@ -138,6 +138,16 @@ def join(*edges: Candidates) -> Candidates:
                         for f in ("rows", "vehicles", "cost", "pickup_s")))
 
 
+def cheapest(edges: Candidates) -> Candidates:
+    """Return one edge per (request, vehicle) pair, the cheapest, sorted by request then vehicle."""
+    order = np.lexsort((edges.cost, edges.vehicles, edges.rows))
+    rows, vehicles = edges.rows[order], edges.vehicles[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (vehicles[1:] != vehicles[:-1])
+    keep = order[first]
+    return Candidates(edges.rows[keep], edges.vehicles[keep], edges.cost[keep], edges.pickup_s[keep])
+
+
 def assign_rides(requests: OpenRequests, edges: Candidates, *, unserved_s) -> Assignment:
     """Assign vehicles at the least total cost, a request left open costing `unserved_s` (each its own).
 
@@ -147,6 +157,8 @@ def assign_rides(requests: OpenRequests, edges: Candidates, *, unserved_s) -> As
     n = len(requests.ids)
     if n == 0 or len(edges.rows) == 0:
         return Assignment(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+    # A sparse matrix would add up the costs of a pair given twice (kept and found again).
+    edges = cheapest(edges)
     vehicles, col = np.unique(edges.vehicles, return_inverse=True)
     # One private "unserved" column per request keeps the matching full.
     rows = np.concatenate([edges.rows, np.arange(n)])
@@ -155,30 +167,26 @@ def assign_rides(requests: OpenRequests, edges: Candidates, *, unserved_s) -> As
     graph = csr_matrix((costs, (rows, cols)), shape=(n, len(vehicles) + n))
     _, matched = min_weight_full_bipartite_matching(graph)
     served = np.flatnonzero(matched < len(vehicles))
-    return _assignment(requests, edges, served, vehicles[matched[served]])
+    # Edges are sorted by request, then vehicle (column): find each chosen pair's edge by key.
+    keys = edges.rows * len(vehicles) + col
+    chosen = np.searchsorted(keys, served * len(vehicles) + matched[served])
+    return Assignment(requests.ids[served], vehicles[matched[served]], edges.pickup_s[chosen])
 
 
 def assign_greedy(requests: OpenRequests, edges: Candidates) -> Assignment:
     """Serve requests in arrival order, each with its cheapest vehicle still free."""
     order = np.lexsort((edges.cost, edges.rows))
-    rows, vehicles = edges.rows[order], edges.vehicles[order]
+    rows, vehicles, pickup = edges.rows[order], edges.vehicles[order], edges.pickup_s[order]
     starts = np.searchsorted(rows, np.arange(len(requests.ids) + 1))
-    taken, served, chosen = set(), [], []
+    taken, served, chosen, picked = set(), [], [], []
     for row in range(len(requests.ids)):
-        for vehicle in vehicles[starts[row]:starts[row + 1]]:
-            if vehicle not in taken:
-                taken.add(vehicle)
+        for at in range(starts[row], starts[row + 1]):
+            if vehicles[at] not in taken:
+                taken.add(vehicles[at])
                 served.append(row)
-                chosen.append(vehicle)
+                chosen.append(vehicles[at])
+                picked.append(pickup[at])
                 break
-    return _assignment(requests, edges, np.array(served, dtype=np.int64), np.array(chosen, dtype=np.int64))
-
-
-def _assignment(requests: OpenRequests, edges: Candidates, served: np.ndarray,
-                vehicles: np.ndarray) -> Assignment:
-    """Return the assignment with each pair's pickup seconds."""
-    lookup = {(r, v): s for r, v, s in zip(edges.rows.tolist(), edges.vehicles.tolist(),
-                                            edges.pickup_s.tolist())}
-    pickup = np.array([lookup[(r, v)] for r, v in zip(served.tolist(), vehicles.tolist())])
-    return Assignment(requests.ids[served], vehicles, pickup)
+    return Assignment(requests.ids[np.array(served, dtype=np.int64)], np.array(chosen, dtype=np.int64),
+                      np.array(picked, dtype=np.float64))
 
