@@ -11,8 +11,11 @@ rides from the database, so no request is lost.
 Every `REBALANCE_EVERY` ticks, unless the region's operators switched it off
 (`flask dispatch rebalancing REGION off`), idle vehicles are sent toward zones whose demand,
 forecast from the requests this dispatcher has seen, outruns them (`engine.rebalancing`).
-A rebalancing vehicle heads for its target and may still be matched on the way. Demand known
-ahead (rides booked for the next half hour, people leaving events) is added to the forecast
+The plan is worked out in a background thread, between ticks, from a snapshot of the idle
+vehicles and the forecast taken once a tick has matched, so no tick waits for it; the first tick
+after it is ready sends the moves, less those of vehicles matched meanwhile. A rebalancing
+vehicle heads for its target and may still be matched on the way. Demand known ahead (rides
+booked for the next half hour, people leaving events) is added to the forecast
 (`rides.scheduled.known_demand`), so vehicles are there before it.
 
 A ride booked ahead reaches the dispatcher when the scheduler releases it; it goes to no
@@ -28,8 +31,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from copy import deepcopy
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 import redis
@@ -114,6 +120,9 @@ class Dispatcher:
         self.forecast, self._seen_until = rebalancing.DemandForecast(REBALANCING.cell_m), None
         self._heading: dict[int, tuple[float, float]] = {}
         self._ticks = 0
+        # Rebalancing plans are computed here, one at a time, off the matching tick.
+        self._planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rebalancing-{region}")
+        self._plan: Future | None = None
 
     def _consume(self, key: str) -> list[tuple[str, dict]]:
         entries = streams.read_group(self.redis, key, self.owner, pending=self._pending)
@@ -199,16 +208,22 @@ class Dispatcher:
             else:
                 self._follow_telemetry(session, telemetry)
             self._send_to_charge(session, now)
-            if self._ticks % REBALANCE_EVERY == REBALANCE_EVERY - 1 and streams.rebalancing_on(self.redis, self.region):
-                self._rebalance(session, now)
-            self._ticks += 1
+            if self._plan is not None and self._plan.done():
+                plan, self._plan = self._plan, None
+                self._send_rebalancing(session, plan.result(), now)
             assigned, lapsed, owed = self._match(session, now)
             run_after_commit(session, self.gateway, *owed)
+            due = self._ticks % REBALANCE_EVERY == REBALANCE_EVERY - 1
+            self._ticks += 1
+            planning = (self._rebalancing_plan(session, now) if due and self._plan is None
+                        and streams.rebalancing_on(self.redis, self.region) else None)
         streams.ack(self.redis, streams.telemetry_key(self.region), [e for e, _ in telemetry])
         streams.ack(self.redis, streams.requests_key(self.region), [e for e, _ in requests])
         for ride_id in assigned + [r.id for r in lapsed]:
             streams.notify_ride(self.redis, self.region, ride_id)
         TICK_SECONDS.labels(self.region).observe(time.perf_counter() - started)
+        if planning is not None:  # computed while the dispatcher waits for its next tick
+            self._plan = self._planner.submit(planning)
         return {"assigned": len(assigned), "no_vehicle": len(lapsed)}
 
     def _observe(self, rides: list[Ride]) -> None:
@@ -219,17 +234,23 @@ class Dispatcher:
             self.forecast.observe(x, y, max(r.requested_at for r in new).timestamp())
             self._seen_until = max(r.requested_at for r in new)
 
-    def _rebalance(self, session: Session, now: datetime) -> None:
-        """Send idle vehicles toward the zones whose forecast demand outruns them."""
+    def _rebalancing_plan(self, session: Session, now: datetime) -> Callable[[], rebalancing.Moves]:
+        """Return the rebalancing plan of this moment, to compute: on copies, so that ticks may go on meanwhile."""
         slots = self.index.dispatchable(now.timestamp())
         idle = slots[~np.isin(self.index.ids[slots], list(self._heading))]
         coming = np.array(list(self._heading.values())).reshape(-1, 2).T
+        forecast = deepcopy(self.forecast)
         lat, lon, riders = scheduled.known_demand(session, region=self.region, now=now)
-        self.forecast.expect(*to_xy(lat, lon), riders)
-        moves = rebalancing.plan(self.forecast, rebalancing.Vehicles(self.index.ids[idle], self.index.x[idle],
-                                                                    self.index.y[idle]),
-                                 (coming[0], coming[1]), ETA, now=now.timestamp(),
-                                 hour=now.astimezone(fares.SHANGHAI).hour, limits=REBALANCING)
+        forecast.expect(*to_xy(lat, lon), riders)
+        vehicles = rebalancing.Vehicles(self.index.ids[idle], self.index.x[idle], self.index.y[idle])
+        return partial(rebalancing.plan, forecast, vehicles, (coming[0], coming[1]), ETA, now=now.timestamp(),
+                       hour=now.astimezone(fares.SHANGHAI).hour, limits=REBALANCING)
+
+    def _send_rebalancing(self, session: Session, moves: rebalancing.Moves, now: datetime) -> None:
+        """Send the planned moves of vehicles still idle: those matched or sent since are left out."""
+        slots = self.index.dispatchable(now.timestamp())
+        free = self.index.ids[slots]
+        moves = rebalancing.still_free(moves, free[~np.isin(free, list(self._heading))])
         if not len(moves.ids):
             return
         lat, lon = to_lat_lon(moves.x, moves.y)
@@ -304,6 +325,7 @@ class Dispatcher:
                 log.exception("dispatch %s: tick failed, retrying", self.region)
                 self._starting = True
             stop.wait(TICK_S)
+        self._planner.shutdown(wait=False, cancel_futures=True)
         try:
             streams.release_lease(self.redis, self.region, self.owner)
         except redis.RedisError:
