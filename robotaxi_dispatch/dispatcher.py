@@ -347,17 +347,17 @@ class Dispatcher:
         """Return the rides assigned but not picked up, and the vehicles about to drop off with no ride queued."""
         rides = list(session.exec(select(Ride).where(Ride.region == self.region,
                                                      Ride.status == RideStatus.assigned)).all())
-        trips: dict[int, int] = {vid: rid for vid, rid in session.exec(select(Ride.vehicle_id, Ride.id).where(
-            Ride.region == self.region, Ride.status == RideStatus.in_progress)).all() if vid is not None}
+        carrying = session.exec(select(Ride.vehicle_id, Ride.id, Ride.dropoff_lat, Ride.dropoff_lon).where(
+            Ride.region == self.region, Ride.status == RideStatus.in_progress)).all()
+        trips = {vid: rid for vid, rid, _, _ in carrying if vid is not None}
+        dropoffs = {rid: (lat, lon) for _, rid, lat, lon in carrying}
         ids = sorted({r.vehicle_id for r in rides if r.vehicle_id is not None} | set(trips))
         vehicles = {vid: (status, ride_id) for vid, status, ride_id in session.exec(
             select(Vehicle.id, Vehicle.status, Vehicle.ride_id).where(Vehicle.id.in_(ids))).all()} if ids else {}
-        dropoffs = {ride_id: (lat, lon) for ride_id, lat, lon in session.exec(select(
-            Ride.id, Ride.dropoff_lat, Ride.dropoff_lon).where(Ride.id.in_(list(trips.values())))).all()}
         promised = Promised.of(rides, vehicles, dropoffs, self.index, hour)
         holding = set(promised.vehicles.tolist())
         free_after = [(vid, dropoffs[rid]) for vid, rid in trips.items()
-                      if vid not in holding and self.index.known([vid])[0] and rid in dropoffs]
+                      if vid not in holding and self.index.known([vid])[0]]
         return promised, _finishing(free_after, self.index, hour)
 
     def _plan_rides(self, every: list[Ride], first_promised: int, promised: "Promised", finishing: Finishing,
