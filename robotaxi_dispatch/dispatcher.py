@@ -371,7 +371,7 @@ class Dispatcher:
         fresh = join(candidates(requests, self.index, ETA, now=now.timestamp(), hour=hour, k=10, radius_m=8000,
                                 max_pickup_s=MAX_PICKUP_S),
                      finishing_candidates(requests, finishing, ETA, hour=hour, k=10, radius_m=8000,
-                                          max_pickup_s=MAX_PICKUP_S))
+                                          max_pickup_s=MAX_PICKUP_S, premium_s=SERVICE.finishing_premium_s))
         pickup_at = np.array([r.pickup_at.timestamp() if r.pickup_at else np.nan for r in every])
         coming = np.isfinite(promised.remaining_s)
         rows = first_promised + np.flatnonzero(coming)

@@ -35,6 +35,10 @@ class ServiceCosts:
     wait_weight: float = 2.0           # added per second its rider has already waited
     hysteresis_s: float = 120.0        # an assigned ride moves only to a vehicle this much sooner
     finishing_within_s: float = 300.0  # vehicles dropping off this soon are candidates
+    # ... of last resort: a drop-off time is the least sure part of any pickup estimate (traffic
+    # the ETA table does not know lies on the rest of another rider's trip) and a rider promised
+    # a busy car loses any free car that turns up, so such a car costs this much more.
+    finishing_premium_s: float = 300.0
 
     def unserved(self, waited_s, promised=False) -> np.ndarray:
         """Return the cost of leaving each request open: growing with its wait; prohibitive if promised."""
@@ -104,8 +108,8 @@ def candidates(requests: OpenRequests, index: FleetIndex, eta: EtaModel, *, now:
 
 
 def finishing_candidates(requests: OpenRequests, finishing: Finishing, eta: EtaModel, *, hour: int, k: int,
-                         radius_m: float, max_pickup_s: float) -> Candidates:
-    """Return edges to vehicles about to drop off: they drive on from the drop-off when it is done."""
+                         radius_m: float, max_pickup_s: float, premium_s: float) -> Candidates:
+    """Return edges to vehicles about to drop off, `premium_s` dearer: they drive on from the drop-off when done."""
     if not len(finishing.ids) or not len(requests.ids):
         return Candidates(*(np.empty(0, np.int64),) * 2, *(np.empty(0),) * 2)
     qx, qy = to_xy(requests.lat, requests.lon)
@@ -119,8 +123,10 @@ def finishing_candidates(requests: OpenRequests, finishing: Finishing, eta: EtaM
     fx, fy = finishing.x[v], finishing.y[v]
     pickup_m, onward_s = eta.route(fx, fy, qx[rows], qy[rows], hour=hour)
     pickup_s = finishing.seconds_left[v] + onward_s
-    return _edges(rows, finishing.ids[v], finishing.soc[v], pickup_m, pickup_s, requests.trip_m[rows],
-                  max_pickup_s)
+    edges = _edges(rows, finishing.ids[v], finishing.soc[v], pickup_m, pickup_s, requests.trip_m[rows],
+                   max_pickup_s)
+    edges.cost += premium_s
+    return edges
 
 
 def keep_edges(rows: np.ndarray, vehicles: np.ndarray, remaining_s: np.ndarray, costs: ServiceCosts) -> Candidates:
