@@ -19,7 +19,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor  # noqa: E402
+from copy import deepcopy  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
@@ -27,7 +28,7 @@ from scipy.spatial import cKDTree  # noqa: E402
 from robotaxi_dispatch import quality  # noqa: E402
 from robotaxi_dispatch.dispatcher import REBALANCING, SERVICE  # noqa: E402
 from robotaxi_dispatch.engine import rebalancing, synthetic  # noqa: E402
-from robotaxi_dispatch.engine.chongqing import to_xy  # noqa: E402
+from robotaxi_dispatch.engine.chongqing import to_lat_lon, to_xy  # noqa: E402
 from robotaxi_dispatch.engine.eta import BridgeAwareEta  # noqa: E402
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, FleetIndex  # noqa: E402
 from robotaxi_dispatch.engine.matcher import OpenRequests, assign_rides, candidates  # noqa: E402
@@ -160,11 +161,15 @@ def _forecast(rng) -> rebalancing.DemandForecast:
 
 
 def bench_tick(fleet, requests: OpenRequests, rng) -> dict:
-    """Time the dispatcher's heaviest tick: follow every position, match, and rebalance."""
+    """Time the dispatcher's heaviest tick and, apart, the rebalancing plan it computes in the background.
+
+    The tick is what riders wait on: follow every position, match, and send the moves of the last
+    plan (less those of vehicles matched since). The dispatcher computes the next plan in a thread
+    between ticks; the tick is also timed with the plan running beside it, as when a plan overruns.
+    """
     index, eta = loaded_index(fleet), BridgeAwareEta()
     lat, lon = synthetic.move(fleet.lat, fleet.lon, rng, 50)
     forecast, waited = _forecast(rng), rng.uniform(0, 300, len(requests.ids))
-    moves = []
 
     def match():
         index.upsert(fleet.ids, lat, lon, ts=NOW, soc=fleet.soc)
@@ -172,15 +177,35 @@ def bench_tick(fleet, requests: OpenRequests, rng) -> dict:
                            max_pickup_s=MAX_PICKUP_S)
         return assign_rides(requests, edges, unserved_s=SERVICE.unserved(waited))
 
-    def rebalance():
+    def plan():
         slots = index.dispatchable(NOW)
         idle = rebalancing.Vehicles(index.ids[slots], index.x[slots], index.y[slots])
-        moves.append(rebalancing.plan(forecast, idle, (np.empty(0), np.empty(0)), eta, now=NOW, hour=HOUR,
-                                      limits=REBALANCING))
-    match_s = timed(match)
-    tick_s = timed(lambda: (match(), rebalance()))
-    return {"tick_ms": 1000 * tick_s, "tick_match_only_ms": 1000 * match_s,
-            "tick_rebalancing_moves": len(moves[-1].ids)}
+        return rebalancing.plan(deepcopy(forecast), idle, (np.empty(0), np.empty(0)), eta, now=NOW, hour=HOUR,
+                                limits=REBALANCING)
+    moves = plan()
+    heading: dict[int, tuple[float, float]] = {}  # the dispatcher remembers where each vehicle it sent heads
+
+    def tick():
+        match()
+        sent = rebalancing.still_free(moves, index.ids[index.dispatchable(NOW)])
+        heading.update(zip(sent.ids.tolist(), zip(*to_lat_lon(sent.x, sent.y))))
+
+    return {"tick_ms": 1000 * timed(tick), "tick_match_only_ms": 1000 * timed(match),
+            "tick_while_planning_ms": 1000 * _timed_while(tick, plan), "rebalancing_plan_ms": 1000 * timed(plan),
+            "tick_rebalancing_moves": len(moves.ids)}
+
+
+def _timed_while(fn, background, repeats: int = 5) -> float:
+    """Return the median seconds of several runs of `fn`, each while `background` runs in a thread."""
+    runs = []
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        for _ in range(repeats):
+            running = worker.submit(background)
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+            running.result()
+    return statistics.median(runs)
 
 
 def bench_quality(vehicles: int, seed: int) -> dict:
@@ -233,7 +258,9 @@ def verdicts(r: dict) -> dict:
     """Return each target with the measured ratio and whether it is met."""
     checks = {"ingest_updates_per_s": r["ingest_updates_per_s"],
               "knn_vs_ckdtree_rebuild": r["index_qps"] / r["ckdtree_rebuild_query_qps"],
-              "tick_ms": r["tick_ms"], **quality_checks(r["quality"])}
+              "tick_ms": r["tick_ms"], **quality_checks(r["quality"]),
+              # The machine is shared: how many scipy tree rebuilds a tick takes stays comparable across runs.
+              "tick_per_ckdtree_rebuild": r["tick_ms"] / r["ckdtree_rebuild_ms"]}
     if "redis_geosearch_qps" in r:
         checks["knn_vs_redis"] = r["index_qps"] / r["redis_geosearch_qps"]
         checks["ingest_vs_redis_geoadd"] = r["ingest_updates_per_s"] / r["redis_geoadd_updates_per_s"]

@@ -11,8 +11,11 @@ rides from the database, so no request is lost.
 Every `REBALANCE_EVERY` ticks, unless the region's operators switched it off
 (`flask dispatch rebalancing REGION off`), idle vehicles are sent toward zones whose demand,
 forecast from the requests this dispatcher has seen, outruns them (`engine.rebalancing`).
-A rebalancing vehicle heads for its target and may still be matched on the way. Demand known
-ahead (rides booked for the next half hour, people leaving events) is added to the forecast
+The plan is worked out in a background thread, between ticks, from a snapshot of the idle
+vehicles and the forecast taken once a tick has matched, so no tick waits for it; the first tick
+after it is ready sends the moves, less those of vehicles matched meanwhile. A rebalancing
+vehicle heads for its target and may still be matched on the way. Demand known ahead (rides
+booked for the next half hour, people leaving events) is added to the forecast
 (`rides.scheduled.known_demand`), so vehicles are there before it.
 
 A ride booked ahead reaches the dispatcher when the scheduler releases it; it goes to no
@@ -28,8 +31,12 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from copy import deepcopy
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 import redis
@@ -47,8 +54,17 @@ from robotaxi_dispatch.charging import ChargingDesk
 from robotaxi_dispatch.engine import booked, rebalancing
 from robotaxi_dispatch.engine.chongqing import to_lat_lon, to_xy
 from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE, FleetIndex
-from robotaxi_dispatch.engine.matcher import OpenRequests, ServiceCosts, assign_rides, candidates
-from robotaxi_dispatch.rides import fares, fleet, notices, positions, scheduled
+from robotaxi_dispatch.engine.matcher import (
+    Finishing,
+    OpenRequests,
+    ServiceCosts,
+    assign_rides,
+    candidates,
+    finishing_candidates,
+    join,
+    keep_edges,
+)
+from robotaxi_dispatch.rides import fares, fleet, positions, reassign, scheduled
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
 from robotaxi_dispatch.rides.services import AUTHORISED, ETA, record, settle
 
@@ -94,6 +110,50 @@ def _waiting_since(ride: Ride) -> datetime:
     return max(ride.released_at or ride.pickup_at, ride.pickup_at)
 
 
+@dataclass
+class Promised:
+    """Rides assigned but not picked up, their vehicles and the seconds these still need to reach them."""
+    rides: list[Ride]
+    vehicles: np.ndarray     # vehicle id of each ride
+    remaining_s: np.ndarray  # NaN where the vehicle can no longer come (out of service, or unheard of)
+    waiting: np.ndarray      # vehicles free since their drop-off, not yet started on the ride they queued
+
+    @classmethod
+    def of(cls, rides: list[Ride], vehicles: dict[int, tuple], dropoffs: dict[int, tuple[float, float]],
+           index: FleetIndex, hour: int) -> "Promised":
+        """Work out how far each ride's vehicle is: to the pickup, or through its own trip's drop-off first."""
+        ids = np.array([r.vehicle_id or 0 for r in rides], dtype=np.int64)
+        via, coming, waiting = [], [], []
+        for ride in rides:
+            status, serving = vehicles.get(ride.vehicle_id or 0, (None, None))
+            free = status in MATCHABLE and serving is None
+            on_trip = status == VehicleStatus.on_trip and serving in dropoffs
+            via.append(dropoffs[serving] if on_trip else (ride.pickup_lat, ride.pickup_lon))
+            coming.append(free or on_trip or (status == VehicleStatus.dispatched and serving == ride.id))
+            waiting += [ride.vehicle_id] * free
+        can = np.array(coming, dtype=bool) & index.known(ids)
+        remaining = np.full(len(rides), np.nan)
+        if can.any():
+            slots = index.slots_of(ids[can])
+            vx, vy = to_xy(*np.array(via, dtype=np.float64)[can].T)
+            px, py = to_xy(*np.array([(r.pickup_lat, r.pickup_lon) for r in rides])[can].T)
+            remaining[can] = (ETA.seconds(index.x[slots], index.y[slots], vx, vy, hour=hour)
+                              + ETA.seconds(vx, vy, px, py, hour=hour))
+        return cls(rides, ids, remaining, np.array(waiting, dtype=np.int64))
+
+
+def _finishing(free_after: list[tuple[int, tuple[float, float]]], index: FleetIndex, hour: int) -> Finishing:
+    """Return the vehicles (id, drop-off) that will drop off within the matcher's horizon, by the ETA model."""
+    if not free_after:
+        return Finishing(*(np.empty(0, np.int64),) + (np.empty(0),) * 4 + (np.empty(0, np.int8),))
+    ids = np.array([vid for vid, _ in free_after], dtype=np.int64)
+    slots = index.slots_of(ids)
+    dx, dy = to_xy(*np.array([at for _, at in free_after], dtype=np.float64).T)
+    left = ETA.seconds(index.x[slots], index.y[slots], dx, dy, hour=hour)
+    soon = left <= SERVICE.finishing_within_s
+    return Finishing(ids[soon], dx[soon], dy[soon], left[soon], index.soc[slots][soon], index.seats[slots][soon])
+
+
 class Dispatcher:
     """Matches one region's open rides to its vehicles, tick after tick."""
 
@@ -114,6 +174,9 @@ class Dispatcher:
         self.forecast, self._seen_until = rebalancing.DemandForecast(REBALANCING.cell_m), None
         self._heading: dict[int, tuple[float, float]] = {}
         self._ticks = 0
+        # Rebalancing plans are computed here, one at a time, off the matching tick.
+        self._planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rebalancing-{region}")
+        self._plan: Future | None = None
 
     def _consume(self, key: str) -> list[tuple[str, dict]]:
         entries = streams.read_group(self.redis, key, self.owner, pending=self._pending)
@@ -199,16 +262,22 @@ class Dispatcher:
             else:
                 self._follow_telemetry(session, telemetry)
             self._send_to_charge(session, now)
-            if self._ticks % REBALANCE_EVERY == REBALANCE_EVERY - 1 and streams.rebalancing_on(self.redis, self.region):
-                self._rebalance(session, now)
-            self._ticks += 1
-            assigned, lapsed, owed = self._match(session, now)
+            if self._plan is not None and self._plan.done():
+                plan, self._plan = self._plan, None
+                self._send_rebalancing(session, plan.result(), now)
+            assigned, changed, lapsed, owed = self._match(session, now)
             run_after_commit(session, self.gateway, *owed)
+            due = self._ticks % REBALANCE_EVERY == REBALANCE_EVERY - 1
+            self._ticks += 1
+            planning = (self._rebalancing_plan(session, now) if due and self._plan is None
+                        and streams.rebalancing_on(self.redis, self.region) else None)
         streams.ack(self.redis, streams.telemetry_key(self.region), [e for e, _ in telemetry])
         streams.ack(self.redis, streams.requests_key(self.region), [e for e, _ in requests])
-        for ride_id in assigned + [r.id for r in lapsed]:
+        for ride_id in assigned + changed + [r.id for r in lapsed]:
             streams.notify_ride(self.redis, self.region, ride_id)
         TICK_SECONDS.labels(self.region).observe(time.perf_counter() - started)
+        if planning is not None:  # computed while the dispatcher waits for its next tick
+            self._plan = self._planner.submit(planning)
         return {"assigned": len(assigned), "no_vehicle": len(lapsed)}
 
     def _observe(self, rides: list[Ride]) -> None:
@@ -219,17 +288,23 @@ class Dispatcher:
             self.forecast.observe(x, y, max(r.requested_at for r in new).timestamp())
             self._seen_until = max(r.requested_at for r in new)
 
-    def _rebalance(self, session: Session, now: datetime) -> None:
-        """Send idle vehicles toward the zones whose forecast demand outruns them."""
+    def _rebalancing_plan(self, session: Session, now: datetime) -> Callable[[], rebalancing.Moves]:
+        """Return the rebalancing plan of this moment, to compute: on copies, so that ticks may go on meanwhile."""
         slots = self.index.dispatchable(now.timestamp())
         idle = slots[~np.isin(self.index.ids[slots], list(self._heading))]
         coming = np.array(list(self._heading.values())).reshape(-1, 2).T
+        forecast = deepcopy(self.forecast)
         lat, lon, riders = scheduled.known_demand(session, region=self.region, now=now)
-        self.forecast.expect(*to_xy(lat, lon), riders)
-        moves = rebalancing.plan(self.forecast, rebalancing.Vehicles(self.index.ids[idle], self.index.x[idle],
-                                                                    self.index.y[idle]),
-                                 (coming[0], coming[1]), ETA, now=now.timestamp(),
-                                 hour=now.astimezone(fares.SHANGHAI).hour, limits=REBALANCING)
+        forecast.expect(*to_xy(lat, lon), riders)
+        vehicles = rebalancing.Vehicles(self.index.ids[idle], self.index.x[idle], self.index.y[idle])
+        return partial(rebalancing.plan, forecast, vehicles, (coming[0], coming[1]), ETA, now=now.timestamp(),
+                       hour=now.astimezone(fares.SHANGHAI).hour, limits=REBALANCING)
+
+    def _send_rebalancing(self, session: Session, moves: rebalancing.Moves, now: datetime) -> None:
+        """Send the planned moves of vehicles still idle: those matched or sent since are left out."""
+        slots = self.index.dispatchable(now.timestamp())
+        free = self.index.ids[slots]
+        moves = rebalancing.still_free(moves, free[~np.isin(free, list(self._heading))])
         if not len(moves.ids):
             return
         lat, lon = to_lat_lon(moves.x, moves.y)
@@ -239,45 +314,22 @@ class Dispatcher:
                 self._heading[vid] = (x, y)
         log.info("dispatch %s: %d vehicles sent rebalancing", self.region, len(sent))
 
-    def _match(self, session: Session, now: datetime) -> tuple[list[int], list[Ride], list]:
+    def _match(self, session: Session, now: datetime) -> tuple[list[int], list[int], list[Ride], list]:
+        """Match open rides, and again those assigned but not picked up; return (assigned, changed, lapsed, owed)."""
+        hour = now.astimezone(fares.SHANGHAI).hour
         with write_transaction(session):
             # Only rides whose fare is authorised are matched: an unpaid ride is never dispatched.
             rides = list(session.exec(select(Ride).where(
                 Ride.region == self.region, Ride.status == RideStatus.requested,
                 Ride.payment_status == AUTHORISED).order_by(Ride.requested_at).with_for_update()).all())
-            if not rides:
+            promised, finishing = self._promised(session, hour)
+            if not rides and not promised.rides:
                 OPEN_REQUESTS.labels(self.region).set(0)
-                return [], [], []
+                return [], [], [], []
             self._observe(rides)
-            open_rides = OpenRequests(
-                ids=np.array([r.id for r in rides]), lat=np.array([r.pickup_lat for r in rides]),
-                lon=np.array([r.pickup_lon for r in rides]), passengers=np.array([r.passengers for r in rides]),
-                trip_m=np.array([float(r.distance_m) for r in rides]))
-            edges = candidates(open_rides, self.index, ETA, now=now.timestamp(),
-                               hour=now.astimezone(fares.SHANGHAI).hour, k=10, radius_m=8000,
-                               max_pickup_s=MAX_PICKUP_S)
-            pickup_at = np.array([r.pickup_at.timestamp() if r.pickup_at else np.nan for r in rides])
-            edges = booked.not_too_early(edges, pickup_at, now.timestamp())
-            waited = np.array([(now - (r.released_at or r.requested_at)).total_seconds() for r in rides])
-            plan = assign_rides(open_rides, edges, unserved_s=SERVICE.unserved(waited))
-            by_id = {r.id: r for r in rides}
-            assigned = []
-            for ride_id, vehicle_id, pickup_s in zip(plan.request_ids.tolist(), plan.vehicle_ids.tolist(),
-                                                     plan.pickup_s.tolist()):
-                vehicle = fleet.locked_vehicle(session, vehicle_id)
-                if vehicle.status not in MATCHABLE:
-                    continue  # taken out of service since the index was loaded: next tick
-                ride = by_id[ride_id]
-                ride.status, ride.vehicle_id, ride.assigned_at = RideStatus.assigned, vehicle.id, now
-                ride.pickup_eta_s = round(pickup_s)
-                vehicle.status, vehicle.ride_id = VehicleStatus.dispatched, ride.id
-                if self._heading.pop(vehicle.id, None):  # matched on its way: no longer rebalancing
-                    vehicle.target_lat = vehicle.target_lon = None
-                self.index.set_status([vehicle.id], OUT_OF_SERVICE)
-                record(session, ride, "assigned", vehicle_id=vehicle.id, pickup_eta_s=round(pickup_s))
-                if ride.pickup_at is not None:
-                    notices.car_on_its_way(session, ride, vehicle)
-                assigned.append(ride.id)
+            every = rides + promised.rides
+            plan = self._plan_rides(every, len(rides), promised, finishing, now, hour)
+            assigned, changed = self._apply(session, plan, {r.id: r for r in every}, promised, now)
             lapsed = [r for r in rides if r.id not in assigned and _waiting_since(r) <= now - NO_VEHICLE_AFTER]
             for ride in lapsed:
                 ride.status, ride.ended_at = RideStatus.no_vehicle, now
@@ -285,11 +337,117 @@ class Dispatcher:
             owed = [settle(session, ride=ride, keep_fen=0) for ride in lapsed]
         OPEN_REQUESTS.labels(self.region).set(len(rides) - len(assigned) - len(lapsed))
         for ride_id in assigned:  # committed: each under the id of the request that created the ride
-            ride = by_id[ride_id]
+            ride = next(r for r in rides if r.id == ride_id)
             with logs.bound(logs.request_id, ride.request_id):
                 log.info("dispatch %s: ride %s assigned vehicle %s, pickup in %s s", self.region, ride.id,
                          ride.vehicle_id, ride.pickup_eta_s)
-        return assigned, lapsed, owed
+        return assigned, changed, lapsed, owed
+
+    def _promised(self, session: Session, hour: int) -> tuple["Promised", Finishing]:
+        """Return the rides assigned but not picked up, and the vehicles about to drop off with no ride queued."""
+        rides = list(session.exec(select(Ride).where(Ride.region == self.region,
+                                                     Ride.status == RideStatus.assigned)).all())
+        carrying = session.exec(select(Ride.vehicle_id, Ride.id, Ride.dropoff_lat, Ride.dropoff_lon).where(
+            Ride.region == self.region, Ride.status == RideStatus.in_progress)).all()
+        trips = {vid: rid for vid, rid, _, _ in carrying if vid is not None}
+        dropoffs = {rid: (lat, lon) for _, rid, lat, lon in carrying}
+        ids = sorted({r.vehicle_id for r in rides if r.vehicle_id is not None} | set(trips))
+        vehicles = {vid: (status, ride_id) for vid, status, ride_id in session.exec(
+            select(Vehicle.id, Vehicle.status, Vehicle.ride_id).where(Vehicle.id.in_(ids))).all()} if ids else {}
+        promised = Promised.of(rides, vehicles, dropoffs, self.index, hour)
+        holding = set(promised.vehicles.tolist())
+        free_after = [(vid, dropoffs[rid]) for vid, rid in trips.items()
+                      if vid not in holding and self.index.known([vid])[0]]
+        return promised, _finishing(free_after, self.index, hour)
+
+    def _plan_rides(self, every: list[Ride], first_promised: int, promised: "Promised", finishing: Finishing,
+                    now: datetime, hour: int):
+        """Return the least-cost assignment of every ride: free and finishing vehicles, or a promised one's own."""
+        requests = OpenRequests(
+            ids=np.array([r.id for r in every]), lat=np.array([r.pickup_lat for r in every]),
+            lon=np.array([r.pickup_lon for r in every]), passengers=np.array([r.passengers for r in every]),
+            trip_m=np.array([float(r.distance_m) for r in every]))
+        self.index.set_status(promised.waiting, OUT_OF_SERVICE)  # held for the rides they queued
+        fresh = join(candidates(requests, self.index, ETA, now=now.timestamp(), hour=hour, k=10, radius_m=8000,
+                                max_pickup_s=MAX_PICKUP_S),
+                     finishing_candidates(requests, finishing, ETA, hour=hour, k=10, radius_m=8000,
+                                          max_pickup_s=MAX_PICKUP_S, premium_s=SERVICE.finishing_premium_s))
+        pickup_at = np.array([r.pickup_at.timestamp() if r.pickup_at else np.nan for r in every])
+        coming = np.isfinite(promised.remaining_s)
+        rows = first_promised + np.flatnonzero(coming)
+        edges = join(booked.not_too_early(fresh, pickup_at, now.timestamp()),
+                     keep_edges(rows, promised.vehicles[coming], promised.remaining_s[coming], SERVICE))
+        waited = np.array([(now - (r.released_at or r.requested_at)).total_seconds() for r in every])
+        return assign_rides(requests, edges,
+                            unserved_s=SERVICE.unserved(waited, np.arange(len(every)) >= first_promised))
+
+    def _apply(self, session: Session, plan, by_id: dict[int, Ride], promised: "Promised",
+               now: datetime) -> tuple[list[int], list[int]]:
+        """Carry out a plan in the tick's transaction; return the rides newly assigned, and every ride changed."""
+        was = dict(zip([r.id for r in promised.rides], promised.vehicles.tolist()))
+        waiting = set(promised.waiting.tolist())
+        assigned, changed = [], []
+        for ride_id, vehicle_id, pickup_s in zip(plan.request_ids.tolist(), plan.vehicle_ids.tolist(),
+                                                 plan.pickup_s.tolist()):
+            ride = by_id[ride_id]
+            if ride_id not in was:
+                done = self._assign(session, ride, vehicle_id, pickup_s, now)
+                assigned += [ride_id] * done
+            elif vehicle_id != was[ride_id]:
+                done = self._hand_over(session, ride, was[ride_id], vehicle_id, pickup_s, now)
+            else:
+                done = vehicle_id in waiting and self._set_off(session, ride, vehicle_id, pickup_s)
+            changed += [ride_id] * done
+        kept = set(plan.request_ids.tolist())
+        for ride, remaining in zip(promised.rides, promised.remaining_s.tolist()):
+            if np.isnan(remaining) and ride.id not in kept:  # its vehicle cannot come and no other could
+                reassign.withdraw(session, ride)
+                changed.append(ride.id)
+        return assigned, changed
+
+    def _assign(self, session: Session, ride: Ride, vehicle_id: int, pickup_s: float, now: datetime) -> bool:
+        """Give an open ride to a vehicle, free or about to drop off; tell whether it could take it."""
+        vehicle = fleet.locked_vehicle(session, vehicle_id)
+        if not reassign.can_take(vehicle):
+            return False  # taken out of service since the index was loaded: next tick
+        ride.status, ride.vehicle_id, ride.assigned_at = RideStatus.assigned, vehicle.id, now
+        ride.pickup_eta_s = round(pickup_s)
+        reassign.set_off(session, ride, vehicle)
+        self._taken(vehicle.id)
+        record(session, ride, "assigned", vehicle_id=vehicle.id, pickup_eta_s=round(pickup_s))
+        return True
+
+    def _hand_over(self, session: Session, ride: Ride, old_id: int, vehicle_id: int, pickup_s: float,
+                   now: datetime) -> bool:
+        """Move an assigned ride to a vehicle that would arrive much sooner; tell whether it moved."""
+        ride = reassign.locked_ride(session, ride.id)
+        vehicle = fleet.locked_vehicle(session, vehicle_id)
+        if ride.status != RideStatus.assigned or ride.vehicle_id != old_id or not reassign.can_take(vehicle):
+            return False  # picked up, cancelled or the vehicle withdrawn meanwhile: next tick
+        freed = reassign.hand_over(session, ride, vehicle, pickup_s=pickup_s, now=now)
+        self._taken(vehicle.id)
+        if freed is not None:
+            self.index.set_status([freed.id], AVAILABLE)
+        log.info("dispatch %s: ride %s handed from vehicle %s to %s", self.region, ride.id, old_id, vehicle_id)
+        return True
+
+    def _set_off(self, session: Session, ride: Ride, vehicle_id: int, pickup_s: float) -> bool:
+        """Start a vehicle that has dropped off on the ride queued for it; tell whether it set off."""
+        ride = reassign.locked_ride(session, ride.id)
+        vehicle = fleet.locked_vehicle(session, vehicle_id)
+        if ride.status != RideStatus.assigned or ride.vehicle_id != vehicle_id or vehicle.ride_id is not None:
+            return False
+        if not reassign.set_off(session, ride, vehicle):
+            return False
+        ride.pickup_eta_s = round(pickup_s)
+        self._taken(vehicle_id)
+        record(session, ride, "vehicle_on_its_way", vehicle_id=vehicle_id, pickup_eta_s=round(pickup_s))
+        return True
+
+    def _taken(self, vehicle_id: int) -> None:
+        """Stop offering a vehicle that now serves a ride (and forget where it was rebalancing to)."""
+        self._heading.pop(vehicle_id, None)
+        self.index.set_status([vehicle_id], OUT_OF_SERVICE)
 
     def run(self, stop: threading.Event) -> None:
         """Dispatch while holding the region's lease, until stopped; outages are waited out."""
@@ -304,6 +462,7 @@ class Dispatcher:
                 log.exception("dispatch %s: tick failed, retrying", self.region)
                 self._starting = True
             stop.wait(TICK_S)
+        self._planner.shutdown(wait=False, cancel_futures=True)
         try:
             streams.release_lease(self.redis, self.region, self.owner)
         except redis.RedisError:

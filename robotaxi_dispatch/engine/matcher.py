@@ -35,6 +35,10 @@ class ServiceCosts:
     wait_weight: float = 2.0           # added per second its rider has already waited
     hysteresis_s: float = 120.0        # an assigned ride moves only to a vehicle this much sooner
     finishing_within_s: float = 300.0  # vehicles dropping off this soon are candidates
+    # ... of last resort: a drop-off time is the least sure part of any pickup estimate (traffic
+    # the ETA table does not know lies on the rest of another rider's trip) and a rider promised
+    # a busy car loses any free car that turns up, so such a car costs this much more.
+    finishing_premium_s: float = 300.0
 
     def unserved(self, waited_s, promised=False) -> np.ndarray:
         """Return the cost of leaving each request open: growing with its wait; prohibitive if promised."""
@@ -104,8 +108,8 @@ def candidates(requests: OpenRequests, index: FleetIndex, eta: EtaModel, *, now:
 
 
 def finishing_candidates(requests: OpenRequests, finishing: Finishing, eta: EtaModel, *, hour: int, k: int,
-                         radius_m: float, max_pickup_s: float) -> Candidates:
-    """Return edges to vehicles about to drop off: they drive on from the drop-off when it is done."""
+                         radius_m: float, max_pickup_s: float, premium_s: float) -> Candidates:
+    """Return edges to vehicles about to drop off, `premium_s` dearer: they drive on from the drop-off when done."""
     if not len(finishing.ids) or not len(requests.ids):
         return Candidates(*(np.empty(0, np.int64),) * 2, *(np.empty(0),) * 2)
     qx, qy = to_xy(requests.lat, requests.lon)
@@ -119,8 +123,10 @@ def finishing_candidates(requests: OpenRequests, finishing: Finishing, eta: EtaM
     fx, fy = finishing.x[v], finishing.y[v]
     pickup_m, onward_s = eta.route(fx, fy, qx[rows], qy[rows], hour=hour)
     pickup_s = finishing.seconds_left[v] + onward_s
-    return _edges(rows, finishing.ids[v], finishing.soc[v], pickup_m, pickup_s, requests.trip_m[rows],
-                  max_pickup_s)
+    edges = _edges(rows, finishing.ids[v], finishing.soc[v], pickup_m, pickup_s, requests.trip_m[rows],
+                   max_pickup_s)
+    edges.cost += premium_s
+    return edges
 
 
 def keep_edges(rows: np.ndarray, vehicles: np.ndarray, remaining_s: np.ndarray, costs: ServiceCosts) -> Candidates:
@@ -138,6 +144,16 @@ def join(*edges: Candidates) -> Candidates:
                         for f in ("rows", "vehicles", "cost", "pickup_s")))
 
 
+def cheapest(edges: Candidates) -> Candidates:
+    """Return one edge per (request, vehicle) pair, the cheapest, sorted by request then vehicle."""
+    order = np.lexsort((edges.cost, edges.vehicles, edges.rows))
+    rows, vehicles = edges.rows[order], edges.vehicles[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (vehicles[1:] != vehicles[:-1])
+    keep = order[first]
+    return Candidates(edges.rows[keep], edges.vehicles[keep], edges.cost[keep], edges.pickup_s[keep])
+
+
 def assign_rides(requests: OpenRequests, edges: Candidates, *, unserved_s) -> Assignment:
     """Assign vehicles at the least total cost, a request left open costing `unserved_s` (each its own).
 
@@ -147,6 +163,8 @@ def assign_rides(requests: OpenRequests, edges: Candidates, *, unserved_s) -> As
     n = len(requests.ids)
     if n == 0 or len(edges.rows) == 0:
         return Assignment(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+    # A sparse matrix would add up the costs of a pair given twice (kept and found again).
+    edges = cheapest(edges)
     vehicles, col = np.unique(edges.vehicles, return_inverse=True)
     # One private "unserved" column per request keeps the matching full.
     rows = np.concatenate([edges.rows, np.arange(n)])
@@ -155,30 +173,26 @@ def assign_rides(requests: OpenRequests, edges: Candidates, *, unserved_s) -> As
     graph = csr_matrix((costs, (rows, cols)), shape=(n, len(vehicles) + n))
     _, matched = min_weight_full_bipartite_matching(graph)
     served = np.flatnonzero(matched < len(vehicles))
-    return _assignment(requests, edges, served, vehicles[matched[served]])
+    # Edges are sorted by request, then vehicle (column): find each chosen pair's edge by key.
+    keys = edges.rows * len(vehicles) + col
+    chosen = np.searchsorted(keys, served * len(vehicles) + matched[served])
+    return Assignment(requests.ids[served], vehicles[matched[served]], edges.pickup_s[chosen])
 
 
 def assign_greedy(requests: OpenRequests, edges: Candidates) -> Assignment:
     """Serve requests in arrival order, each with its cheapest vehicle still free."""
     order = np.lexsort((edges.cost, edges.rows))
-    rows, vehicles = edges.rows[order], edges.vehicles[order]
+    rows, vehicles, pickup = edges.rows[order], edges.vehicles[order], edges.pickup_s[order]
     starts = np.searchsorted(rows, np.arange(len(requests.ids) + 1))
-    taken, served, chosen = set(), [], []
+    taken, served, chosen, picked = set(), [], [], []
     for row in range(len(requests.ids)):
-        for vehicle in vehicles[starts[row]:starts[row + 1]]:
-            if vehicle not in taken:
-                taken.add(vehicle)
+        for at in range(starts[row], starts[row + 1]):
+            if vehicles[at] not in taken:
+                taken.add(vehicles[at])
                 served.append(row)
-                chosen.append(vehicle)
+                chosen.append(vehicles[at])
+                picked.append(pickup[at])
                 break
-    return _assignment(requests, edges, np.array(served, dtype=np.int64), np.array(chosen, dtype=np.int64))
-
-
-def _assignment(requests: OpenRequests, edges: Candidates, served: np.ndarray,
-                vehicles: np.ndarray) -> Assignment:
-    """Return the assignment with each pair's pickup seconds."""
-    lookup = {(r, v): s for r, v, s in zip(edges.rows.tolist(), edges.vehicles.tolist(),
-                                            edges.pickup_s.tolist())}
-    pickup = np.array([lookup[(r, v)] for r, v in zip(served.tolist(), vehicles.tolist())])
-    return Assignment(requests.ids[served], vehicles, pickup)
+    return Assignment(requests.ids[np.array(served, dtype=np.int64)], np.array(chosen, dtype=np.int64),
+                      np.array(picked, dtype=np.float64))
 

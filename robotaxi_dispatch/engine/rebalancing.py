@@ -187,6 +187,12 @@ def plan(forecast: DemandForecast, idle: Vehicles, arriving: tuple, eta: EtaMode
     return Moves(idle.ids[chosen[ok]], tx[ok], ty[ok])
 
 
+def still_free(moves: Moves, free_ids: np.ndarray) -> Moves:
+    """Return the moves of vehicles still free: a plan made from an earlier snapshot drops those matched since."""
+    keep = np.isin(moves.ids, free_ids)
+    return Moves(moves.ids[keep], moves.x[keep], moves.y[keep])
+
+
 def _pick(forecast: DemandForecast, idle: Vehicles, src, dst, flow) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Choose the vehicles of each flow among the idle ones of its source zone; return them and targets."""
     zones = forecast.zone(idle.x, idle.y)

@@ -319,7 +319,8 @@ class Simulation:
         fresh = join(candidates(requests, self.index, self.eta, now=self.clock, hour=hour, k=K, radius_m=RADIUS_M,
                                 max_pickup_s=MAX_PICKUP_S),
                      finishing_candidates(requests, self._finishing(x, y, hour), self.eta, hour=hour, k=K,
-                                          radius_m=RADIUS_M, max_pickup_s=MAX_PICKUP_S))
+                                          radius_m=RADIUS_M, max_pickup_s=MAX_PICKUP_S,
+                                          premium_s=self.costs.finishing_premium_s))
         # A promised vehicle keeps its ride; only new ones are held back from booked pickups they would reach early.
         edges = join(booked.not_too_early(fresh, self.book.pickup_at[rows], self.clock),
                      keep_edges(first + np.arange(len(promised)), f.ids[fetching], remaining, self.costs))

@@ -8,7 +8,7 @@ from backend.seed.loader import load_demo
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.dispatcher import REBALANCE_EVERY, Dispatcher
 from robotaxi_dispatch.engine.chongqing import to_xy
-from robotaxi_dispatch.engine.fleet_index import AVAILABLE
+from robotaxi_dispatch.engine.fleet_index import AVAILABLE, OUT_OF_SERVICE
 from robotaxi_dispatch.rides.models import Vehicle, VehicleStatus
 
 YUELAI = (29.7195, 106.5665)
@@ -26,13 +26,21 @@ def dispatcher(app, session):
 
 
 def _rebalancing(session) -> list[Vehicle]:
-    session.expire_all()
+    session.rollback()  # end any earlier read: see the dispatcher's commits
     return session.exec(select(Vehicle).where(Vehicle.status == VehicleStatus.rebalancing)).all()
 
 
-def test_idle_vehicles_head_for_forecast_demand_and_stay_matchable(app, session, dispatcher):
+def _plan_and_send(dispatcher, session, meanwhile=lambda moves: None) -> None:
+    """Tick until the dispatcher plans rebalancing, let the plan finish, then tick once to send it."""
     for _ in range(REBALANCE_EVERY):
         dispatcher.step()
+    assert dispatcher._plan is not None and _rebalancing(session) == []  # the tick did not wait for it
+    meanwhile(dispatcher._plan.result(timeout=30))
+    dispatcher.step()
+
+
+def test_idle_vehicles_head_for_forecast_demand_and_stay_matchable(app, session, dispatcher):
+    _plan_and_send(dispatcher, session)
     moving = _rebalancing(session)
     assert moving and all(v.region == "liangjiang" for v in moving)
     for vehicle in moving:
@@ -46,6 +54,17 @@ def test_idle_vehicles_head_for_forecast_demand_and_stay_matchable(app, session,
 
 def test_operators_switch_rebalancing_off_per_region(app, session, dispatcher):
     app.extensions["redis"].set(streams.rebalancing_key("liangjiang"), "off")
-    for _ in range(REBALANCE_EVERY):
+    for _ in range(REBALANCE_EVERY + 1):
         dispatcher.step()
-    assert _rebalancing(session) == []
+    assert dispatcher._plan is None and _rebalancing(session) == []
+
+
+def test_a_vehicle_matched_while_the_plan_is_made_is_not_sent(app, session, dispatcher):
+    planned = []
+
+    def matched_meanwhile(moves):
+        planned.extend(moves.ids.tolist())
+        dispatcher.index.set_status(moves.ids, OUT_OF_SERVICE)  # what a match does to the index
+
+    _plan_and_send(dispatcher, session, matched_meanwhile)
+    assert planned and _rebalancing(session) == [] and dispatcher._heading == {}

@@ -50,24 +50,36 @@ def test_a_rider_waiting_long_wins_over_a_newer_one_nearby():
     assert plain.request_ids.tolist() == [2]
 
 
-def test_a_vehicle_about_to_drop_off_is_a_candidate_after_its_drop_off():
+def _free_car_and_finishing_car(free_m: float, seconds_left: float = 90.0):
+    """Return one request at the origin, its edges to a free car `free_m` east and a car dropping off 300 m east."""
     index = FleetIndex()
-    lat, lon = to_lat_lon(np.array([2000.0]), np.array([0.0]))
-    index.upsert([1], lat, lon, ts=NOW, soc=[80], seats=[4], status=AVAILABLE)  # a free car 2 km away
+    lat, lon = to_lat_lon(np.array([free_m]), np.array([0.0]))
+    index.upsert([1], lat, lon, ts=NOW, soc=[80], seats=[4], status=AVAILABLE)
     requests = _requests([(0, 0)])
-    finishing = Finishing(ids=np.array([2]), x=np.array([300.0]), y=np.array([0.0]), seconds_left=np.array([90.0]),
-                          soc=np.array([70.0]), seats=np.array([4]))
-    edges = join(candidates(requests, index, ETA, now=NOW, hour=HOUR, k=5, radius_m=8000, max_pickup_s=900),
-                 finishing_candidates(requests, finishing, ETA, hour=HOUR, k=5, radius_m=8000, max_pickup_s=900))
+    finishing = Finishing(ids=np.array([2]), x=np.array([300.0]), y=np.array([0.0]),
+                          seconds_left=np.array([seconds_left]), soc=np.array([70.0]), seats=np.array([4]))
+    return requests, join(candidates(requests, index, ETA, now=NOW, hour=HOUR, k=5, radius_m=8000, max_pickup_s=900),
+                          finishing_candidates(requests, finishing, ETA, hour=HOUR, k=5, radius_m=8000,
+                                               max_pickup_s=900, premium_s=COSTS.finishing_premium_s))
+
+
+def test_a_vehicle_about_to_drop_off_is_a_candidate_after_its_drop_off():
+    requests, edges = _free_car_and_finishing_car(4000.0)  # the free car is over 10 minutes away
     onward = ETA.seconds(300.0, 0.0, 0.0, 0.0, hour=HOUR)[0]
     pickup = dict(zip(edges.vehicles.tolist(), edges.pickup_s.tolist()))
-    assert math.isclose(pickup[2], 90.0 + onward) and pickup[2] < pickup[1]
+    assert math.isclose(pickup[2], 90.0 + onward) and pickup[2] + COSTS.finishing_premium_s < pickup[1]
     got = assign_rides(requests, edges, unserved_s=COSTS.unserved(np.zeros(1)))
-    assert got.vehicle_ids.tolist() == [2]
-    # One still 10 minutes from its drop-off is no candidate: the caller leaves it out.
-    late = Finishing(ids=np.array([2]), x=np.array([300.0]), y=np.array([0.0]), seconds_left=np.array([1200.0]),
-                     soc=np.array([70.0]), seats=np.array([4]))
-    assert not len(finishing_candidates(requests, late, ETA, hour=HOUR, k=5, radius_m=8000, max_pickup_s=900).rows)
+    assert got.vehicle_ids.tolist() == [2] and math.isclose(got.pickup_s[0], 90.0 + onward)
+    # One still 20 minutes from its drop-off is no candidate.
+    assert 2 not in _free_car_and_finishing_car(4000.0, seconds_left=1200.0)[1].vehicles.tolist()
+
+
+def test_a_free_vehicle_wins_over_one_dropping_off_unless_the_busy_one_is_much_sooner():
+    requests, edges = _free_car_and_finishing_car(2000.0)
+    pickup = dict(zip(edges.vehicles.tolist(), edges.pickup_s.tolist()))
+    assert pickup[2] < pickup[1] < pickup[2] + COSTS.finishing_premium_s
+    got = assign_rides(requests, edges, unserved_s=COSTS.unserved(np.zeros(1)))
+    assert got.vehicle_ids.tolist() == [1]
 
 
 def _reoptimised(remaining_s: float, newcomer_s: float) -> int:
