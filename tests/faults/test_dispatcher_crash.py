@@ -37,10 +37,11 @@ def fleet_and_riders(outage_app, session):
     return headers
 
 
-def _request_rides(app, headers: dict, n: int) -> list[int]:
+def _request_rides(app, headers: dict, numbers: range) -> list[int]:
+    """Request a ride beside each numbered car, so every ride has one in reach at any hour."""
     client, ids = app.test_client(), []
-    for i in range(n):
-        pickup = {"lat": 29.655 + 0.001 * (i % 30), "lon": 106.55 + 0.0005 * i}
+    for i in numbers:
+        pickup = {"lat": 29.6603 + 0.0015 * (i % 20), "lon": 106.5453 + 0.004 * (i // 20)}
         answer = client.post("/api/v1/rides", headers=headers,
                              json={"pickup": pickup, "dropoff": {"lat": 29.69, "lon": 106.58}})
         assert answer.status_code == 201, answer.json
@@ -64,7 +65,7 @@ def _assert_each_assigned_once(app, ride_ids: list[int]) -> None:
 
 def test_a_crash_inside_the_matching_transaction_leaves_nothing_half_done(outage_app, fleet_and_riders,
                                                                           monkeypatch):
-    ride_ids = _request_rides(outage_app, fleet_and_riders, 12)
+    ride_ids = _request_rides(outage_app, fleet_and_riders, range(12))
     parts = outage_app.extensions["db_engine"], outage_app.extensions["redis"], outage_app.extensions["payment_gateway"]
     real_record, calls = dispatch_module.record, []
 
@@ -94,7 +95,7 @@ def _dispatch_process(backend: dict, redis_url: str) -> subprocess.Popen:
 
 def test_a_killed_dispatcher_process_is_replaced_and_every_request_is_served(outage_app, backend, own_redis,
                                                                              fleet_and_riders):
-    ride_ids = _request_rides(outage_app, fleet_and_riders, 30)
+    ride_ids = _request_rides(outage_app, fleet_and_riders, range(30))
     first = _dispatch_process(backend, own_redis.url)
     try:
         deadline = time.monotonic() + 20
@@ -104,7 +105,7 @@ def test_a_killed_dispatcher_process_is_replaced_and_every_request_is_served(out
             time.sleep(0.02)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
-        ride_ids += _request_rides(outage_app, fleet_and_riders, 10)  # demand goes on meanwhile
+        ride_ids += _request_rides(outage_app, fleet_and_riders, range(30, 40))  # demand goes on meanwhile
         second = _dispatch_process(backend, own_redis.url)
         try:
             deadline = time.monotonic() + LEASE_MS / 1000 + 45  # the lease must lapse; a loaded machine starts slowly
