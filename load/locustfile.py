@@ -9,8 +9,10 @@ one endpoint's capacity at a fixed concurrency, with no think time.
 """
 import itertools
 import json
+import math
 import os
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -24,6 +26,7 @@ LIANGJIANG = [(29.6600, 106.5450), (29.6900, 106.5800), (29.7100, 106.5650), (29
 VENUE = (29.744, 106.805)
 VISA = "4242424242424242"
 VEHICLES_PER_GATEWAY = 200
+METRES_PER_DEGREE = 111_320  # of latitude; of longitude times cos(latitude)
 PROCESSES = int(os.environ.get("LOAD_LOCUST_PROCESSES", "1"))  # locust's own processes (--processes)
 # On a busy machine a forked worker's heartbeat (one a second) comes seconds late; after three
 # missed ones locust calls the worker missing and restarts its users, which is not the evening.
@@ -172,8 +175,34 @@ class Rider(SignedIn):
         self.client.post(f"/api/v1/rides/{ride['id']}/cancel", headers=self.auth, name="/api/v1/rides/{id}/cancel")
 
 
+class Car:
+    """A robotaxi driving through Liangjiang at a city speed, turning at junctions."""
+
+    SOUTH, NORTH = min(p[0] for p in LIANGJIANG) - 0.01, max(p[0] for p in LIANGJIANG) + 0.01
+    WEST, EAST = min(p[1] for p in LIANGJIANG) - 0.01, max(p[1] for p in LIANGJIANG) + 0.01
+
+    def __init__(self, vehicle_id: str):
+        self.vehicle_id = vehicle_id
+        self.lat, self.lon = near(LIANGJIANG)
+        self.heading = random.uniform(0, 2 * math.pi)  # radians clockwise from north
+        self.speed = random.uniform(5, 17)  # m/s: 18-60 km/h in evening traffic
+
+    def drive(self, seconds: float) -> dict:
+        """Move along the heading for `seconds` and return the car's telemetry row."""
+        if not (self.SOUTH < self.lat < self.NORTH and self.WEST < self.lon < self.EAST):
+            # Leaving the district: head back towards its centre rather than drive off the map.
+            self.heading = math.atan2((self.WEST + self.EAST) / 2 - self.lon, (self.SOUTH + self.NORTH) / 2 - self.lat)
+        elif random.random() < 0.05:  # a junction
+            self.heading += random.choice((-1, 1)) * math.pi / 2
+        metres = self.speed * seconds
+        self.lat += metres * math.cos(self.heading) / METRES_PER_DEGREE
+        self.lon += metres * math.sin(self.heading) / (METRES_PER_DEGREE * math.cos(math.radians(self.lat)))
+        return {"vehicle_id": self.vehicle_id, "lat": self.lat, "lon": self.lon, "soc": 80,
+                "ts": datetime.now(UTC).isoformat()}
+
+
 class Fleet(FastHttpUser):
-    """A fleet gateway forwarding the positions of 200 robotaxis once a second."""
+    """A fleet gateway forwarding the positions of 200 driving robotaxis once a second."""
 
     fixed_count = max(1, len(FIXTURE.get("vehicle_ids", ())) // VEHICLES_PER_GATEWAY)
     wait_time = constant_throughput(1)
@@ -182,13 +211,14 @@ class Fleet(FastHttpUser):
     def on_start(self):
         self.auth = login(self.client, FIXTURE["operator_email"], FIXTURE["password"])
         n = nth(self._gateways, self) % self.fixed_count
-        self.vehicles = FIXTURE["vehicle_ids"][n * VEHICLES_PER_GATEWAY:(n + 1) * VEHICLES_PER_GATEWAY]
+        self.cars = [Car(v) for v in FIXTURE["vehicle_ids"][n * VEHICLES_PER_GATEWAY:(n + 1) * VEHICLES_PER_GATEWAY]]
+        self.reported = time.monotonic()
 
     @task
     def telemetry(self):
-        now = datetime.now(UTC).isoformat()
-        rows = [{"vehicle_id": v, "lat": lat, "lon": lon, "soc": 80, "ts": now}
-                for v, (lat, lon) in zip(self.vehicles, (near(LIANGJIANG) for _ in self.vehicles))]
+        now = time.monotonic()
+        rows = [car.drive(now - self.reported) for car in self.cars]
+        self.reported = now
         self.client.post("/api/v1/fleet/telemetry", json={"rows": rows}, headers=self.auth,
                          name="/api/v1/fleet/telemetry")
 
