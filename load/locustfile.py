@@ -9,43 +9,23 @@ one endpoint's capacity at a fixed concurrency, with no think time.
 """
 import itertools
 import json
-import math
 import os
 import random
 import time
-from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from locust import FastHttpUser, between, constant, constant_throughput, events, runners, task
 
+from load.city import HOTSPOTS, LIANGJIANG, VISA, Car, evening_search, near
 from load.thresholds import breaches
 
 FIXTURE = json.loads(open(os.environ["LOAD_FIXTURE"]).read()) if os.environ.get("LOAD_FIXTURE") else {}
-HOTSPOTS = [(29.5578, 106.5772), (29.5790, 106.5320), (29.5565, 106.4570), (29.6085, 106.5505)]
-LIANGJIANG = [(29.6600, 106.5450), (29.6900, 106.5800), (29.7100, 106.5650), (29.6750, 106.5600)]
-VENUE = (29.744, 106.805)
-VISA = "4242424242424242"
 VEHICLES_PER_GATEWAY = 200
-METRES_PER_DEGREE = 111_320  # of latitude; of longitude times cos(latitude)
 PROCESSES = int(os.environ.get("LOAD_LOCUST_PROCESSES", "1"))  # locust's own processes (--processes)
 # On a busy machine a forked worker's heartbeat (one a second) comes seconds late; after three
 # missed ones locust calls the worker missing and restarts its users, which is not the evening.
 runners.HEARTBEAT_LIVENESS = 30
 THINK = between(4, 12)  # seconds between two taps on the app: reading the answer, walking, deciding
 _citizens = itertools.count()
-
-
-def near(points, spread=0.01):
-    lat, lon = random.choice(points)
-    return lat + random.uniform(-spread, spread), lon + random.uniform(-spread, spread)
-
-
-def evening_search(hours_ahead: int = 0, hours: int = 3, **extra) -> str:
-    """Return the query of a driver near a hotspot looking for an 800 V charger."""
-    lat, lon = near(HOTSPOTS)
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours_ahead)
-    return urlencode({"lat": f"{lat:.5f}", "lon": f"{lon:.5f}", "radius_m": 3000, "resource_kind": "charger",
-                      "from": start.isoformat(), "to": (start + timedelta(hours=hours)).isoformat(), **extra})
 
 
 def nth(counter, user) -> int:
@@ -173,32 +153,6 @@ class Rider(SignedIn):
             self.wait()  # watching the car come
             self.client.get(f"/api/v1/rides/{ride['id']}", headers=self.auth, name="/api/v1/rides/{id}")
         self.client.post(f"/api/v1/rides/{ride['id']}/cancel", headers=self.auth, name="/api/v1/rides/{id}/cancel")
-
-
-class Car:
-    """A robotaxi driving through Liangjiang at a city speed, turning at junctions."""
-
-    SOUTH, NORTH = min(p[0] for p in LIANGJIANG) - 0.01, max(p[0] for p in LIANGJIANG) + 0.01
-    WEST, EAST = min(p[1] for p in LIANGJIANG) - 0.01, max(p[1] for p in LIANGJIANG) + 0.01
-
-    def __init__(self, vehicle_id: str):
-        self.vehicle_id = vehicle_id
-        self.lat, self.lon = near(LIANGJIANG)
-        self.heading = random.uniform(0, 2 * math.pi)  # radians clockwise from north
-        self.speed = random.uniform(5, 17)  # m/s: 18-60 km/h in evening traffic
-
-    def drive(self, seconds: float) -> dict:
-        """Move along the heading for `seconds` and return the car's telemetry row."""
-        if not (self.SOUTH < self.lat < self.NORTH and self.WEST < self.lon < self.EAST):
-            # Leaving the district: head back towards its centre rather than drive off the map.
-            self.heading = math.atan2((self.WEST + self.EAST) / 2 - self.lon, (self.SOUTH + self.NORTH) / 2 - self.lat)
-        elif random.random() < 0.05:  # a junction
-            self.heading += random.choice((-1, 1)) * math.pi / 2
-        metres = self.speed * seconds
-        self.lat += metres * math.cos(self.heading) / METRES_PER_DEGREE
-        self.lon += metres * math.sin(self.heading) / (METRES_PER_DEGREE * math.cos(math.radians(self.lat)))
-        return {"vehicle_id": self.vehicle_id, "lat": self.lat, "lon": self.lon, "soc": 80,
-                "ts": datetime.now(UTC).isoformat()}
 
 
 class Fleet(FastHttpUser):
