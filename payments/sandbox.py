@@ -60,11 +60,6 @@ def _pay(intent: SandboxIntent) -> str:
     return "payment_intent.succeeded"
 
 
-def _view_of(engine, payment_id: str, decline_code: str | None = None) -> GatewayPayment:
-    with Session(engine) as session:
-        return _view(session.get_one(SandboxIntent, payment_id), decline_code)
-
-
 def _new_intent(*, amount: int, currency: str, capture_method: CaptureMethod, metadata: dict[str, str],
                 idempotency_key: str) -> SandboxIntent:
     intent_id = f"pi_sb{secrets.token_hex(12)}"
@@ -215,6 +210,7 @@ class SandboxGateway:
 
     def retrieve(self, *, payment_id: str) -> GatewayPayment:
         with Session(self._engine) as session:
-            if session.get(SandboxIntent, payment_id) is None:
+            intent = session.get(SandboxIntent, payment_id)
+            if intent is None:
                 raise NotFound("payment_not_found", "No such sandbox payment.")
-        return _view_of(self._engine, payment_id)
+            return _view(intent)
