@@ -1,10 +1,10 @@
 """What each request of the evening mix costs the server: CPU milliseconds of one gunicorn worker.
 
-`python -m load.costs` (PostgreSQL/PostGIS and Redis on 127.0.0.1, as for `make load`): one
-gunicorn worker serves the mix's requests one at a time, COSTS_ROUNDS rounds (default 40) of a
-citizen's evening after a warm-up round; each request's cost is the CPU time the worker's
-process tree used while it was served. Sequential requests on an otherwise idle server measure
-the platform's own cost, not a busy machine's queueing.
+`python -m load.costs` (PostgreSQL/PostGIS and Redis on 127.0.0.1, as for `make load`): one gunicorn
+worker serves the mix's requests one at a time, COSTS_ROUNDS rounds (default 40) of a citizen's
+evening after a warm-up round; each request's cost is the CPU time the worker's threads ran while it
+was served (Linux's schedstat). Sequential requests on an otherwise idle server measure the
+platform's own cost, not a busy machine's queueing.
 """
 import os
 import random
@@ -23,9 +23,16 @@ from load.run import PROFILES, Settings, _fixture, _free_port, _serve, _wait_rea
 from load.stage import seeded_database
 
 
-def _cpu_ms(worker: psutil.Process) -> float:
-    return sum(each.cpu_times().user + each.cpu_times().system
-               for each in (worker, *worker.children(recursive=True))) * 1000
+def _cpu_ms(server: psutil.Process) -> float:
+    """Return the milliseconds the server's threads ran on a CPU (the scheduler's ns, not 10 ms ticks)."""
+    total = 0
+    for each in (server, *server.children(recursive=True)):
+        for task in Path(f"/proc/{each.pid}/task").glob("*/schedstat"):
+            try:
+                total += int(task.read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError):  # a thread that ended in between
+                continue
+    return total / 1e6
 
 
 class Costs:
