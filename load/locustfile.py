@@ -11,18 +11,14 @@ import itertools
 import json
 import os
 import random
-from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+import time
 
 from locust import FastHttpUser, between, constant, constant_throughput, events, runners, task
 
+from load.city import HOTSPOTS, LIANGJIANG, VISA, Car, evening_search, near
 from load.thresholds import breaches
 
 FIXTURE = json.loads(open(os.environ["LOAD_FIXTURE"]).read()) if os.environ.get("LOAD_FIXTURE") else {}
-HOTSPOTS = [(29.5578, 106.5772), (29.5790, 106.5320), (29.5565, 106.4570), (29.6085, 106.5505)]
-LIANGJIANG = [(29.6600, 106.5450), (29.6900, 106.5800), (29.7100, 106.5650), (29.6750, 106.5600)]
-VENUE = (29.744, 106.805)
-VISA = "4242424242424242"
 VEHICLES_PER_GATEWAY = 200
 PROCESSES = int(os.environ.get("LOAD_LOCUST_PROCESSES", "1"))  # locust's own processes (--processes)
 # On a busy machine a forked worker's heartbeat (one a second) comes seconds late; after three
@@ -30,19 +26,6 @@ PROCESSES = int(os.environ.get("LOAD_LOCUST_PROCESSES", "1"))  # locust's own pr
 runners.HEARTBEAT_LIVENESS = 30
 THINK = between(4, 12)  # seconds between two taps on the app: reading the answer, walking, deciding
 _citizens = itertools.count()
-
-
-def near(points, spread=0.01):
-    lat, lon = random.choice(points)
-    return lat + random.uniform(-spread, spread), lon + random.uniform(-spread, spread)
-
-
-def evening_search(hours_ahead: int = 0, hours: int = 3, **extra) -> str:
-    """Return the query of a driver near a hotspot looking for an 800 V charger."""
-    lat, lon = near(HOTSPOTS)
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours_ahead)
-    return urlencode({"lat": f"{lat:.5f}", "lon": f"{lon:.5f}", "radius_m": 3000, "resource_kind": "charger",
-                      "from": start.isoformat(), "to": (start + timedelta(hours=hours)).isoformat(), **extra})
 
 
 def nth(counter, user) -> int:
@@ -173,7 +156,7 @@ class Rider(SignedIn):
 
 
 class Fleet(FastHttpUser):
-    """A fleet gateway forwarding the positions of 200 robotaxis once a second."""
+    """A fleet gateway forwarding the positions of 200 driving robotaxis once a second."""
 
     fixed_count = max(1, len(FIXTURE.get("vehicle_ids", ())) // VEHICLES_PER_GATEWAY)
     wait_time = constant_throughput(1)
@@ -182,13 +165,14 @@ class Fleet(FastHttpUser):
     def on_start(self):
         self.auth = login(self.client, FIXTURE["operator_email"], FIXTURE["password"])
         n = nth(self._gateways, self) % self.fixed_count
-        self.vehicles = FIXTURE["vehicle_ids"][n * VEHICLES_PER_GATEWAY:(n + 1) * VEHICLES_PER_GATEWAY]
+        self.cars = [Car(v) for v in FIXTURE["vehicle_ids"][n * VEHICLES_PER_GATEWAY:(n + 1) * VEHICLES_PER_GATEWAY]]
+        self.reported = time.monotonic()
 
     @task
     def telemetry(self):
-        now = datetime.now(UTC).isoformat()
-        rows = [{"vehicle_id": v, "lat": lat, "lon": lon, "soc": 80, "ts": now}
-                for v, (lat, lon) in zip(self.vehicles, (near(LIANGJIANG) for _ in self.vehicles))]
+        now = time.monotonic()
+        rows = [car.drive(now - self.reported) for car in self.cars]
+        self.reported = now
         self.client.post("/api/v1/fleet/telemetry", json={"rows": rows}, headers=self.auth,
                          name="/api/v1/fleet/telemetry")
 

@@ -9,11 +9,12 @@ LOAD_PROFILE picks the defaults: `short` (40 users for 60 s, what CI runs shorte
 `evening` (1,000 users ramping over three minutes, then two minutes at full strength, 2,000
 robotaxis). Each can be overridden: LOAD_USERS, LOAD_SPAWN_RATE, LOAD_SECONDS, LOAD_VEHICLES,
 LOAD_WORKERS, LOAD_PROBE_USERS, LOAD_PROBE_SECONDS, LOAD_LOCUST_PROCESSES (locust's own processes);
-LOAD_DATABASE_URL and LOAD_REDIS_URL (see load/stage.py); LOAD_RESULTS (load/results.md; locust's
-HTML report goes beside it). The exit code is non-zero when a threshold of load/thresholds.py is
-broken. The results say how much CPU locust and the server used during the measured run, and the
-machine's load average: locust must not be what limits the figures. LOAD_PYSPY=1 samples the
-server's workers through the measured run and adds where their time went (load/hotspots.py).
+LOAD_DATABASE_URL and LOAD_REDIS_URL (see load/stage.py); LOAD_PORT (the server's, else any free
+one); LOAD_RESULTS (load/results.md; locust's HTML report goes beside it). The exit code is non-zero
+when a threshold of load/thresholds.py is broken. The results say how much CPU locust and the server
+used during the measured run, and the machine's load average: locust must not be what limits the
+figures. LOAD_PYSPY=1 samples the server's workers through the measured run and adds where their
+time went (load/hotspots.py).
 """
 import json
 import os
@@ -80,6 +81,9 @@ def server_command(port: int, workers: int) -> list[str]:
 
 
 def _free_port() -> int:
+    """Return LOAD_PORT, or a free port the system picks."""
+    if os.environ.get("LOAD_PORT"):
+        return int(os.environ["LOAD_PORT"])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -60,9 +60,12 @@ def _pay(intent: SandboxIntent) -> str:
     return "payment_intent.succeeded"
 
 
-def _view_of(engine, payment_id: str, decline_code: str | None = None) -> GatewayPayment:
-    with Session(engine) as session:
-        return _view(session.get_one(SandboxIntent, payment_id), decline_code)
+def _new_intent(*, amount: int, currency: str, capture_method: CaptureMethod, metadata: dict[str, str],
+                idempotency_key: str) -> SandboxIntent:
+    intent_id = f"pi_sb{secrets.token_hex(12)}"
+    return SandboxIntent(id=intent_id, idempotency_key=idempotency_key, status="requires_payment_method",
+                         amount=amount, currency=currency, capture_method=capture_method,
+                         client_secret=f"{intent_id}_secret_{secrets.token_hex(12)}", details=metadata)
 
 
 class SandboxGateway:
@@ -107,18 +110,26 @@ class SandboxGateway:
     def create_payment(self, *, amount: int, currency: str, capture_method: CaptureMethod,
                        metadata: dict[str, str], idempotency_key: str,
                        off_session: OffSession | None = None) -> GatewayPayment:
-        intent = self._create_intent(amount=amount, currency=currency, capture_method=capture_method,
-                                     metadata=metadata, idempotency_key=idempotency_key)
-        if off_session is None or intent.status != "requires_payment_method":
-            return intent
-        with Session(self._engine) as session:
-            card = session.get(SandboxCard, off_session.method_id)
-        if card is None or card.customer_id != off_session.customer_id:
+        """Create the intent and, off-session, charge the saved card in the same transaction."""
+        # One transaction instead of three per wallet payment; the row lock keeps a retried key
+        # from charging twice, and the event goes out after the commit, as Stripe's would.
+        with Session(self._engine, expire_on_commit=False) as session, write_transaction(session):
+            intent = session.exec(select(SandboxIntent).where(
+                SandboxIntent.idempotency_key == idempotency_key).with_for_update()).first() or _new_intent(
+                amount=amount, currency=currency, capture_method=capture_method, metadata=metadata,
+                idempotency_key=idempotency_key)
+            session.add(intent)
+            event_type, refused = None, False
+            if off_session is not None and intent.status == "requires_payment_method":
+                card = session.get(SandboxCard, off_session.method_id)
+                refused = card is None or card.customer_id != off_session.customer_id
+                if card is not None and not refused:
+                    event_type = "payment_intent.payment_failed" if card.declines else _pay(intent)
+        if event_type:
+            self._send(event_type, intent)
+        if refused:
             raise ProviderRefused("payment_method_unknown", "No such saved payment method.")
-        if card.declines:
-            self._change(intent.id, lambda _: "payment_intent.payment_failed")
-            return _view_of(self._engine, intent.id, decline_code="card_declined")
-        return self._change(intent.id, _pay)
+        return _view(intent, decline_code="card_declined" if event_type == "payment_intent.payment_failed" else None)
 
     def create_customer(self, *, user_id: int, idempotency_key: str) -> str:
         # The same key names the same customer, as Stripe's idempotency would answer.
@@ -142,23 +153,6 @@ class SandboxGateway:
             card = session.get(SandboxCard, method_id)
             if card is not None:
                 session.delete(card)
-
-    def _create_intent(self, *, amount: int, currency: str, capture_method: CaptureMethod,
-                       metadata: dict[str, str], idempotency_key: str) -> GatewayPayment:
-        with Session(self._engine, expire_on_commit=False) as session:
-            found = session.exec(select(SandboxIntent).where(
-                SandboxIntent.idempotency_key == idempotency_key)).first()
-            if found:
-                return _view(found)
-            intent_id = f"pi_sb{secrets.token_hex(12)}"
-            intent = SandboxIntent(id=intent_id, idempotency_key=idempotency_key,
-                                   status="requires_payment_method", amount=amount,
-                                   currency=currency, capture_method=capture_method,
-                                   client_secret=f"{intent_id}_secret_{secrets.token_hex(12)}",
-                                   details=metadata)
-            session.add(intent)
-            session.commit()
-            return _view(intent)
 
     def confirm(self, *, payment_id: str, card_number: str) -> GatewayPayment:
         """Pay with a test card, as the app's payment sheet would."""
@@ -216,6 +210,7 @@ class SandboxGateway:
 
     def retrieve(self, *, payment_id: str) -> GatewayPayment:
         with Session(self._engine) as session:
-            if session.get(SandboxIntent, payment_id) is None:
+            intent = session.get(SandboxIntent, payment_id)
+            if intent is None:
                 raise NotFound("payment_not_found", "No such sandbox payment.")
-        return _view_of(self._engine, payment_id)
+            return _view(intent)

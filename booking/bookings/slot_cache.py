@@ -90,14 +90,11 @@ class SlotCache:
             self.bypass()
             return None
 
-    def _ask_catalogue(self, pipe) -> None:
+    def _read_catalogue(self) -> str:
         # A Redis that lost its data gets a new token, so nothing cached before stays valid.
+        pipe = self.client.pipeline(transaction=False)
         pipe.set(CATALOGUE_KEY, secrets.token_hex(8), nx=True)
         pipe.get(CATALOGUE_KEY)
-
-    def _read_catalogue(self) -> str:
-        pipe = self.client.pipeline(transaction=False)
-        self._ask_catalogue(pipe)
         _last_token[self.client] = token = pipe.execute()[1]
         return token
 
@@ -109,11 +106,14 @@ class SlotCache:
         return self._guard(self._read, resource_ids, window) or {}
 
     def _read(self, resource_ids: list[int], window: str) -> dict[int, list]:
+        # A read only: the token is written (SET NX) only when it is missing, not on every search.
         pipe = self.client.pipeline(transaction=False)
-        self._ask_catalogue(pipe)
+        pipe.get(CATALOGUE_KEY)
         pipe.mget([_version_key(r) for r in resource_ids])
         pipe.mget([_entry_key(r, window) for r in resource_ids])
-        _, token, versions, entries = pipe.execute()
+        token, versions, entries = pipe.execute()
+        if token is None:  # Redis lost its data: take a new token
+            token = self._read_catalogue()
         if token != self.catalogue:
             _last_token[self.client] = self.catalogue = token
             raise CatalogueMoved(token)
