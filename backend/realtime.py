@@ -175,14 +175,25 @@ class Hub:
     def _renew_slots(self) -> None:
         """Keep the slots of this process's open streams counted: one round trip for all of them,
         rather than one per stream (thousands of streams would take every pooled connection)."""
-        with self._lock:
-            slots = [s.slot for watchers in self._watchers.values() for s in watchers if s.slot]
+        slots = self._held_slots()
         lapse = time.time() + SLOT_TTL_S
         with self.redis.pipeline(transaction=False) as pipe:
             for user_id, slot in slots:
                 pipe.zadd(slot_key(user_id), {slot: lapse})
                 pipe.expire(slot_key(user_id), SLOT_TTL_S)
             pipe.execute()
+        # A stream that ended between the read and the write had its slot released already, and
+        # the write brought it back: release it again, or its user would be a stream short for a minute.
+        ended = slots - self._held_slots()
+        if ended:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for user_id, slot in ended:
+                    pipe.zrem(slot_key(user_id), slot)
+                pipe.execute()
+
+    def _held_slots(self) -> set[tuple[int, str]]:
+        with self._lock:
+            return {s.slot for watchers in self._watchers.values() for s in watchers if s.slot}
 
     def _start_listener(self) -> None:
         if self._listener is None or not self._listener.is_alive():
