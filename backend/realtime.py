@@ -118,13 +118,10 @@ class Hub:
         self.redis, self.max_streams = r, max_streams
         self.prefix = channel_prefix(r)
         self._watchers: dict[str, set[Subscription]] = {}
+        self.open_streams = 0  # kept as they come and go: summing the channels at each opening grew with the streams
         self._lock = threading.Lock()
         self._listener: threading.Thread | None = None
         self.closing = False
-
-    @property
-    def open_streams(self) -> int:
-        return sum(len(s) for s in self._watchers.values())
 
     def join(self, channel: str, kind: str, slot: tuple[int, str] | None = None) -> Subscription:
         """Watch a channel, keeping a (user id, slot) counted meanwhile; 503 when this process
@@ -137,6 +134,7 @@ class Hub:
                                   retry_after_s=5)
             subscription = Subscription(self, channel, kind, slot)
             self._watchers.setdefault(channel, set()).add(subscription)
+            self.open_streams += 1
             self._start_listener()
         OPEN_STREAMS.labels(kind).inc()
         return subscription
@@ -147,6 +145,7 @@ class Hub:
             if subscription not in watchers:
                 return
             watchers.discard(subscription)
+            self.open_streams -= 1
             if not watchers:
                 del self._watchers[subscription.channel]
         OPEN_STREAMS.labels(subscription.kind).dec()
@@ -161,36 +160,35 @@ class Hub:
 
     def deliver(self, channel: str, data: dict) -> None:
         """Hand a message to every local connection watching its channel."""
-        self._deliver_one(Message(channel, data))
+        with self._lock:
+            watchers = list(self._watchers.get(channel, ()))
+        self._hand_all(Message(channel, data), watchers)
 
     def deliver_batch(self, payload: str) -> None:
         """Hand each entry of a batch to the local connections watching its channel."""
         head, *lines = payload.split("\n")
         t = float(head.split(" ", 1)[1])
-        with self._lock:
-            watched = [line for line in lines if line[:line.index(" ")] in self._watchers]
+        with self._lock:  # once per batch, not per entry
+            watched = [(line, list(found)) for line in lines
+                       if (found := self._watchers.get(line[:line.index(" ")]))]
         handed = 0
-        for line in watched:
+        for line, watchers in watched:
             entry, kind, body = line.split(" ", 2)
-            handed += self._deliver_one(Message(entry, {"kind": kind, "t": t}, body))
+            self._hand_all(Message(entry, {"kind": kind, "t": t}, body), watchers)
+            handed += len(watchers)
             if handed >= HAND_SLICE:
                 # A batch wakes thousands of streams at once: let the requests that are ready
                 # run between slices rather than after the whole batch (gevent yields here).
                 time.sleep(0)
                 handed = 0
 
-    def _deliver_one(self, message: Message) -> int:
-        with self._lock:
-            watchers = list(self._watchers.get(message.channel, ()))
+    def _hand_all(self, message: Message, watchers: list[Subscription]) -> None:
         for subscription in watchers:
-            self._hand(subscription, message)
-        return len(watchers)
-
-    def _hand(self, subscription: Subscription, message: Message) -> None:
-        if not subscription.put(message):  # the client stopped reading: end its stream rather than hold messages for it
-            log.info("stream on %s dropped: client fell %d messages behind", subscription.channel, QUEUE_LIMIT)
-            self.leave(subscription)
-            subscription.end()
+            # A client that stopped reading: end its stream rather than hold messages for it.
+            if not subscription.put(message):
+                log.info("stream on %s dropped: client fell %d messages behind", subscription.channel, QUEUE_LIMIT)
+                self.leave(subscription)
+                subscription.end()
 
     def _renew_slots(self) -> None:
         """Keep the slots of this process's open streams counted: one round trip for all of them,
