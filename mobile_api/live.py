@@ -3,10 +3,10 @@
 A stream claims one of its user's slots and joins the hub before it replays what the client
 missed, so nothing published meanwhile falls between the replay and the live part. That replay
 is its one database read, and the connection goes back to the pool before the first byte is
-sent; a process lets a few openings work at a time. It then waits for what the hub leaves it: no thread
-of its own (under gevent) and no database poll on a timer. It sends a `retry:` hint first, a
-heartbeat comment when nothing else was sent for a while, and ends when its subject ends, when
-the token that opened it expires, or when the server shuts down.
+sent; a process lets a few openings work at a time. It then waits for what the hub leaves it:
+no thread of its own (under gevent) and no database poll on a timer. It sends a `retry:` hint
+first, a heartbeat comment when nothing else was sent for a while, and ends when its subject
+ends, when the token that opened it expires, or when the server shuts down.
 """
 import json
 import random
