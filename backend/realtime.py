@@ -25,8 +25,8 @@ from backend.exceptions import TooManyRequests, Unavailable
 log = logging.getLogger(__name__)
 
 OPEN_STREAMS = Gauge("sse_open_streams", "Open Server-Sent Event streams", ["kind"], multiprocess_mode="livesum")
-DELIVERY_LAG = Histogram("sse_delivery_lag_seconds", "From publish to the write on a stream's socket", ["kind"],
-                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+DELIVERY_LAG = Histogram("sse_delivery_lag_seconds", "From publish to the write on a stream's socket, one write in ten",
+                         ["kind"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 QUEUE_LIMIT = 256   # messages a connection may fall behind before it is dropped (a dead client)
 HAND_SLICE = 200    # connections woken before the hub lets ordinary requests run again
 SLOT_TTL_S = 60     # a per-user stream slot lapses unless the process holding its stream renews it
