@@ -2,19 +2,19 @@
 
 A change is published once on a `live:` channel (`publish`); every process holds a single
 pattern subscription (`Hub`) and hands each message to the connections that watch its channel,
-so an open stream costs a queue, not a thread or a database poll. Channel names start with the
+so an open stream costs a deque and an event, not a thread or a database poll. Channel names start with the
 Redis database number: pub/sub ignores it, and two deployments (or test runs) that share a Redis
 server on different databases must never hear each other.
 
 Under gunicorn's gevent worker the listener and every connection are greenlets; in tests and
-CLI commands they are ordinary threads. Both are what `threading` and `queue` give.
+CLI commands they are ordinary threads. Both are what `threading` gives.
 """
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 import redis
@@ -25,13 +25,14 @@ from backend.exceptions import TooManyRequests, Unavailable
 log = logging.getLogger(__name__)
 
 OPEN_STREAMS = Gauge("sse_open_streams", "Open Server-Sent Event streams", ["kind"], multiprocess_mode="livesum")
-DELIVERY_LAG = Histogram("sse_delivery_lag_seconds", "From publish to the write on a stream's socket", ["kind"],
-                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+DELIVERY_LAG = Histogram("sse_delivery_lag_seconds", "From publish to the write on a stream's socket, one write in ten",
+                         ["kind"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 QUEUE_LIMIT = 256   # messages a connection may fall behind before it is dropped (a dead client)
 HAND_SLICE = 200    # connections woken before the hub lets ordinary requests run again
 SLOT_TTL_S = 60     # a per-user stream slot lapses unless the process holding its stream renews it
 RENEW_EVERY_S = SLOT_TTL_S / 3
-CLOSED = object()   # put on a connection's queue: the stream ends (shutdown, dropped)
+BATCH = "batch"     # the first word of a batch (a single message is JSON)
+CLOSED = object()   # left for a connection: the stream ends (shutdown, dropped)
 
 
 def channel_prefix(r: redis.Redis) -> str:
@@ -48,43 +49,63 @@ def publish(r: redis.Redis, channel: str, message: dict) -> None:
 def publish_batch(r: redis.Redis, channel: str, messages: dict[str, dict]) -> None:
     """Publish many channels' messages as one (a region's positions of one tick).
 
-    Every process receives and decodes the batch once instead of one message per channel, then
-    hands each entry to the connections watching its channel as if it had been published alone.
+    A first line `batch <when sent>`, then a line per entry, `<channel> <kind> <JSON of the rest,
+    "t" included>`: every process splits the batch once and decodes nothing, not even the entries
+    its connections watch, whose streams send an entry's JSON as it came. JSON holds no raw
+    newline; channel names and kinds hold no space.
     """
-    publish(r, channel, {"batch": messages})
+    t = time.time()
+    lines = [f"{BATCH} {t}"]
+    for entry, message in messages.items():
+        rest = {k: v for k, v in message.items() if k != "kind"}
+        lines.append(f"{entry} {message['kind']} {json.dumps({**rest, 't': t}, ensure_ascii=False)}")
+    r.publish(channel_prefix(r) + channel, "\n".join(lines))
 
 
-@dataclass
+@dataclass(eq=False)
 class Message:
-    """One published message as every local connection receives it; `cache` is shared by them."""
+    """One published message as every local connection receives it; `cache` is shared by them.
+
+    A batch entry's `data` holds only its kind and when it was sent; `body` is its JSON as published.
+    """
 
     channel: str
     data: dict
+    body: str | None = None
     cache: dict = field(default_factory=dict)
 
 
 class Subscription:
-    """One open connection's view of a channel: a queue the hub fills, and the user slot it holds."""
+    """One open connection's view of a channel: the messages the hub left for it, and the user slot it holds."""
 
     def __init__(self, hub: "Hub", channel: str, kind: str, slot: tuple[int, str] | None):
         self.hub, self.channel, self.kind, self.slot = hub, channel, kind, slot
-        self.queue: queue.Queue = queue.Queue(QUEUE_LIMIT)
+        # A deque and an event rather than queue.Queue: under gevent, the queue's lock and condition
+        # variable (a fresh lock per wait) cost more than the rest of a delivery.
+        self.pending: deque = deque()
+        self.ready = threading.Event()
 
-    def get(self, timeout: float):
-        """Return the next message, CLOSED, or None after `timeout` seconds of silence."""
-        try:
-            return self.queue.get(timeout=max(timeout, 0))
-        except queue.Empty:
-            return None
+    def take(self, timeout: float) -> list:
+        """Return every message left so far (CLOSED among them when the stream must end), waiting up
+        to `timeout` seconds for the first; an empty list after that long in silence."""
+        self.ready.clear()  # before looking, so a message left meanwhile sets it again
+        if not self.pending:
+            self.ready.wait(max(timeout, 0))
+        return [self.pending.popleft() for _ in range(len(self.pending))]
 
-    def waiting(self) -> list:
-        """Take every message already queued, without waiting (a stream that fell behind catches up at once)."""
-        taken = []
-        while True:
-            try:
-                taken.append(self.queue.get_nowait())
-            except queue.Empty:
-                return taken
+    def put(self, message) -> bool:
+        """Leave a message and wake the stream; False when it already holds QUEUE_LIMIT."""
+        if len(self.pending) >= QUEUE_LIMIT:
+            return False
+        self.pending.append(message)
+        self.ready.set()
+        return True
+
+    def end(self) -> None:
+        """Drop what is left and end the stream at its next wake-up."""
+        self.pending.clear()
+        self.pending.append(CLOSED)
+        self.ready.set()
 
     def close(self) -> None:
         self.hub.leave(self)
@@ -97,13 +118,10 @@ class Hub:
         self.redis, self.max_streams = r, max_streams
         self.prefix = channel_prefix(r)
         self._watchers: dict[str, set[Subscription]] = {}
+        self.open_streams = 0  # kept as they come and go: summing the channels at each opening grew with the streams
         self._lock = threading.Lock()
         self._listener: threading.Thread | None = None
         self.closing = False
-
-    @property
-    def open_streams(self) -> int:
-        return sum(len(s) for s in self._watchers.values())
 
     def join(self, channel: str, kind: str, slot: tuple[int, str] | None = None) -> Subscription:
         """Watch a channel, keeping a (user id, slot) counted meanwhile; 503 when this process
@@ -116,6 +134,7 @@ class Hub:
                                   retry_after_s=5)
             subscription = Subscription(self, channel, kind, slot)
             self._watchers.setdefault(channel, set()).add(subscription)
+            self.open_streams += 1
             self._start_listener()
         OPEN_STREAMS.labels(kind).inc()
         return subscription
@@ -126,6 +145,7 @@ class Hub:
             if subscription not in watchers:
                 return
             watchers.discard(subscription)
+            self.open_streams -= 1
             if not watchers:
                 del self._watchers[subscription.channel]
         OPEN_STREAMS.labels(subscription.kind).dec()
@@ -136,41 +156,39 @@ class Hub:
         with self._lock:
             everyone = [s for watchers in self._watchers.values() for s in watchers]
         for subscription in everyone:
-            self._hand(subscription, CLOSED)
+            subscription.end()
 
     def deliver(self, channel: str, data: dict) -> None:
-        """Hand a message (each entry of a batch) to every local connection watching its channel."""
-        if "batch" not in data:
-            self._deliver_one(channel, data)
-            return
+        """Hand a message to every local connection watching its channel."""
         with self._lock:
-            watched = self._watchers.keys() & data["batch"].keys()
+            watchers = list(self._watchers.get(channel, ()))
+        self._hand_all(Message(channel, data), watchers)
+
+    def deliver_batch(self, payload: str) -> None:
+        """Hand each entry of a batch to the local connections watching its channel."""
+        head, *lines = payload.split("\n")
+        t = float(head.split(" ", 1)[1])
+        with self._lock:  # once per batch, not per entry
+            watched = [(line, list(found)) for line in lines
+                       if (found := self._watchers.get(line[:line.index(" ")]))]
         handed = 0
-        for entry in watched:
-            handed += self._deliver_one(entry, {**data["batch"][entry], "t": data["t"]})
+        for line, watchers in watched:
+            entry, kind, body = line.split(" ", 2)
+            self._hand_all(Message(entry, {"kind": kind, "t": t}, body), watchers)
+            handed += len(watchers)
             if handed >= HAND_SLICE:
                 # A batch wakes thousands of streams at once: let the requests that are ready
                 # run between slices rather than after the whole batch (gevent yields here).
                 time.sleep(0)
                 handed = 0
 
-    def _deliver_one(self, channel: str, data: dict) -> int:
-        with self._lock:
-            watchers = list(self._watchers.get(channel, ()))
-        message = Message(channel, data)
+    def _hand_all(self, message: Message, watchers: list[Subscription]) -> None:
         for subscription in watchers:
-            self._hand(subscription, message)
-        return len(watchers)
-
-    def _hand(self, subscription: Subscription, message) -> None:
-        try:
-            subscription.queue.put_nowait(message)
-        except queue.Full:  # the client stopped reading: end its stream rather than hold messages for it
-            log.info("stream on %s dropped: client fell %d messages behind", subscription.channel, QUEUE_LIMIT)
-            self.leave(subscription)
-            while not subscription.queue.empty():
-                subscription.queue.get_nowait()
-            subscription.queue.put_nowait(CLOSED)
+            # A client that stopped reading: end its stream rather than hold messages for it.
+            if not subscription.put(message):
+                log.info("stream on %s dropped: client fell %d messages behind", subscription.channel, QUEUE_LIMIT)
+                self.leave(subscription)
+                subscription.end()
 
     def _renew_slots(self) -> None:
         """Keep the slots of this process's open streams counted: one round trip for all of them,
@@ -212,7 +230,11 @@ class Hub:
                         self._renew_slots()
                         renewed = time.monotonic()
                     raw = pubsub.get_message(timeout=1.0)
-                    if raw is not None:
+                    if raw is None:
+                        continue
+                    if raw["data"].startswith(BATCH):
+                        self.deliver_batch(raw["data"])
+                    else:
                         self.deliver(raw["channel"][len(self.prefix):], json.loads(raw["data"]))
             except redis.RedisError as exc:
                 log.warning("live hub: Redis unavailable, resubscribing: %s", exc)

@@ -3,10 +3,10 @@
 A stream claims one of its user's slots and joins the hub before it replays what the client
 missed, so nothing published meanwhile falls between the replay and the live part. That replay
 is its one database read, and the connection goes back to the pool before the first byte is
-sent; a process lets a few openings work at a time. It then waits on its own queue: no thread
-of its own (under gevent) and no database poll on a timer. It sends a `retry:` hint first, a
-heartbeat comment when nothing else was sent for a while, and ends when its subject ends, when
-the token that opened it expires, or when the server shuts down.
+sent; a process lets a few openings work at a time. It then waits for what the hub leaves it:
+no thread of its own (under gevent) and no database poll on a timer. It sends a `retry:` hint
+first, a heartbeat comment when nothing else was sent for a while, and ends when its subject
+ends, when the token that opened it expires, or when the server shuts down.
 """
 import json
 import random
@@ -33,6 +33,9 @@ OPENINGS_AT_ONCE = 16  # openings of one process at work at once: half its datab
 # How long an opening waits for its turn before 503 + Retry-After: a browser's EventSource gives
 # up on a 503, while waiting costs a greenlet and a socket.
 OPENING_WAIT_S = 30
+# One write in this many is recorded in the delivery-lag histogram: in multiprocess mode each
+# sample is a locked write to a shared file, and a tenth of thousands a second is plenty of samples.
+LAG_SAMPLE_EVERY = 10
 
 
 class StreamHeaders(BaseModel):
@@ -145,6 +148,7 @@ def _run(stream: LiveStream, opening: Rendered, subscription,
     # Each stream's own interval, so streams opened together do not all beat in the same instant.
     heartbeat_s *= random.uniform(0.8, 1.0)
     lag = DELIVERY_LAG.labels(stream.kind)
+    writes = random.randrange(LAG_SAMPLE_EVERY)  # a phase of its own, so streams are sampled in turn
     yield f"retry: {retry_ms}\n\n".encode()
     events, done = opening
     if events:
@@ -153,23 +157,27 @@ def _run(stream: LiveStream, opening: Rendered, subscription,
         left = stream.ends_at - time.time()
         if left <= 0:
             return
-        message = subscription.get(min(heartbeat_s, left))
-        if message is CLOSED:
-            return
-        if message is None:
+        messages = subscription.take(min(heartbeat_s, left))
+        if not messages:
             if time.time() < stream.ends_at:
                 yield b": heartbeat\n\n"
             continue
-        messages = [message, *subscription.waiting()]
         chunk, done = _render(stream, messages)
         if chunk:
             yield chunk
-            sent = time.time()
-            for m in messages:
-                if m is not CLOSED:
-                    lag.observe(max(0.0, sent - m.data["t"]))
+            writes += 1
+            if writes % LAG_SAMPLE_EVERY == 0:
+                _observe(lag, messages)
         if CLOSED in messages:
             return
+
+
+def _observe(lag, messages: list) -> None:
+    """Record how long the messages just written took from their publish."""
+    sent = time.time()
+    for m in messages:
+        if m is not CLOSED:
+            lag.observe(max(0.0, sent - m.data["t"]))
 
 
 def _render(stream: LiveStream, messages: list) -> tuple[bytes, bool]:

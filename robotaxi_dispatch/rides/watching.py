@@ -5,8 +5,6 @@ Status events are read from the ride's events (what `record` appended), so each 
 stream opens (one statement) and when a status change is announced, never on a timer; positions
 come from the latest-position hash as the stream opens, then straight from the published message.
 """
-import json
-
 import redis
 from sqlalchemy import and_
 from sqlmodel import Session, select
@@ -64,11 +62,8 @@ class RideWatch:
 
     def render(self, message) -> tuple[list[Event], bool]:
         """Turn a published message about the ride into events."""
-        if message.data["kind"] == "position":
-            if "position" not in message.cache:  # serialised once for every stream on this ride
-                message.cache["position"] = json.dumps(
-                    {k: v for k, v in message.data.items() if k != "kind"}, ensure_ascii=False)  # `t`: when published
-            return [("position", message.cache["position"], None)], False
+        if message.data["kind"] == "position":  # a batch entry: its JSON as published, `t` when
+            return [("position", message.body, None)], False
         with Session(self.engine) as session:
             return self._new_statuses(session)
 
