@@ -1,6 +1,6 @@
 """gunicorn settings shared by `make run` and production: gevent workers.
 
-An open Server-Sent Event stream waits on a queue for its next message, so under gevent it costs
+An open Server-Sent Event stream waits on an event for its next message, so under gevent it costs
 a greenlet and a socket rather than one of a few threads: thousands stay open while ordinary
 requests keep being served. psycopg 3, redis-py and the embedded dispatcher's threads all run
 cooperatively once gevent has patched the standard library. Production runs a second server from
