@@ -329,15 +329,17 @@ class Dispatcher:
             self._observe(rides)
             every = rides + promised.rides
             plan = self._plan_rides(every, len(rides), promised, finishing, now, hour)
-            assigned, changed = self._apply(session, plan, {r.id: r for r in every}, promised, now)
-            lapsed = [r for r in rides if r.id not in assigned and _waiting_since(r) <= now - NO_VEHICLE_AFTER]
+            by_id = {r.id: r for r in every}
+            assigned, changed = self._apply(session, plan, by_id, promised, now)
+            matched = set(assigned)
+            lapsed = [r for r in rides if r.id not in matched and _waiting_since(r) <= now - NO_VEHICLE_AFTER]
             for ride in lapsed:
                 ride.status, ride.ended_at = RideStatus.no_vehicle, now
                 record(session, ride, "no_vehicle")
             owed = [settle(session, ride=ride, keep_fen=0) for ride in lapsed]
         OPEN_REQUESTS.labels(self.region).set(len(rides) - len(assigned) - len(lapsed))
         for ride_id in assigned:  # committed: each under the id of the request that created the ride
-            ride = next(r for r in rides if r.id == ride_id)
+            ride = by_id[ride_id]
             with logs.bound(logs.request_id, ride.request_id):
                 log.info("dispatch %s: ride %s assigned vehicle %s, pickup in %s s", self.region, ride.id,
                          ride.vehicle_id, ride.pickup_eta_s)
