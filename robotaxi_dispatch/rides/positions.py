@@ -65,6 +65,19 @@ def latest_of_region(r: redis.Redis, region: str) -> dict[int, dict]:
     return {int(vid): _decode(v) for vid, v in r.hgetall(_key(region)).items()}
 
 
+def newer(fields: dict, stored_at: datetime | None) -> bool:
+    """Tell whether a latest known position is newer than the one a row stored at `stored_at`."""
+    return stored_at is None or fields["position_at"] > stored_at
+
+
+def latest_or_none(r: redis.Redis, region: str, vehicle_ids: list[int]) -> dict[int, dict]:
+    """Return `latest`, or nothing while Redis is away: the rows are at most one flush behind."""
+    try:
+        return latest(r, region, vehicle_ids)
+    except redis.RedisError:
+        return {}
+
+
 def free_near(session: Session, r: redis.Redis, ask: tuple[str, Point, int],
               half_m: float) -> list[tuple[float, float, datetime | None]]:
     """Return the latest (lat, lon, position_at) of a region's free vehicles with enough seats (region, point,
@@ -80,15 +93,12 @@ def free_near(session: Session, r: redis.Redis, ask: tuple[str, Point, int],
         # a row not yet written since the vehicle was first heard of has only its Redis position
         or_(Vehicle.lat.is_(None), Vehicle.lat.between(point.lat - dlat, point.lat + dlat)
             & Vehicle.lon.between(point.lon - dlon, point.lon + dlon)))).all()
-    try:
-        reported = latest(r, region, [vehicle_id for vehicle_id, *_ in rows])
-    except redis.RedisError:  # the rows are at most one flush behind the telemetry
-        reported = {}
+    reported = latest_or_none(r, region, [vehicle_id for vehicle_id, *_ in rows])
     found = []
     for vehicle_id, lat, lon, at in rows:
-        newer = reported.get(vehicle_id)
-        if newer and (at is None or newer["position_at"] > at):
-            lat, lon, at = newer["lat"], newer["lon"], newer["position_at"]
+        fresh = reported.get(vehicle_id)
+        if fresh is not None and newer(fresh, at):
+            lat, lon, at = fresh["lat"], fresh["lon"], fresh["position_at"]
         if lat is not None and lon is not None:
             found.append((lat, lon, at))
     return found
@@ -96,20 +106,17 @@ def free_near(session: Session, r: redis.Redis, ask: tuple[str, Point, int],
 
 def overlay(r: redis.Redis, vehicles: Sequence[Vehicle]) -> None:
     """Show the latest known position on loaded vehicles, without making their rows dirty."""
-    try:
-        by_region: dict[str, list[Vehicle]] = {}
-        for vehicle in vehicles:
-            by_region.setdefault(vehicle.region, []).append(vehicle)
-        for region, group in by_region.items():
-            fresh = latest(r, region, [v.id for v in group])
-            for vehicle in group:
-                _apply(vehicle, fresh.get(vehicle.id))
-    except redis.RedisError:  # the row is at most one flush behind
-        pass
+    by_region: dict[str, list[Vehicle]] = {}
+    for vehicle in vehicles:
+        by_region.setdefault(vehicle.region, []).append(vehicle)
+    for region, group in by_region.items():
+        fresh = latest_or_none(r, region, [v.id for v in group])
+        for vehicle in group:
+            _apply(vehicle, fresh.get(vehicle.id))
 
 
 def _apply(vehicle: Vehicle, fields: dict | None) -> None:
-    if fields is None or (vehicle.position_at and vehicle.position_at >= fields["position_at"]):
+    if fields is None or not newer(fields, vehicle.position_at):
         return
     for name, value in fields.items():
         set_committed_value(vehicle, name, value)

@@ -5,7 +5,6 @@ Status events are read from the ride's events (what `record` appended), so each 
 stream opens (one statement) and when a status change is announced, never on a timer; positions
 come from the latest-position hash as the stream opens, then straight from the published message.
 """
-import redis
 from sqlalchemy import and_
 from sqlmodel import Session, select
 
@@ -48,11 +47,8 @@ class RideWatch:
     def _position(self, region: str, vehicle_id: int, row: list, eta: int | None) -> list[Event]:
         """Return the vehicle's latest known position (Redis's, else its row's) as an event."""
         lat, lon, heading, at = row
-        try:
-            fresh = positions.latest(self.redis, region, [vehicle_id]).get(vehicle_id)
-        except redis.RedisError:  # the row is at most one flush behind
-            fresh = None
-        if fresh and (at is None or fresh["position_at"] > at):
+        fresh = positions.latest_or_none(self.redis, region, [vehicle_id]).get(vehicle_id)
+        if fresh is not None and positions.newer(fresh, at):
             lat, lon, at = fresh["lat"], fresh["lon"], fresh["position_at"]
             heading = fresh["heading"] if fresh["heading"] is not None else heading
         if lat is None:
