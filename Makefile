@@ -14,26 +14,28 @@ setup: system-deps $(VENV)/.installed
 
 # SpatiaLite for the embedded default; PostGIS when a local PostgreSQL server is installed;
 # Chromium for the operator console's browser test, node for its modules' unit tests.
+# Another apt run (an unattended upgrade, a second setup) holds dpkg's lock: wait for it, do not fail.
+APT = DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=600
 system-deps:
 	@if ! ldconfig -p | grep -q mod_spatialite; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing SpatiaLite (libsqlite3-mod-spatialite)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-mod-spatialite >/dev/null; \
+	    $(APT) update && $(APT) install -y libsqlite3-mod-spatialite >/dev/null; \
 	  else echo "Please install SpatiaLite: sudo apt-get install libsqlite3-mod-spatialite" >&2; exit 1; fi; \
 	fi
 	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Chromium and a CJK font for the console's browser test"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	  $(APT) update && $(APT) install -y chromium fonts-wqy-microhei >/dev/null; \
 	fi
 	@if ! command -v node >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing node for the console's unit tests (node --test)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
+	  $(APT) update && $(APT) install -y nodejs >/dev/null; \
 	fi
 	@pg=$$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1); \
 	if [ -n "$$pg" ] && [ ! -e /usr/share/postgresql/$$pg/extension/postgis.control ] \
 	   && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing PostGIS for the local PostgreSQL $$pg"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$$pg-postgis-3 >/dev/null; \
+	  $(APT) update && $(APT) install -y postgresql-$$pg-postgis-3 >/dev/null; \
 	fi
 
 # Every package comes from the dev lock (the runtime lock plus the tools) and must match its hash.
