@@ -43,6 +43,7 @@ class EventReader:
 
     def next(self, kind: str, timeout: float = 10.0):
         """Return the next item of a kind (an event name, or "comment"), skipping others."""
+        assert self.response.status_code == 200, f"the stream did not open: {self.response.status_code} {self.response.text}"
         while True:
             got, value = self.items.get(timeout=timeout)
             if got == kind:
@@ -73,9 +74,10 @@ def open_stream(app, live_server):
         reader.close()
     # Wait for the server to let them go: a stream it still holds would have its user's slot
     # renewed after Redis is emptied, and the next test's user (same id) would inherit it.
-    hub, deadline = app.extensions["live_hub"], time.monotonic() + 10
+    hub, deadline = app.extensions["live_hub"], time.monotonic() + 30
     while hub.open_streams and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert not hub.open_streams, f"the server still holds {hub.open_streams} streams the test closed"
 
 
 @pytest.fixture(autouse=True)
