@@ -10,7 +10,20 @@ from werkzeug.exceptions import BadRequest as UnreadableBody
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from backend import cli, config, db, errors, jobs, logs, notifications, observability, ratelimit, realtime, redis_client
+from backend import (
+    admission,
+    cli,
+    config,
+    db,
+    errors,
+    jobs,
+    logs,
+    notifications,
+    observability,
+    ratelimit,
+    realtime,
+    redis_client,
+)
 from backend.dbtypes import MAX_ID
 from backend.exceptions import BadRequest, DomainError, Invalid
 
@@ -161,4 +174,5 @@ def create_app(test_config: dict | None = None, *, http: bool = True) -> OpenAPI
     from backend import composition
 
     composition.compose(app, http=http)
+    admission.init_app(app)
     return app

@@ -42,6 +42,9 @@ def settings_from_env() -> dict:
         "REGISTER_RATE_LIMIT": os.environ.get("REGISTER_RATE_LIMIT", "20 per hour"),
         # Telemetry batches of a few thousand positions fit well inside 2 MiB.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        # Requests a process serves at once (backend/admission.py): the pool's 10 + 20 connections
+        # over at most three a request.
+        "REQUESTS_AT_ONCE": _int("REQUESTS_AT_ONCE", 10),
         "INSTANCE_DIR": str(instance),
         # `make run` turns this on: dispatchers and the demo fleet run as threads of the server.
         "EMBEDDED_DISPATCH": os.environ.get("EMBEDDED_DISPATCH", "") == "1",

@@ -110,12 +110,17 @@ def _handle_database_down(exc: OperationalError):
     return response
 
 
-def _handle_pool_exhausted(exc: PoolTimeout):
-    # Every connection of this process is busy (a rush): back-pressure, not a failure.
-    log.warning("database connections exhausted: %s", exc)
+def busy() -> Response:
+    """Answer 503 `database_busy` with Retry-After: back-pressure in a rush, not a failure."""
     response = problem(503, "database_busy", "The server is busy; retry in a moment.")
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
+
+
+def _handle_pool_exhausted(exc: PoolTimeout):
+    # Every connection of this process is busy (a rush).
+    log.warning("database connections exhausted: %s", exc)
+    return busy()
 
 
 def _handle_unexpected(exc: Exception):

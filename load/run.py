@@ -72,12 +72,12 @@ PROFILES = {
 
 
 def server_command(port: int, workers: int) -> list[str]:
-    """Return the production-like server: gunicorn workers with threads (change the worker class here)."""
-    return [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", "8", "--worker-class", "gthread",
+    """Return the server as production runs it (gunicorn.conf.py: gevent workers), on this port."""
+    return [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers),
             # idle connections outlive any client's pause, as behind a load balancer whose idle
             # timeout is the shorter one: the server never closes a connection a request is on its way to
-            "--keep-alive", "75", "--backlog", "4096", "wsgi:app"]
+            "--keep-alive", "75", "wsgi:app"]
 
 
 def _free_port() -> int:
@@ -245,7 +245,8 @@ def main() -> int:
                 process.wait(timeout=30)
     mix, probes = read_stats(work / "mix"), [read_stats(work / probe)[0] for probe in PROBES]
     header = (f"# Load results\n\n{settings.users} locust users (spawning {settings.spawn_rate}/s) for "
-              f"{settings.seconds} s against gunicorn ({settings.workers} workers x 8 threads) on PostgreSQL/PostGIS + "
+              f"{settings.seconds} s against gunicorn ({settings.workers} gevent workers, as in production) "
+              f"on PostgreSQL/PostGIS + "
               f"Redis, 127.0.0.1, with `flask dispatch run` and `flask jobs run` alongside and "
               f"{settings.vehicles} robotaxis reporting; written by `make load` on "
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. The floor is `GET /health` in the same app and run.\n\n"

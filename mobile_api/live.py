@@ -10,10 +10,8 @@ ends, when the token that opened it expires, or when the server shuts down.
 """
 import json
 import random
-import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 from flask import Response, current_app
@@ -23,16 +21,11 @@ from sqlmodel import Session
 from backend import realtime
 from backend.db import get_session
 from backend.dbtypes import MAX_ID
-from backend.exceptions import Unavailable
 from backend.realtime import CLOSED, DELIVERY_LAG, Message
 
 # What a stream sends for a message: its events as (name, data, id or None), and whether the
 # stream is over. Data is a dict, or JSON already serialised once for many streams.
 Rendered = tuple[Sequence[tuple[str, dict | str, int | None]], bool]
-OPENINGS_AT_ONCE = 16  # openings of one process at work at once: half its database pool (10 + 20)
-# How long an opening waits for its turn before 503 + Retry-After: a browser's EventSource gives
-# up on a 503, while waiting costs a greenlet and a socket.
-OPENING_WAIT_S = 30
 # One write in this many is recorded in the delivery-lag histogram: in multiprocess mode each
 # sample is a locked write to a shared file, and a tenth of thousands a second is plenty of samples.
 LAG_SAMPLE_EVERY = 10
@@ -72,45 +65,26 @@ def stream_deadline(token_expires_at: float) -> float:
 
 def open_stream(stream: LiveStream) -> Response:
     """Claim a slot (429 over the user's limit), join the hub (503 over the process's), read what the
-    client missed, and respond; a few openings of the process at a time."""
+    client missed, and respond."""
     config, r, hub = current_app.config, current_app.extensions["redis"], current_app.extensions["live_hub"]
-    with _admitted():
-        slot = realtime.claim_slot(r, user_id=stream.user_id, limit=config["SSE_MAX_STREAMS_PER_USER"])
-        subscription = None
+    slot = realtime.claim_slot(r, user_id=stream.user_id, limit=config["SSE_MAX_STREAMS_PER_USER"])
+    subscription = None
 
-        def release() -> None:
-            if subscription is not None:
-                subscription.close()
-            realtime.release_slot(r, user_id=stream.user_id, slot=slot)
+    def release() -> None:
+        if subscription is not None:
+            subscription.close()
+        realtime.release_slot(r, user_id=stream.user_id, slot=slot)
 
-        try:
-            subscription = hub.join(stream.channel, stream.kind, slot and (stream.user_id, slot))
-            opening = _read_opening(stream)
-        except Exception:
-            release()
-            raise
+    try:
+        subscription = hub.join(stream.channel, stream.kind, slot and (stream.user_id, slot))
+        opening = _read_opening(stream)
+    except Exception:
+        release()
+        raise
     pace = (config["SSE_HEARTBEAT_S"], config["SSE_RETRY_MS"])
     body = _Body(_run(stream, opening, subscription, pace), release)
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-@contextmanager
-def _admitted() -> Iterator[None]:
-    """Wait for one of the process's few opening turns (503 + Retry-After after OPENING_WAIT_S).
-
-    A rush of openings (clients reconnecting after a deploy) then holds at most a few of the
-    pool's database and Redis connections, and ordinary requests keep the rest.
-    """
-    turns = current_app.extensions.get("stream_openings")
-    if turns is None:  # made on first use: under gevent, after the standard library was patched
-        turns = current_app.extensions["stream_openings"] = threading.BoundedSemaphore(OPENINGS_AT_ONCE)
-    if not turns.acquire(timeout=OPENING_WAIT_S):
-        raise Unavailable("database_busy", "The server is busy; retry in a moment.", retry_after_s=3)
-    try:
-        yield
-    finally:
-        turns.release()
 
 
 def _read_opening(stream: LiveStream) -> Rendered:

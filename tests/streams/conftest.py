@@ -43,7 +43,8 @@ class EventReader:
 
     def next(self, kind: str, timeout: float = 10.0):
         """Return the next item of a kind (an event name, or "comment"), skipping others."""
-        assert self.response.status_code == 200, f"the stream did not open: {self.response.status_code} {self.response.text}"
+        opened = self.response.status_code
+        assert opened == 200, f"the stream did not open: {opened} {self.response.text}"
         while True:
             got, value = self.items.get(timeout=timeout)
             if got == kind:

@@ -2,10 +2,10 @@
 import threading
 import time
 
+import requests
 from sqlmodel import select
 
 from backend.dbtypes import utcnow
-from mobile_api import live
 from robotaxi_dispatch import streams
 from robotaxi_dispatch.rides import positions
 from robotaxi_dispatch.rides.models import Vehicle
@@ -103,17 +103,13 @@ def test_a_process_over_its_ceiling_answers_503_with_retry_after(app, client, ci
     assert refused.json()["code"] == "too_many_streams"
 
 
-def test_an_opening_waits_for_its_turn_then_answers_503(app, client, city, open_stream, monkeypatch):
-    """Openings of a process take turns; one that gets none in time is told when to come back."""
+def test_an_open_stream_holds_no_turn_of_the_process(app, client, city, open_stream, monkeypatch):
+    """A stream takes a turn only while it opens: with one turn, requests are served beside it."""
     ride = request(client, city)
-    turns = threading.BoundedSemaphore(1)
-    monkeypatch.setitem(app.extensions, "stream_openings", turns)
-    monkeypatch.setattr(live, "OPENING_WAIT_S", 0.3)
-    turns.acquire()  # another opening is at work
-    refused = open_stream(f"/api/v1/rides/{ride['id']}/events", city["rider"]).response
-    assert refused.status_code == 503 and refused.headers["Retry-After"]
-    assert refused.json()["code"] == "database_busy"
-    turns.release()
+    monkeypatch.setattr(app.extensions["admission"], "turns", threading.BoundedSemaphore(1))
+    stream = open_stream(f"/api/v1/rides/{ride['id']}/events", city["rider"])
+    assert stream.next("status")["data"]["status"] == "requested"
+    assert requests.get(stream.response.url.split("/api/")[0] + "/health", timeout=5).status_code == 200
     assert open_stream(f"/api/v1/rides/{ride['id']}/events", city["rider"]).response.status_code == 200
 
 
