@@ -176,7 +176,7 @@ class Simulation:
         np.fmin.at(nearest, edges.rows, edges.pickup_s)
         go = soon[booked.release_due(p.at[soon], nearest, self.clock)]
         released = Trips(np.full(len(go), self.clock), p.ox[go], p.oy[go], p.dx[go], p.dy[go])
-        rows = self.book.add(released, *self.eta.route(released.ox, released.oy, released.dx, released.dy, hour=hour))
+        rows = self._record(released, hour)
         self.book.pickup_at[rows] = p.at[go]
         keep = np.ones(len(p.at), dtype=bool)
         keep[go] = False
@@ -200,8 +200,13 @@ class Simulation:
         """Record the requests made since the last tick, with the trip the dispatcher quotes."""
         tick = self.scenario.tick_s
         trips = self.demand.draw(self.clock - tick, tick, self._hour(), self.demand_rng)
-        self.book.add(trips, *self.eta.route(trips.ox, trips.oy, trips.dx, trips.dy, hour=hour))
+        self._record(trips, hour)
         self.forecast.observe(trips.ox, trips.oy, self.clock)
+
+    def _record(self, trips: Trips, hour: int) -> np.ndarray:
+        """Add requests to the book with the trip the dispatcher quotes and its mean true time; return their rows."""
+        ends = (trips.ox, trips.oy, trips.dx, trips.dy)
+        return self.book.add(trips, *self.eta.route(*ends, hour=hour), self.travel.expected(*ends, hour=hour))
 
     def _drive(self, v: np.ndarray, state: int, target: tuple, at, hour: int) -> None:
         """Send stopped vehicles to a target, taking the true time."""
