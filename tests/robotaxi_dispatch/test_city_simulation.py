@@ -147,3 +147,21 @@ def test_load_is_a_property_of_the_demand_not_of_the_policy():
     assert greedy["load"] == batch["load"] and greedy["load_quoted"] == batch["load_quoted"]
     # At 8:00 true traffic is slower than the dispatcher's table and bridges queue.
     assert greedy["load"] > 1.1 * greedy["load_quoted"] > 0
+
+
+def test_the_forecast_weighs_past_days_at_this_hour_beside_recent_requests():
+    limits = Limits()
+    forecast = _forecast({(5000.0, 1000.0): 36}, limits)  # 36 requests seen just now at A
+    a, b = forecast.zone(5000.0, 1000.0), forecast.zone(-9000.0, 1000.0)
+    # A week with 14 requests at B at 8:00 each day, none at A then.
+    forecast.learn_days(np.full(7 * 14, -9000.0), np.full(7 * 14, 1000.0), np.full(7 * 14, 8), days=7)
+    recent_a = 36 / forecast.memory_s
+    assert forecast.rates(0.0)[a] == pytest.approx(recent_a) and forecast.rates(0.0)[b] == 0  # no hour: recent only
+    at_eight = forecast.rates(0.0, hour=8)
+    assert at_eight[a] == pytest.approx(recent_a / 2) and at_eight[b] == pytest.approx(14 / 3600 / 2)
+    assert forecast.rates(0.0, hour=9)[b] == 0
+    # Idle cars at 8:00 go to B although nobody asked there today.
+    x, y = _cluster(50, -3000.0, 1000.0, np.random.default_rng(6))
+    moves = plan(forecast, Vehicles(np.arange(1, 51), x, y), (np.empty(0), np.empty(0)), ETA, now=0.0, hour=8,
+                 limits=limits)
+    assert (forecast.zone(moves.x, moves.y) == b).any()
