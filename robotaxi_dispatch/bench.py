@@ -35,9 +35,10 @@ from robotaxi_dispatch.engine.matcher import OpenRequests, assign_rides, candida
 from robotaxi_dispatch.engine.simulation import Scenario  # noqa: E402
 
 K, RADIUS_M, HOUR, NOW, MAX_PICKUP_S = 10, 3000.0, 8, 1_000_000.0, 1200.0
-# Demand (requests per hour, day mean) that loads the quality fleet to about 0.5 and 0.75
-# (booked trip time / fleet time) in the 8:00-9:00 window; the load reached is reported.
-QUALITY_LOADS = {"load_0.5": 1000.0, "load_0.75": 1600.0}
+# Demand (requests per hour, day mean) that loads the quality fleet to about 0.5 and 0.75 in the
+# 8:00-9:00 window: the true trip time the fleet needs / fleet time (`engine.metrics`: 0.52 and
+# 0.76 here, 0.40 and 0.59 in the trip time the dispatcher quotes); the load reached is reported.
+QUALITY_LOADS = {"load_0.5": 800.0, "load_0.75": 1200.0}
 TARGETS = {"ingest_updates_per_s": 1_000_000, "knn_vs_ckdtree_rebuild": 1.0, "knn_vs_redis": 100.0,
            "knn_vs_postgis": 50.0, "tick_ms": 100.0,
            "load_0.5_served_share": 0.99, "load_0.5_mean_wait_s": 180.0, "load_0.5_p95_wait_s": 480.0,

@@ -10,7 +10,8 @@ rides from the database, so no request is lost.
 
 Every `REBALANCE_EVERY` ticks, unless the region's operators switched it off
 (`flask dispatch rebalancing REGION off`), idle vehicles are sent toward zones whose demand,
-forecast from the requests this dispatcher has seen, outruns them (`engine.rebalancing`).
+forecast from the requests this dispatcher has seen and from the region's rides of the past
+week at the same hour (read once a local day), outruns them (`engine.rebalancing`).
 The plan is worked out in a background thread, between ticks, from a snapshot of the idle
 vehicles and the forecast taken once a tick has matched, so no tick waits for it; the first tick
 after it is ready sends the moves, less those of vehicles matched meanwhile. A rebalancing
@@ -35,7 +36,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 
 import numpy as np
@@ -160,6 +161,7 @@ class Dispatcher:
     _loaded_at: datetime | None
     _flushed_at: datetime | None
     _seen_until: datetime | None
+    _learned_on: date | None
 
     def __init__(self, engine, redis, gateway, *, region: str, owner: str | None = None,
                  charging: ChargingDesk | None = None):
@@ -172,6 +174,7 @@ class Dispatcher:
         self._starting, self._pending, self._loaded_at, self._flushed_at = True, True, None, None
         # Demand learnt from the requests seen (up to _seen_until); rebalancing vehicles' targets.
         self.forecast, self._seen_until = rebalancing.DemandForecast(REBALANCING.cell_m), None
+        self._learned_on = None  # the local day the forecast last read the past days' rides
         self._heading: dict[int, tuple[float, float]] = {}
         self._ticks = 0
         # Rebalancing plans are computed here, one at a time, off the matching tick.
@@ -258,6 +261,7 @@ class Dispatcher:
                 self._flushed_at = now
             if reload:
                 self._load_fleet(session)  # a full reload now and then heals any note Redis lost
+                self._learn_past_days(session, now)
                 self._loaded_at = now
             else:
                 self._follow_telemetry(session, telemetry)
@@ -287,6 +291,24 @@ class Dispatcher:
             x, y = to_xy([r.pickup_lat for r in new], [r.pickup_lon for r in new])
             self.forecast.observe(x, y, max(r.requested_at for r in new).timestamp())
             self._seen_until = max(r.requested_at for r in new)
+
+    def _learn_past_days(self, session: Session, now: datetime) -> None:
+        """Teach the forecast each hour's demand from the region's on-the-spot rides of the past days, once a day."""
+        today = now.astimezone(fares.SHANGHAI).date()
+        if self._learned_on == today:
+            return
+        self._learned_on = today
+        since = datetime.combine(today - timedelta(days=rebalancing.PAST_DAYS), datetime.min.time(), fares.SHANGHAI)
+        until = datetime.combine(today, datetime.min.time(), fares.SHANGHAI)
+        rows = session.exec(select(Ride.requested_at, Ride.pickup_lat, Ride.pickup_lon).where(
+            Ride.region == self.region, Ride.requested_at >= since, Ride.requested_at < until,
+            Ride.pickup_at.is_(None))).all()  # booked rides reach the forecast as known demand
+        if not rows:  # a region without a past: recent requests alone
+            return
+        local = [row[0].astimezone(fares.SHANGHAI) for row in rows]
+        x, y = to_xy(np.array([row[1] for row in rows]), np.array([row[2] for row in rows]))
+        # Days without a single ride are days the service did not run, not days nobody asked.
+        self.forecast.learn_days(x, y, np.array([t.hour for t in local]), len({t.date() for t in local}))
 
     def _rebalancing_plan(self, session: Session, now: datetime) -> Callable[[], rebalancing.Moves]:
         """Return the rebalancing plan of this moment, to compute: on copies, so that ticks may go on meanwhile."""

@@ -5,7 +5,7 @@ from robotaxi_dispatch.engine.demand import Trips
 from robotaxi_dispatch.engine.metrics import RideTimes
 
 OPEN, ASSIGNED, PICKED_UP, DONE, LOST = range(5)
-_COLUMNS = ("ox", "oy", "dx", "dy", "direct_m", "direct_s", "requested", "assigned", "picked_up",
+_COLUMNS = ("ox", "oy", "dx", "dy", "direct_m", "direct_s", "true_direct_s", "requested", "assigned", "picked_up",
             "dropped_off", "pickup_eta_s", "pickup_at")  # pickup_at: booked ahead (NaN: on demand)
 
 
@@ -19,6 +19,7 @@ class RequestBook:
     dy: np.ndarray
     direct_m: np.ndarray
     direct_s: np.ndarray
+    true_direct_s: np.ndarray
     requested: np.ndarray
     assigned: np.ndarray
     picked_up: np.ndarray
@@ -33,13 +34,13 @@ class RequestBook:
         self.state = np.full(capacity, OPEN, dtype=np.int8)
         self.vehicle = np.full(capacity, -1, dtype=np.int64)
 
-    def add(self, trips: Trips, direct_m: np.ndarray, direct_s: np.ndarray) -> np.ndarray:
-        """Record new requests; return their rows."""
+    def add(self, trips: Trips, direct_m: np.ndarray, direct_s: np.ndarray, true_direct_s: np.ndarray) -> np.ndarray:
+        """Record new requests with their trips' road metres, quoted and mean true seconds; return their rows."""
         rows = np.arange(self.n, self.n + len(trips.at))
         if rows.size and rows[-1] >= len(self.state):
             self._grow(2 * rows[-1])
         values = {"ox": trips.ox, "oy": trips.oy, "dx": trips.dx, "dy": trips.dy, "direct_m": direct_m,
-                  "direct_s": direct_s, "requested": trips.at}
+                  "direct_s": direct_s, "true_direct_s": true_direct_s, "requested": trips.at}
         for column, value in values.items():
             getattr(self, column)[rows] = value
         self.n += len(rows)
@@ -61,4 +62,4 @@ class RequestBook:
         n = self.n
         return RideTimes(requested=self.requested[:n], assigned=self.assigned[:n], picked_up=self.picked_up[:n],
                          dropped_off=self.dropped_off[:n], direct_s=self.direct_s[:n],
-                         pickup_eta_s=self.pickup_eta_s[:n])
+                         true_direct_s=self.true_direct_s[:n], pickup_eta_s=self.pickup_eta_s[:n])

@@ -10,9 +10,12 @@ total driving time. Limits: a move to a zone short of its own forecast demand ma
 `balance_distance_m`; at most `max_idle_share` of the idle fleet and `max_moves` vehicles per
 run, the shortest moves first.
 
-The forecast is the recent arrival rate per zone, smoothed exponentially: the dispatcher and the
-simulation both learn it from the requests they see. Requests known ahead (rides booked for the
-horizon, people leaving an event) are added to a zone's target through `DemandForecast.expect`.
+The forecast is half the recent arrival rate per zone, smoothed exponentially, and half the
+past days' rate at this hour once those days are known (as MATSim DRT estimates a zone's demand
+from the previous iteration's): recent requests alone are, zone by zone, few enough that cars
+get sent after noise. The simulation draws its past days from its demand model; the dispatcher
+reads them from its rides. Requests known ahead (rides booked for the horizon, people leaving
+an event) are added to a zone's target through `DemandForecast.expect`.
 """
 from dataclasses import dataclass
 
@@ -25,6 +28,8 @@ from robotaxi_dispatch.engine.eta import EtaModel
 
 GRID_HALF_M = 100_000  # zones cover 200 x 200 km round the city centre
 SOURCES_PER_DEFICIT = 32
+PAST_DAYS = 7            # of requests the forecast learns each hour's demand from
+PAST_DAYS_WEIGHT = 0.5   # of the forecast, beside the recent requests
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class DemandForecast:
         self.side = int(2 * GRID_HALF_M // cell_m)
         self.count, self.sx, self.sy = (np.zeros(self.side ** 2) for _ in range(3))
         self.known = np.zeros(self.side ** 2)  # requests known to come within the horizon
+        self.by_hour: np.ndarray | None = None  # past days' requests per second, by local hour and zone
         self.at: float | None = None
 
     def zone(self, x, y) -> np.ndarray:
@@ -91,10 +97,19 @@ class DemandForecast:
         """Replace the requests known to come within the horizon (rides booked ahead, event endings)."""
         self.known = np.bincount(self.zone(x, y), weights=weights, minlength=len(self.count)).astype(np.float64)
 
-    def rates(self, now: float) -> np.ndarray:
-        """Return the forecast requests per second of every zone."""
+    def learn_days(self, x, y, hours, days: int) -> None:
+        """Take the requests of `days` past days (points and local hours) as each hour's usual demand."""
+        counts = np.zeros((24, self.side ** 2))
+        np.add.at(counts, (np.asarray(hours, dtype=np.int64) % 24, self.zone(x, y)), 1.0)
+        self.by_hour = counts / (days * 3600)
+
+    def rates(self, now: float, hour: int | None = None) -> np.ndarray:
+        """Return the forecast requests per second of every zone: recent, and past days' at this hour if known."""
         self._decay(now)
-        return self.count / self.memory_s
+        recent = self.count / self.memory_s
+        if self.by_hour is None or hour is None:
+            return recent
+        return (1 - PAST_DAYS_WEIGHT) * recent + PAST_DAYS_WEIGHT * self.by_hour[hour % 24]
 
     def centres(self, zones: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return where requests of zones come from on average (the cell's centre if none)."""
@@ -106,7 +121,7 @@ class DemandForecast:
 
 
 def imbalance(forecast: DemandForecast, idle: Vehicles, arriving: tuple, now: float,
-              limits: Limits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              limits: Limits, hour: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return each zone's surplus of idle vehicles, deficit (whole vehicles) and reach (road metres).
 
     A zone's target is the requests forecast over the horizon, or its share of the idle fleet in
@@ -114,7 +129,7 @@ def imbalance(forecast: DemandForecast, idle: Vehicles, arriving: tuple, now: fl
     balance: vehicles spread as the requests arrive). A zone whose forecast requests outrun its
     idle and arriving vehicles is short and is reached from further away.
     """
-    rates = forecast.rates(now)
+    rates = forecast.rates(now, hour)
     share = rates / rates.sum() if rates.sum() else rates
     target = np.maximum(rates * limits.horizon_s + forecast.known, share * len(idle.ids))
     have = np.bincount(forecast.zone(idle.x, idle.y), minlength=len(target))
@@ -175,7 +190,7 @@ def _flows(forecast: DemandForecast, surplus: np.ndarray, deficit: np.ndarray, r
 def plan(forecast: DemandForecast, idle: Vehicles, arriving: tuple, eta: EtaModel, *, now: float, hour: int,
          limits: Limits) -> Moves:
     """Return which idle vehicles to send where; `arriving` are (x, y) of vehicles on their way."""
-    surplus, deficit, reach = imbalance(forecast, idle, arriving, now, limits)
+    surplus, deficit, reach = imbalance(forecast, idle, arriving, now, limits, hour)
     src, dst, flow, seconds = _flows(forecast, surplus, deficit, reach, eta, hour)
     cap = min(limits.max_moves, int(limits.max_idle_share * len(idle.ids)))
     order = np.argsort(seconds, kind="stable")  # over the cap, the shortest moves go first

@@ -38,7 +38,7 @@ from robotaxi_dispatch.engine.matcher import (
     keep_edges,
 )
 from robotaxi_dispatch.engine.metrics import FleetUse, summary
-from robotaxi_dispatch.engine.rebalancing import DemandForecast, Limits, Vehicles, plan
+from robotaxi_dispatch.engine.rebalancing import PAST_DAYS, DemandForecast, Limits, Vehicles, plan
 from robotaxi_dispatch.engine.travel import Drive, TrueTravel
 from robotaxi_dispatch.engine.vehicles import (
     CHARGE_PCT_PER_S,
@@ -106,7 +106,14 @@ class Simulation:
         self.fleet_s = self.busy_s = 0.0
         self.limits = Limits()
         self.forecast, self._rebalanced_at = DemandForecast(self.limits.cell_m), -np.inf
+        self._learn_past_days(np.random.default_rng(scenario.seed + 3))
         self.costs = ServiceCosts()
+
+    def _learn_past_days(self, rng: np.random.Generator) -> None:
+        """Give the forecast the week before's requests at every hour, as the dispatcher reads them from its rides."""
+        past = [(hour, self.demand.draw(0.0, 3600.0, hour, rng)) for _ in range(PAST_DAYS) for hour in range(24)]
+        self.forecast.learn_days(np.concatenate([t.ox for _, t in past]), np.concatenate([t.oy for _, t in past]),
+                                 np.concatenate([np.full(len(t.at), hour) for hour, t in past]), PAST_DAYS)
 
     def _hour(self, ahead_s: float = 0.0) -> float:
         return (self.scenario.start_hour + ((self.clock + ahead_s) / 60 - self.scenario.warmup_minutes) / 60) % 24
@@ -176,7 +183,7 @@ class Simulation:
         np.fmin.at(nearest, edges.rows, edges.pickup_s)
         go = soon[booked.release_due(p.at[soon], nearest, self.clock)]
         released = Trips(np.full(len(go), self.clock), p.ox[go], p.oy[go], p.dx[go], p.dy[go])
-        rows = self.book.add(released, *self.eta.route(released.ox, released.oy, released.dx, released.dy, hour=hour))
+        rows = self._record(released, hour)
         self.book.pickup_at[rows] = p.at[go]
         keep = np.ones(len(p.at), dtype=bool)
         keep[go] = False
@@ -200,8 +207,13 @@ class Simulation:
         """Record the requests made since the last tick, with the trip the dispatcher quotes."""
         tick = self.scenario.tick_s
         trips = self.demand.draw(self.clock - tick, tick, self._hour(), self.demand_rng)
-        self.book.add(trips, *self.eta.route(trips.ox, trips.oy, trips.dx, trips.dy, hour=hour))
+        self._record(trips, hour)
         self.forecast.observe(trips.ox, trips.oy, self.clock)
+
+    def _record(self, trips: Trips, hour: int) -> np.ndarray:
+        """Add requests to the book with the trip the dispatcher quotes and its mean true time; return their rows."""
+        ends = (trips.ox, trips.oy, trips.dx, trips.dy)
+        return self.book.add(trips, *self.eta.route(*ends, hour=hour), self.travel.expected(*ends, hour=hour))
 
     def _drive(self, v: np.ndarray, state: int, target: tuple, at, hour: int) -> None:
         """Send stopped vehicles to a target, taking the true time."""

@@ -4,7 +4,8 @@ The dispatcher's ETA model (`eta.BridgeAwareEta`) uses one speed per hour. The "
 takes the same road length but congestion the table does not know: peaks are slower than it
 assumes and nights a little faster, each bridge crossed adds a queue at its approaches (worst
 in the peaks: the bridges are the only ways over the rivers), and every drive varies (lognormal
-noise). The difference is what the simulation reports as ETA error.
+noise). The difference is what the simulation reports as ETA error. `expected` is a drive's mean
+true time (noise averaged out): what the fleet really needs for a trip, the measure of load.
 """
 from dataclasses import dataclass
 
@@ -34,10 +35,19 @@ class TrueTravel:
     eta: BridgeAwareEta
     sigma: float = 0.2
 
+    def _parts(self, ax, ay, bx, by, hour: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return road metres, the dispatcher's estimate, true seconds moving (before noise) and queueing."""
+        h = hour % 24
+        metres, estimate = self.eta.route(ax, ay, bx, by, hour=h)
+        queue = self.eta.crossings(ax, ay, bx, by) * BRIDGE_QUEUE_S[h]
+        return metres, estimate, metres / (SPEED_BY_HOUR[h] * SPEED_SHARE[h]), queue
+
     def drive(self, ax, ay, bx, by, *, hour: int, rng: np.random.Generator) -> Drive:
         """Return drives from a to b starting at a local hour."""
-        h = hour % 24
-        metres, expected = self.eta.route(ax, ay, bx, by, hour=h)
-        queue = self.eta.crossings(ax, ay, bx, by) * BRIDGE_QUEUE_S[h]
-        noise = rng.lognormal(0.0, self.sigma, len(metres))
-        return Drive(metres, metres / (SPEED_BY_HOUR[h] * SPEED_SHARE[h]) * noise + queue, expected)
+        metres, estimate, moving, queue = self._parts(ax, ay, bx, by, hour)
+        return Drive(metres, moving * rng.lognormal(0.0, self.sigma, len(metres)) + queue, estimate)
+
+    def expected(self, ax, ay, bx, by, *, hour: int) -> np.ndarray:
+        """Return the mean true seconds of drives from a to b at a local hour (the noise's mean is exp(sigma^2 / 2))."""
+        _, _, moving, queue = self._parts(ax, ay, bx, by, hour)
+        return moving * np.exp(self.sigma ** 2 / 2) + queue

@@ -9,6 +9,7 @@ from robotaxi_dispatch.engine.eta import BridgeAwareEta
 from robotaxi_dispatch.engine.metrics import FleetUse, RideTimes, summary
 from robotaxi_dispatch.engine.rebalancing import DemandForecast, Limits, Vehicles, plan
 from robotaxi_dispatch.engine.simulation import Scenario, Simulation
+from robotaxi_dispatch.engine.travel import TrueTravel
 
 ETA = BridgeAwareEta()
 NAN = math.nan
@@ -99,6 +100,7 @@ def test_metrics_on_a_hand_worked_case():
                       picked_up=np.array([0.0, 65.0, 130.0, NAN, 190.0]),
                       dropped_off=np.array([100.0, 365.0, 430.0, NAN, NAN]),
                       direct_s=np.array([100.0, 250.0, 200.0, 300.0, 150.0]),
+                      true_direct_s=np.array([130.0, 300.0, 260.0, 390.0, 170.0]),
                       pickup_eta_s=np.array([40.0, 50.0, 120.0, NAN, 150.0]))
     use = FleetUse(fleet_s=2 * 3600.0, busy_s=3600.0, km={"pickup": 3.0, "trip": 12.0, "rebalancing": 4.0,
                                                           "charging": 1.0})
@@ -110,7 +112,56 @@ def test_metrics_on_a_hand_worked_case():
     assert got["in_vehicle_vs_direct"] == pytest.approx((300 + 300) / (250 + 200))
     assert got["empty_km_share"] == pytest.approx(8 / 20) and got["rebalancing_km"] == 4.0
     assert got["utilisation"] == 0.5 and got["rides_per_vehicle_hour"] == 1.5
-    assert got["load"] == pytest.approx((250 + 200 + 300 + 150) / 7200)
+    # Load is the fleet's real need for every request made in the window, served or not; the quote beside it.
+    assert got["load"] == pytest.approx((300 + 260 + 390 + 170) / 7200)
+    assert got["load_quoted"] == pytest.approx((250 + 200 + 300 + 150) / 7200)
     errors = [60 - 50, 110 - 120, 150 - 150]  # real minus promised pickup time
     assert got["eta_error_mean_s"] == pytest.approx(0.0)
     assert got["eta_error_p95_s"] == pytest.approx(np.percentile(np.abs(errors), 95))
+
+
+def test_true_trip_time_is_the_mean_true_drive_on_a_hand_worked_case():
+    travel = TrueTravel(ETA)
+    noise_mean = math.exp(0.2 ** 2 / 2)  # lognormal noise of sigma 0.2 around 1
+    # West of the centre, 4 km straight with no river: 5,400 road metres at 8:00, the ETA table's
+    # 5 m/s slowed to 82% of it.
+    plain = (np.array([-15000.0]), np.zeros(1), np.array([-11000.0]), np.zeros(1))
+    assert ETA.crossings(*plain)[0] == 0
+    assert travel.expected(*plain, hour=8)[0] == pytest.approx(5400 / (5 * 0.82) * noise_mean)
+    # South over the Yangtze from the centre: the bridge's road metres, and its 3-minute queue at 8:00.
+    bridge = (np.zeros(1), np.zeros(1), np.zeros(1), np.array([-4000.0]))
+    assert ETA.crossings(*bridge)[0] == 1
+    road = ETA.road_distance(*bridge)[0]
+    assert travel.expected(*bridge, hour=8)[0] == pytest.approx(road / (5 * 0.82) * noise_mean + 180)
+    # It is what the drives take on average.
+    many = [np.repeat(end, 20000) for end in bridge]
+    drives = travel.drive(*many, hour=8, rng=np.random.default_rng(1))
+    assert drives.seconds.mean() == pytest.approx(travel.expected(*bridge, hour=8)[0], rel=0.01)
+
+
+def test_load_is_a_property_of_the_demand_not_of_the_policy():
+    def figures(policy: str, rebalance: bool) -> dict:
+        return Simulation(Scenario(vehicles=60, requests_per_hour=300, minutes=10, warmup_minutes=2, policy=policy,
+                                   rebalance=rebalance, seed=7)).run()
+    greedy, batch = figures("greedy", False), figures("batch", True)
+    assert greedy["load"] == batch["load"] and greedy["load_quoted"] == batch["load_quoted"]
+    # At 8:00 true traffic is slower than the dispatcher's table and bridges queue.
+    assert greedy["load"] > 1.1 * greedy["load_quoted"] > 0
+
+
+def test_the_forecast_weighs_past_days_at_this_hour_beside_recent_requests():
+    limits = Limits()
+    forecast = _forecast({(5000.0, 1000.0): 36}, limits)  # 36 requests seen just now at A
+    a, b = forecast.zone(5000.0, 1000.0), forecast.zone(-9000.0, 1000.0)
+    # A week with 14 requests at B at 8:00 each day, none at A then.
+    forecast.learn_days(np.full(7 * 14, -9000.0), np.full(7 * 14, 1000.0), np.full(7 * 14, 8), days=7)
+    recent_a = 36 / forecast.memory_s
+    assert forecast.rates(0.0)[a] == pytest.approx(recent_a) and forecast.rates(0.0)[b] == 0  # no hour: recent only
+    at_eight = forecast.rates(0.0, hour=8)
+    assert at_eight[a] == pytest.approx(recent_a / 2) and at_eight[b] == pytest.approx(14 / 3600 / 2)
+    assert forecast.rates(0.0, hour=9)[b] == 0
+    # Idle cars at 8:00 go to B although nobody asked there today.
+    x, y = _cluster(50, -3000.0, 1000.0, np.random.default_rng(6))
+    moves = plan(forecast, Vehicles(np.arange(1, 51), x, y), (np.empty(0), np.empty(0)), ETA, now=0.0, hour=8,
+                 limits=limits)
+    assert (forecast.zone(moves.x, moves.y) == b).any()

@@ -117,7 +117,7 @@ def _one_rider_two_cars():
     fleet.x0[:], fleet.y0[:], fleet.x1[:], fleet.y1[:] = [9000.0, 800.0], [0.0, 0.0], [9000.0, 800.0], [0.0, 0.0]
     fleet.soc[:] = 80.0
     row = book.add(Trips(at=np.zeros(1), ox=np.zeros(1), oy=np.zeros(1), dx=np.full(1, 3000.0), dy=np.zeros(1)),
-                   np.full(1, 4000.0), np.full(1, 500.0))
+                   np.full(1, 4000.0), np.full(1, 500.0), np.full(1, 600.0))
     simulation.fleet.start(np.array([0]), ON_TRIP, (np.array([9500.0]), np.zeros(1)), 0.0,
                            Drive(np.full(1, 500.0), np.full(1, 1200.0), np.full(1, 1200.0)))
     simulation._assign(row, np.array([0]), np.full(1, 1300.0), HOUR)
