@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import Response, current_app
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import Session
 
 from backend import realtime
@@ -25,6 +25,7 @@ from backend.db import get_session
 from backend.dbtypes import MAX_ID
 from backend.exceptions import Unavailable
 from backend.realtime import CLOSED, DELIVERY_LAG, Message
+from mobile_api.http import HeaderParams
 
 # What a stream sends for a message: its events as (name, data, id or None), and whether the
 # stream is over. Data is a dict, or JSON already serialised once for many streams.
@@ -38,7 +39,7 @@ OPENING_WAIT_S = 30
 LAG_SAMPLE_EVERY = 10
 
 
-class StreamHeaders(BaseModel):
+class StreamHeaders(HeaderParams):
     """Where a reconnecting client left off."""
 
     # Event ids are row ids: a larger one was never sent (and would overflow the query).
