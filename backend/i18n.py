@@ -6,7 +6,7 @@ details keyed by their English text, which is also the English answer, and the o
 console's strings under the context `console`.
 """
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from babel.messages.pofile import read_po
 from flask import has_request_context, request
 from pydantic import AfterValidator, Field
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -29,7 +31,15 @@ def current_language() -> str:
     """Return the best language for this request: zh-CN (default) or en."""
     if not has_request_context():
         return DEFAULT_LANGUAGE
-    best = request.accept_languages.best_match(LANGUAGES + ("zh", "en-US", "en-GB"))
+    return _language_for(request.headers.get("Accept-Language", ""))
+
+
+# A list answer asks once per item, and a city's phones send a handful of distinct headers;
+# bounded, since any client may send any header.
+@lru_cache(maxsize=1024)
+def _language_for(accept_language: str) -> str:
+    """Return the best language for an Accept-Language header."""
+    best = parse_accept_header(accept_language, LanguageAccept).best_match(LANGUAGES + ("zh", "en-US", "en-GB"))
     if best is None:
         return DEFAULT_LANGUAGE
     return "en" if best.startswith("en") else "zh-CN"

@@ -8,6 +8,7 @@ check what they signed (printed tickets), while only the current one signs.
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import cache
 
 ACCESS_TOKEN = "access-token"
 TICKET_CODE = "ticket-code"
@@ -21,6 +22,7 @@ class Key:
     secret: bytes
 
 
+@cache  # every signed-in request verifies with a derived key: derive it once per secret and purpose
 def derive(secret_key: str, purpose: str) -> Key:
     """Return the key of one purpose derived from a SECRET_KEY, with its public id."""
     prk = hmac.new(_SALT, secret_key.encode(), hashlib.sha256).digest()

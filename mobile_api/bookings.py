@@ -112,9 +112,11 @@ class CarModelPage(BaseModel):
 
 def booking_view(session, booking) -> BookingPublic:
     """Return a booking's public view with what cancelling it costs now."""
-    language = current_language()
-    view = services.booking_public(session, booking, language=language)
-    view.cancellation = policy.cancellation(booking, utcnow(), language)
+    return _with_cancellation(booking, services.booking_public(session, booking, language=current_language()))
+
+
+def _with_cancellation(booking, view: BookingPublic) -> BookingPublic:
+    view.cancellation = policy.cancellation(booking, utcnow(), current_language())
     return view
 
 
@@ -146,7 +148,9 @@ def list_bookings(query: PageQuery):
     rows = services.list_bookings(session, user_id=principal.user_id, limit=query.limit + 1,
                                   after=decode_keyset(query.cursor, datetime, int))
     last = rows[query.limit - 1] if len(rows) > query.limit else None
-    return json_response(BookingPage(items=[booking_view(session, b) for b in rows[:query.limit]],
+    page = rows[:query.limit]
+    views = services.bookings_public(session, page, language=current_language())
+    return json_response(BookingPage(items=[_with_cancellation(b, v) for b, v in zip(page, views)],
                                      next_cursor=encode_keyset((last.start_at, last.id)) if last else None))
 
 

@@ -19,7 +19,7 @@ from backend.exceptions import Forbidden, Invalid, Unauthenticated
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
-_QUERY_SCHEMAS: dict[type, dict] = {}
+_PARAMETER_SCHEMAS: dict[type, dict] = {}
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
@@ -34,20 +34,28 @@ def _rfc3339_only(value):
 QueryTime = Annotated[Moment, BeforeValidator(_rfc3339_only)]
 
 
-class QueryParams(BaseModel):
-    """Base of every query-string model: its JSON schema is worked out once per class.
+class _Parameters(BaseModel):
+    """A model of request parameters whose JSON schema is worked out once per class.
 
-    flask-openapi3 reads the schema on each request to tell list parameters from single ones;
-    generating it afresh cost more than a millisecond per request.
+    flask-openapi3 reads the schema of the query and header models on each request to tell list
+    parameters from single ones; generating it afresh cost more than a millisecond per request.
     """
 
     @classmethod
     def model_json_schema(cls, *args, **kwargs) -> dict:
         if args or kwargs:  # the OpenAPI document asks with options: not cached
             return super().model_json_schema(*args, **kwargs)
-        if cls not in _QUERY_SCHEMAS:
-            _QUERY_SCHEMAS[cls] = super().model_json_schema()
-        return _QUERY_SCHEMAS[cls]
+        if cls not in _PARAMETER_SCHEMAS:
+            _PARAMETER_SCHEMAS[cls] = super().model_json_schema()
+        return _PARAMETER_SCHEMAS[cls]
+
+
+class QueryParams(_Parameters):
+    """Base of every query-string model."""
+
+
+class HeaderParams(_Parameters):
+    """Base of every request-header model."""
 
 
 def optional_principal() -> Principal | None:

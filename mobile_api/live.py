@@ -15,13 +15,14 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 from flask import Response, current_app
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import Session
 
 from backend import realtime
 from backend.db import get_session
 from backend.dbtypes import MAX_ID
 from backend.realtime import CLOSED, DELIVERY_LAG, Message
+from mobile_api.http import HeaderParams
 
 # What a stream sends for a message: its events as (name, data, id or None), and whether the
 # stream is over. Data is a dict, or JSON already serialised once for many streams.
@@ -31,7 +32,7 @@ Rendered = tuple[Sequence[tuple[str, dict | str, int | None]], bool]
 LAG_SAMPLE_EVERY = 10
 
 
-class StreamHeaders(BaseModel):
+class StreamHeaders(HeaderParams):
     """Where a reconnecting client left off."""
 
     # Event ids are row ids: a larger one was never sent (and would overflow the query).

@@ -18,8 +18,10 @@ from booking.bookings.models import (
     BookingStatus,
 )
 from booking.chargers import live as chargers
+from booking.chargers.models import LiveSession
 from booking.sites import attributes
 from booking.sites.models import Resource, ResourceKind, Site
+from payments.models import PaymentPublic
 from payments.runner import run_after_commit
 
 CHECK_IN_OPENS = timedelta(minutes=30)
@@ -117,7 +119,29 @@ def list_bookings(session: Session, *, user_id: int, limit: int,
 
 def booking_public(session: Session, booking: Booking, *, language: str) -> BookingPublic:
     """Return the public view of a booking in the language, times in Asia/Shanghai."""
-    resource, site = session.get_one(Resource, booking.resource_id), session.get_one(Site, booking.site_id)
+    return _public(booking, session.get_one(Resource, booking.resource_id), session.get_one(Site, booking.site_id),
+                   billing.payment_view(session, booking),
+                   chargers.booking_charging(session, booking, utcnow()), language=language)
+
+
+def bookings_public(session: Session, bookings: list[Booking], *, language: str) -> list[BookingPublic]:
+    """Return the public views of a page of bookings, reading each kind of related row in one query."""
+    if not bookings:
+        return []
+    resources = _by_id(session, Resource, {b.resource_id for b in bookings})
+    sites = _by_id(session, Site, {b.site_id for b in bookings})
+    paid = billing.payment_views(session, bookings)
+    charging = chargers.bookings_charging(session, bookings, utcnow())
+    return [_public(b, resources[b.resource_id], sites[b.site_id], paid.get(b.id), charging.get(b.id),
+                    language=language) for b in bookings]
+
+
+def _by_id(session: Session, model, ids: set[int]) -> dict:
+    return {row.id: row for row in session.exec(select(model).where(model.id.in_(ids))).all()}
+
+
+def _public(booking: Booking, resource: Resource, site: Site, payment: PaymentPublic | None,
+            charging: LiveSession | None, *, language: str) -> BookingPublic:
     final = booking.final_price_fen
     return BookingPublic(
         id=booking.id, status=booking.status, resource_id=resource.id,
@@ -129,8 +153,7 @@ def booking_public(session: Session, booking: Booking, *, language: str) -> Book
         final_price=None if final is None else Money(amount=final, currency=booking.currency),
         fee=Money(amount=booking.fee_fen, currency=booking.currency),
         settlement=booking.settlement, disrupted=booking.disrupted,
-        payment=billing.payment_view(session, booking),
-        charging=chargers.booking_charging(session, booking, utcnow()))
+        payment=payment, charging=charging)
 
 
 def cancellation_fee(booking: Booking, now: datetime) -> int:

@@ -3,6 +3,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import ForeignKey, Index
 from sqlmodel import Field, SQLModel
 
@@ -211,13 +213,15 @@ class VehiclePublic(SQLModel):
     position_at: CityTime | None
 
 
-class TelemetryRow(SQLModel):
+# A plain pydantic model, not a SQLModel: a batch brings thousands of rows, and SQLModel's own
+# `__init__` on each one was most of a batch's validation (its docstring is the spec's description).
+class TelemetryRow(BaseModel):
     """One vehicle's position and battery at a moment."""
 
     vehicle_id: DbId
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    heading: float | None = Field(default=None, ge=0, lt=360)
-    speed_mps: float | None = Field(default=None, ge=0, le=80)
-    soc: float | None = Field(default=None, ge=0, le=100)
-    ts: Moment = Field(description="RFC 3339 with offset")
+    lat: float = PydanticField(ge=-90, le=90)
+    lon: float = PydanticField(ge=-180, le=180)
+    heading: float | None = PydanticField(default=None, ge=0, lt=360)
+    speed_mps: float | None = PydanticField(default=None, ge=0, le=80)
+    soc: float | None = PydanticField(default=None, ge=0, le=100)
+    ts: Moment = PydanticField(description="RFC 3339 with offset")
