@@ -72,9 +72,9 @@ PROFILES = {
 
 
 def server_command(port: int, workers: int) -> list[str]:
-    """Return the server as production runs it (gunicorn.conf.py: gevent workers), on this port."""
-    return [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers),
+    """Return the API's server as production runs it (Procfile's `web`: gunicorn.conf.py, threads)."""
+    return ["env", "WORKER_CLASS=gthread", str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
             # idle connections outlive any client's pause, as behind a load balancer whose idle
             # timeout is the shorter one: the server never closes a connection a request is on its way to
             "--keep-alive", "75", "wsgi:app"]
@@ -245,7 +245,7 @@ def main() -> int:
                 process.wait(timeout=30)
     mix, probes = read_stats(work / "mix"), [read_stats(work / probe)[0] for probe in PROBES]
     header = (f"# Load results\n\n{settings.users} locust users (spawning {settings.spawn_rate}/s) for "
-              f"{settings.seconds} s against gunicorn ({settings.workers} gevent workers, as in production) "
+              f"{settings.seconds} s against gunicorn ({settings.workers} workers x 8 threads, as production's web) "
               f"on PostgreSQL/PostGIS + "
               f"Redis, 127.0.0.1, with `flask dispatch run` and `flask jobs run` alongside and "
               f"{settings.vehicles} robotaxis reporting; written by `make load` on "
