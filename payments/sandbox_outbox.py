@@ -2,9 +2,9 @@
 
 Stripe records an event in the same step as the change it reports and delivers it later, from
 its own servers, retrying until the platform takes it. The sandbox does the same: the event's
-row commits with the intent's change; once the call has answered, a background thread hands it
-to the platform's webhook handler and deletes it, so the request that caused it no longer waits
-for the handler; the `sandbox-webhooks` job sends again whatever a crash or a failing handler
+row commits with the intent's change; a second after the call has answered, a background thread
+hands it to the platform's webhook handler and deletes it, so the request that caused it no
+longer waits for the handler; the `sandbox-webhooks` job sends again whatever a crash or a failing handler
 left, with the runner's backoff. An event may so arrive twice, as Stripe's may: the webhook
 applies each once.
 """
@@ -27,6 +27,9 @@ from payments.models import SandboxEvent
 log = logging.getLogger(__name__)
 # Left to the job only after this: the thread has delivered it long before, unless it died.
 FIRST_RETRY = timedelta(seconds=30)
+# How long after the answer an event goes out, as Stripe's come a moment later: by then the platform
+# has applied the answer itself, so the webhook finds no news instead of racing it to the same change.
+DELIVERY_DELAY_S = 1.0
 BACKOFF_S = (30, 120, 600, 1800, 3600)
 
 
@@ -35,7 +38,7 @@ class Outbox:
 
     def __init__(self, engine, *, secret: str, deliver: Callable[[str, str], None], background: bool):
         self._engine, self._secret, self._deliver, self._background = engine, secret, deliver, background
-        self._queue: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[float, str, str]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def record(self, session: Session, event_type: str, obj: dict) -> SandboxEvent:
@@ -52,14 +55,16 @@ class Outbox:
         if not self._background:
             self._attempt(event.id, event.payload)
             return
-        self._queue.put((event.id, event.payload))
+        self._queue.put((time.monotonic() + DELIVERY_DELAY_S, event.id, event.payload))
         if self._thread is None or not self._thread.is_alive():  # first use, or a forked worker
             self._thread = threading.Thread(target=self._drain, name="sandbox-webhooks", daemon=True)
             self._thread.start()
 
     def _drain(self) -> None:
         while True:
-            self._attempt(*self._queue.get())
+            due, event_id, payload = self._queue.get()
+            time.sleep(max(0.0, due - time.monotonic()))  # in order: each waits at most the delay
+            self._attempt(event_id, payload)
 
     def _attempt(self, event_id: str, payload: str) -> bool:
         """Hand one event to the webhook, signed now; forget it once taken, keep it for the job if not."""
