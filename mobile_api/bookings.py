@@ -11,7 +11,6 @@ from backend.i18n import current_language, pick
 from backend.redis_client import get_redis
 from booking.bookings import availability, billing, outages, policy, services
 from booking.bookings.models import (
-    Booking,
     BookingComplete,
     BookingCreate,
     BookingPage,
@@ -137,7 +136,7 @@ def create_booking(body: BookingCreate):
         wallet.default_method(session, payment_gateway(), user_id=principal.user_id)  # 402 before holding
     booking = services.hold_slot(session, user_id=principal.user_id, data=body)
     billing.request_payment(session, payment_gateway(), booking=booking, pay_with_wallet=body.pay_with_wallet)
-    return _answer(session.get(Booking, booking.id, populate_existing=True), 201)
+    return _answer(booking, 201)  # the session's own object: what its payment changed is on it already
 
 
 @bp.get("/bookings", **operation("listBookings", {200: BookingPage}), security=BEARER)

@@ -11,7 +11,7 @@ from payments import webhook_secret, webhooks
 from payments.exceptions import PaymentNotReady
 from payments.models import LedgerPublic, Payment, PaymentPublic
 from payments.sandbox import SandboxGateway
-from payments.services import ledger_of, payment_public
+from payments.services import apply_answer, ledger_of, payment_public
 
 bp = APIBlueprint("payments", __name__, url_prefix="/api/v1", abp_tags=[Tag(
     name="payments", description="Payments with their ledgers, the sandbox's test cards, and the provider's webhook.")])
@@ -39,7 +39,8 @@ class WebhookReceipt(BaseModel):
 
     received: bool
     handled: bool | None = Field(default=None, description="false for events of other systems")
-    duplicate: bool | None = Field(default=None, description="true when the event was applied before")
+    duplicate: bool | None = Field(default=None, description="true when what the event reports was applied "
+                                                             "before: the same event, or the provider's own answer")
 
 
 class PaymentDetail(PaymentPublic):
@@ -92,5 +93,6 @@ def sandbox_confirm(path: PaymentPath, body: CardBody):
     if payment.gateway_payment_id is None:
         raise PaymentNotReady()
     get_session().commit()
-    gateway.confirm(payment_id=payment.gateway_payment_id, card_number=body.card_number)
-    return json_response(_detail(get_session().get_one(Payment, payment.id, populate_existing=True)))
+    answer = gateway.confirm(payment_id=payment.gateway_payment_id, card_number=body.card_number)
+    # Applied from the answer, as the runner applies its own calls': the webhook follows with no news.
+    return json_response(_detail(apply_answer(get_session(), gateway, payment.id, answer)))

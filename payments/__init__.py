@@ -34,11 +34,13 @@ def make_gateway(app):
 
     def deliver(payload: str, signature: str) -> None:
         # Delivered like Stripe's own: a separate request with its own transaction.
-        with Session(engine, expire_on_commit=False) as session:
+        with app.app_context(), Session(engine, expire_on_commit=False) as session:
             webhooks.receive(session, app.extensions["payment_gateway"], payload=payload,
                              signature=signature, secret=secret)
 
-    return SandboxGateway(engine, webhook_secret=secret, deliver=deliver)
+    # Tests see an event's effect when the call returns; a server delivers after answering.
+    background = app.config.get("SANDBOX_WEBHOOKS", "inline" if app.testing else "background") == "background"
+    return SandboxGateway(engine, webhook_secret=secret, deliver=deliver, background=background)
 
 
 # The scheduler compares payments touched this recently with the provider (a hold lasts minutes,
@@ -48,6 +50,10 @@ RECONCILE_WINDOW = timedelta(hours=1)
 
 def _run_instructions(app, session):
     return runner.run_due(session, app.extensions["payment_gateway"]) or None
+
+
+def _sandbox_webhooks(app, _session):
+    return app.extensions["payment_gateway"].outbox.deliver_due() or None
 
 
 def _reconcile(app, session):
@@ -60,3 +66,5 @@ def init_app(app) -> None:
     cli.init_app(app)
     jobs.register(app, jobs.Job("payment-instructions", 10, _run_instructions))
     jobs.register(app, jobs.Job("payments-reconcile", 300, _reconcile))
+    if isinstance(app.extensions["payment_gateway"], SandboxGateway):
+        jobs.register(app, jobs.Job("sandbox-webhooks", 10, _sandbox_webhooks))

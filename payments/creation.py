@@ -40,13 +40,15 @@ def record_payment(session: Session, payment: Payment, *, metadata: dict[str, st
     return payment
 
 
-def ask_provider(session: Session, gateway: PaymentGateway, payment_id: int) -> Asked:
+def ask_provider(session: Session, gateway: PaymentGateway, payment_id: int, *,
+                 recorded: Payment | None = None) -> Asked:
     """Send a recorded payment's create call (again) and store the provider's answer.
 
+    `recorded` is the payment as its caller has just written or read it (else it is read here).
     ProviderRefused (nothing was created) closes the payment as canceled, lets the payable go
     and is raised on; any other failure leaves the payment `creating` for a later retry.
     """
-    payment = session.get_one(Payment, payment_id, populate_existing=True)
+    payment = recorded or session.get_one(Payment, payment_id, populate_existing=True)
     request = payment.provider_request
     assert request is not None  # recorded with every payment still to create
     session.commit()  # hold no connection while the provider answers

@@ -2,7 +2,7 @@
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.dbtypes import JSONDoc, UTCDateTime, enum_column, utcnow
@@ -89,6 +89,17 @@ class SandboxIntent(SQLModel, table=True):
     details: dict = Field(default_factory=dict, sa_type=JSONDoc)
     # [{"id", "amount", "key"}]: each refund once per idempotency key.
     refunds: list = Field(default_factory=list, sa_type=JSONDoc)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SandboxEvent(SQLModel, table=True):
+    """An event the sandbox owes the platform's webhook, kept until the webhook has taken it."""
+
+    __tablename__ = "sandbox_events"
+    id: str = Field(primary_key=True, max_length=64)
+    payload: str = Field(sa_type=Text)  # signed when sent, as Stripe signs each delivery
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -10,9 +10,8 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from backend.db import write_transaction
 from backend.dbtypes import utcnow
-from payments import creation, effects, runner
+from payments import creation, runner, services
 from payments.exceptions import ProviderRefused
 from payments.gateway import PaymentGateway
 from payments.models import Payment, PaymentStatus
@@ -67,11 +66,8 @@ def _repair(session: Session, gateway: PaymentGateway, payment_id: int) -> str |
     session.commit()  # hold no connection while the gateway answers
     assert before.gateway_payment_id is not None  # only payments the provider knows are repaired
     remote = gateway.retrieve(payment_id=before.gateway_payment_id)
-    with write_transaction(session):
-        payment = effects.locked_payment(session, id=payment_id)
-        owed = effects.apply_state(session, payment, remote)
-        now = (payment.status, payment.amount_captured, payment.amount_refunded)
-    runner.run_after_commit(session, gateway, owed)
+    payment = services.apply_answer(session, gateway, payment_id, remote)
+    now = (payment.status, payment.amount_captured, payment.amount_refunded)
     if now == seen:
         return None
     return (f"payment {payment_id} ({payment.payable_type} {payment.payable_id}): "

@@ -1,23 +1,22 @@
 """The embedded default's payment provider: Stripe's state machine, kept in the platform's database.
 
 It answers like a provider and reports outcomes the way Stripe does, as signed webhook events
-delivered to the platform's own webhook handler, so the embedded platform runs the production
-code path. Test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined.
+delivered to the platform's own webhook handler after the call has answered
+(`payments.sandbox_outbox`), so the embedded platform runs the production code path.
+Test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined.
 """
 import hashlib
-import json
 import secrets
-import time
 from collections.abc import Callable
 
 from sqlmodel import Session, select
-from stripe import WebhookSignature
 
 from backend.db import write_transaction
 from backend.exceptions import Conflict, Invalid, NotFound
 from payments.exceptions import PaymentDeclined, ProviderRefused
 from payments.gateway import CaptureMethod, GatewayPayment, GatewayRefund, OffSession, SavedMethod
 from payments.models import SandboxCard, SandboxIntent
+from payments.sandbox_outbox import Outbox
 
 DECLINED_CARD = "4000000000000002"
 # Stripe's test card that saves fine and then declines every charge.
@@ -68,16 +67,30 @@ def _new_intent(*, amount: int, currency: str, capture_method: CaptureMethod, me
                          client_secret=f"{intent_id}_secret_{secrets.token_hex(12)}", details=metadata)
 
 
+def _event_object(event_type: str, intent: SandboxIntent) -> dict:
+    """Return what an event says of the intent, as Stripe's event objects do."""
+    if event_type == "charge.refunded":
+        return {"id": f"ch_{intent.id[3:]}", "object": "charge", "payment_intent": intent.id,
+                "amount_refunded": sum(r["amount"] for r in intent.refunds)}
+    return {"id": intent.id, "object": "payment_intent", "status": intent.status, "amount": intent.amount,
+            "amount_received": intent.amount_received, "currency": intent.currency.lower(),
+            "capture_method": intent.capture_method, "metadata": intent.details}
+
+
 class SandboxGateway:
     """A Stripe-like provider for the embedded default and for tests."""
 
     name = "sandbox"
 
-    def __init__(self, engine, *, webhook_secret: str, deliver: Callable[[str, str], None]):
-        self._engine, self._secret, self._deliver = engine, webhook_secret, deliver
+    def __init__(self, engine, *, webhook_secret: str, deliver: Callable[[str, str], None],
+                 background: bool = False):
+        self._engine, self._deliver = engine, deliver
+        # Through the attribute, so a test may stand in for the network that delivers.
+        self.outbox = Outbox(engine, secret=webhook_secret, background=background,
+                             deliver=lambda payload, signature: self._deliver(payload, signature))
 
     def _change(self, payment_id: str, change: Callable[[SandboxIntent], str | None]) -> GatewayPayment:
-        """Apply a state change in the sandbox's own transaction, then deliver its event.
+        """Apply a state change and record its event in the sandbox's own transaction, then send the event.
 
         A write transaction (BEGIN IMMEDIATE on SQLite, a row lock on PostgreSQL) makes each
         change atomic: of ten concurrent confirms of one payment exactly one charges.
@@ -89,44 +102,32 @@ class SandboxGateway:
                 raise NotFound("payment_not_found", "No such sandbox payment.")
             event_type = change(intent)
             session.add(intent)
-        if event_type:
-            self._send(event_type, intent)
-        return _view(intent)
-
-    def _send(self, event_type: str, intent: SandboxIntent) -> None:
-        """Sign the event as Stripe does and hand it to the webhook handler."""
-        obj = {"id": intent.id, "object": "payment_intent", "status": intent.status,
-               "amount": intent.amount, "amount_received": intent.amount_received,
-               "currency": intent.currency.lower(), "capture_method": intent.capture_method,
-               "metadata": intent.details}
-        if event_type == "charge.refunded":
-            obj = {"id": f"ch_{intent.id[3:]}", "object": "charge", "payment_intent": intent.id,
-                   "amount_refunded": sum(r["amount"] for r in intent.refunds)}
-        payload = json.dumps({"id": f"evt_{secrets.token_hex(12)}", "object": "event",
-                              "type": event_type, "created": int(time.time()),
-                              "data": {"object": obj}})
-        self._deliver(payload, WebhookSignature.generate_signature_header(payload, self._secret))
+            event = self.outbox.record(session, event_type, _event_object(event_type, intent)) if event_type else None
+        if event:
+            self.outbox.send(event)
+        return _view(intent, decline_code="card_declined" if event_type == "payment_intent.payment_failed" else None)
 
     def create_payment(self, *, amount: int, currency: str, capture_method: CaptureMethod,
                        metadata: dict[str, str], idempotency_key: str,
                        off_session: OffSession | None = None) -> GatewayPayment:
         """Create the intent and, off-session, charge the saved card in the same transaction."""
-        # One transaction instead of three per wallet payment; the row lock keeps a retried key
+        # One transaction and one insert per wallet payment; the row lock keeps a retried key
         # from charging twice, and the event goes out after the commit, as Stripe's would.
         with Session(self._engine, expire_on_commit=False) as session, write_transaction(session):
             intent = session.exec(select(SandboxIntent).where(
                 SandboxIntent.idempotency_key == idempotency_key).with_for_update()).first() or _new_intent(
                 amount=amount, currency=currency, capture_method=capture_method, metadata=metadata,
                 idempotency_key=idempotency_key)
-            session.add(intent)
             event_type, refused = None, False
             if off_session is not None and intent.status == "requires_payment_method":
                 card = session.get(SandboxCard, off_session.method_id)
                 refused = card is None or card.customer_id != off_session.customer_id
                 if card is not None and not refused:
                     event_type = "payment_intent.payment_failed" if card.declines else _pay(intent)
-        if event_type:
-            self._send(event_type, intent)
+            session.add(intent)  # after the card is read: a new intent is inserted once, already paid
+            event = self.outbox.record(session, event_type, _event_object(event_type, intent)) if event_type else None
+        if event:
+            self.outbox.send(event)
         if refused:
             raise ProviderRefused("payment_method_unknown", "No such saved payment method.")
         return _view(intent, decline_code="card_declined" if event_type == "payment_intent.payment_failed" else None)

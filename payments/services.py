@@ -5,10 +5,11 @@ transaction that causes them and carried out by `payments.runner` after commit.
 """
 from sqlmodel import Session, select
 
+from backend.db import write_transaction
 from backend.money import Money
-from payments import creation, instructions
+from payments import creation, effects, instructions
 from payments.exceptions import PaymentDeclined
-from payments.gateway import CaptureMethod, OffSession, PaymentGateway
+from payments.gateway import CaptureMethod, GatewayPayment, OffSession, PaymentGateway
 from payments.models import LedgerEntry, LedgerPublic, Payment, PaymentInstruction, PaymentPublic, PaymentStatus
 from payments.runner import run_after_commit
 
@@ -31,22 +32,32 @@ def start_payment(session: Session, gateway: PaymentGateway, *, payable_type: st
     charges a saved method at once and the answer is applied here (402 payment_declined when it
     is declined); otherwise the payer confirms it later.
     """
-    key = f"{payable_type}-{payable_id}-payment"
-    payment = session.exec(select(Payment).where(Payment.idempotency_key == key)).first()
-    if payment is None:
-        payment = creation.record_payment(session, Payment(
-            payable_type=payable_type, payable_id=payable_id, user_id=user_id, gateway=gateway.name,
-            idempotency_key=key, amount=amount, currency=currency, capture_method=capture_method,
-            status=PaymentStatus.creating),
-            metadata={"payable_type": payable_type, "payable_id": str(payable_id), "description": description},
-            off_session=off_session)
+    # Written first, read only when the key was taken: a payable is paid for once, so asking
+    # again is the rare case.
+    payment = creation.record_payment(session, Payment(
+        payable_type=payable_type, payable_id=payable_id, user_id=user_id, gateway=gateway.name,
+        idempotency_key=f"{payable_type}-{payable_id}-payment", amount=amount, currency=currency,
+        capture_method=capture_method, status=PaymentStatus.creating),
+        metadata={"payable_type": payable_type, "payable_id": str(payable_id), "description": description},
+        off_session=off_session)
     if payment.status != PaymentStatus.creating:
         return payment
-    asked = creation.ask_provider(session, gateway, payment.id)
+    asked = creation.ask_provider(session, gateway, payment.id, recorded=payment)
     run_after_commit(session, gateway, asked.owed)
     if asked.declined:
         raise PaymentDeclined()
     return asked.payment
+
+
+def apply_answer(session: Session, gateway: PaymentGateway, payment_id: int, remote: GatewayPayment) -> Payment:
+    """Bring a payment (and its payable) up to what the provider answered, then carry out what that owes."""
+    with write_transaction(session):
+        payment = effects.locked_payment(session, id=payment_id)
+        if remote.decline_code:
+            effects.apply_failure(session, payment)
+        owed = effects.apply_state(session, payment, remote)
+    run_after_commit(session, gateway, owed)
+    return payment
 
 
 def settle_payable(session: Session, *, payable_type: str, payable_id: int, keep_fen: int,

@@ -104,44 +104,46 @@ def remove_method(session: Session, gateway: PaymentGateway, *, user_id: int, me
     gateway.remove_method(method_id=method.gateway_method_id)
 
 
-def has_default(session: Session, gateway: PaymentGateway, *, user_id: int) -> bool:
-    """Tell whether the user has a default payment method to charge off-session."""
-    customer = _customer(session, gateway, user_id)
-    return bool(customer and customer.default_method_id)
+def default_or_none(session: Session, gateway: PaymentGateway, *, user_id: int) -> OffSession | None:
+    """Return what to charge off-session for the user, or None without a default method (one query)."""
+    row = session.exec(select(PaymentCustomer.customer_id, PaymentMethod.gateway_method_id)
+                       .join(PaymentMethod, PaymentMethod.id == PaymentCustomer.default_method_id)
+                       .where(PaymentCustomer.user_id == user_id, PaymentCustomer.gateway == gateway.name)).first()
+    return OffSession(customer_id=row[0], method_id=row[1]) if row else None
 
 
 def default_method(session: Session, gateway: PaymentGateway, *, user_id: int) -> OffSession:
     """Return what to charge off-session for the user; 402 payment_method_required without a default."""
-    customer = _customer(session, gateway, user_id)
-    method = customer and customer.default_method_id and session.get(PaymentMethod, customer.default_method_id)
-    if not customer or not method:
+    method = default_or_none(session, gateway, user_id=user_id)
+    if method is None:
         raise PaymentMethodRequired()
-    return OffSession(customer_id=customer.customer_id, method_id=method.gateway_method_id)
+    return method
 
 
 def pay_with_default(session: Session, gateway: PaymentGateway, *, payable_type: str, payable_id: int,
                      user_id: int, amount: int, currency: str = "CNY", capture_method: CaptureMethod = "automatic",
-                     description: str = "") -> Payment:
+                     description: str = "", method: OffSession | None = None) -> Payment:
     """Authorise (or, for automatic capture, charge) the payable against the user's default method.
 
-    402 payment_method_required without one, 402 payment_declined when the provider declines it.
+    `method` is the default as the caller already read it. 402 payment_method_required without
+    one, 402 payment_declined when the provider declines it.
     """
     return services.start_payment(session, gateway, payable_type=payable_type, payable_id=payable_id,
                                   user_id=user_id, amount=amount, currency=currency,
                                   capture_method=capture_method, description=description,
-                                  off_session=default_method(session, gateway, user_id=user_id))
+                                  off_session=method or default_method(session, gateway, user_id=user_id))
 
 
-def start(session: Session, gateway: PaymentGateway, *, use_wallet: bool, **charge) -> Payment:
-    """Start a payable's payment: charged to the wallet's default at once (one tap), or confirmed by the payer.
+def start(session: Session, gateway: PaymentGateway, *, method: OffSession | None, **charge) -> Payment:
+    """Start a payable's payment: charged to a saved `method` at once (one tap), or confirmed by the payer.
 
     A declined wallet charge leaves the payment failed and the payable held, so the payer may
     retry with another card until the hold lapses.
     """
-    if not use_wallet:
+    if method is None:
         return services.start_payment(session, gateway, **charge)
     try:
-        return pay_with_default(session, gateway, **charge)
+        return pay_with_default(session, gateway, method=method, **charge)
     except PaymentDeclined:
         declined = services.payment_for(session, charge["payable_type"], charge["payable_id"])
         assert declined is not None  # recorded before the provider declined it

@@ -27,8 +27,9 @@ def request_payment(session: Session, gateway, *, booking: Booking, pay_with_wal
         resource = session.get_one(Resource, booking.resource_id)
         amount = pricing.authorisation_ceiling(booking.kind, resource.attributes,
                                                booking.start_at, booking.end_at)
-    use_wallet = pay_with_wallet or (manual and wallet.has_default(session, gateway, user_id=booking.user_id))
-    wallet.start(session, gateway, use_wallet=use_wallet, payable_type=PAYABLE_TYPE, payable_id=booking.id,
+    method = (wallet.default_method(session, gateway, user_id=booking.user_id) if pay_with_wallet
+              else wallet.default_or_none(session, gateway, user_id=booking.user_id) if manual else None)
+    wallet.start(session, gateway, method=method, payable_type=PAYABLE_TYPE, payable_id=booking.id,
                  user_id=booking.user_id, amount=amount, currency=booking.currency,
                  capture_method="manual" if manual else "automatic", description=f"booking {booking.id}")
 

@@ -112,7 +112,8 @@ def request_payment(session: Session, gateway, *, order: Order, pay_with_wallet:
         with write_transaction(session):
             _mark_paid(session, session.get_one(Order, order.id))
         return
-    wallet.start(session, gateway, use_wallet=pay_with_wallet, payable_type=PAYABLE_TYPE, payable_id=order.id,
+    method = wallet.default_method(session, gateway, user_id=order.user_id) if pay_with_wallet else None
+    wallet.start(session, gateway, method=method, payable_type=PAYABLE_TYPE, payable_id=order.id,
                  user_id=order.user_id, amount=order.total_fen, currency=order.currency,
                  description=f"order {order.id}")
 

@@ -92,7 +92,7 @@ def book_ride(session: Session, gateway, redis, *, user_id: int, request: RideRe
     assert pickup_at is not None, "on-demand rides are requested, not booked"
     check_pickup_at(pickup_at, now)
     offer, region = services.quote(session, redis, request=request, language=DEFAULT_LANGUAGE, now=now)
-    wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is created
+    method = wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is created
     with write_transaction(session):
         _check_capacity(session, region=region, pickup_at=pickup_at)
         ride = services.new_ride(user_id=user_id, region=region, request=request, offer=offer)
@@ -101,7 +101,7 @@ def book_ride(session: Session, gateway, redis, *, user_id: int, request: RideRe
         session.flush()
         services.record(session, ride, "scheduled", pickup_at=pickup_at.isoformat())
     if pickup_at - now <= AUTHORISE_AHEAD:
-        services.authorise_or_give_up(session, gateway, ride)
+        services.authorise_or_give_up(session, gateway, ride, method)
     return session.get_one(Ride, ride.id, populate_existing=True)
 
 

@@ -14,6 +14,7 @@ from backend.money import Money
 from payments import services as payments
 from payments import wallet
 from payments.effects import register_payable
+from payments.gateway import OffSession
 from payments.models import PaymentInstruction
 from payments.runner import run_after_commit
 from robotaxi_dispatch.engine import booked
@@ -126,27 +127,29 @@ def request_ride(session: Session, gateway, redis, *, user_id: int, request: Rid
     authorisation cancels the ride (402 payment_declined). Only an authorised ride is dispatched.
     """
     offer, region = quote(session, redis, request=request, language=DEFAULT_LANGUAGE)  # a ride shows no area name
-    wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is created
+    method = wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is created
     with write_transaction(session):
         ride = new_ride(user_id=user_id, region=region, request=request, offer=offer)
         session.add(ride)
         session.flush()
         record(session, ride, "requested")
-    authorise_or_give_up(session, gateway, ride)
+    authorise_or_give_up(session, gateway, ride, method)
     publish_request(redis, region, ride.id)
-    return session.get_one(Ride, ride.id, populate_existing=True)
+    return ride  # the session's own object: the authorisation's change is on it already
 
 
-def authorise(session: Session, gateway, ride: Ride) -> None:
-    """Hold the ride's fare plus margin on the rider's default card, off-session; PaymentRequired if declined."""
+def authorise(session: Session, gateway, ride: Ride, method: OffSession | None = None) -> None:
+    """Hold the ride's fare plus margin on the rider's default card (`method`, if already read), off-session;
+    PaymentRequired if declined."""
     wallet.pay_with_default(session, gateway, payable_type=PAYABLE_TYPE, payable_id=ride.id, user_id=ride.user_id,
-                            amount=ride.authorised_fen, capture_method="manual", description=f"ride {ride.id}")
+                            amount=ride.authorised_fen, capture_method="manual", description=f"ride {ride.id}",
+                            method=method)
 
 
-def authorise_or_give_up(session: Session, gateway, ride: Ride) -> None:
+def authorise_or_give_up(session: Session, gateway, ride: Ride, method: OffSession | None = None) -> None:
     """Authorise a ride the rider waits for; declined (402) or the provider away (503), cancel it."""
     try:
-        authorise(session, gateway, ride)
+        authorise(session, gateway, ride, method)
     except PaymentRequired:
         give_up(session, gateway, ride.id, "payment_declined")
         raise

@@ -18,7 +18,7 @@ MODES = ["raise", "timeout", "crash"]
 def failing(gateway, method: str, mode: str, *, only_for: str | None = None):
     """Make one gateway method fail for the block (for one provider payment id, or all)."""
     if mode == "crash":
-        with mock.patch.object(runner, "execute", lambda *a, **k: False):
+        with mock.patch.object(runner, "execute", lambda *a, **k: runner.Ran(False, None)):
             yield
         return
     real = getattr(gateway, method)
