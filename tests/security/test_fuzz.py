@@ -39,6 +39,9 @@ EXCLUDED = re.compile("|".join([
     # Event streams stay open for minutes while a ride or the fleet is live: not request/answer.
     r"^/api/v1/rides/\{ride_id\}/events$",
     r"^/api/v1/ops/stream$",
+    # Left open, a user stream outlived its test on the session's app, its slot renewed for the
+    # next tests' user of the same id (429 where one stream was allowed).
+    r"^/api/v1/me/stream$",
 ]))
 
 
