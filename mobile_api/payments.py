@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 
 from backend.db import get_session
 from backend.exceptions import BadRequest, Conflict, Invalid, NotFound
-from mobile_api.http import BEARER, json_response, payment_gateway, require_principal
+from mobile_api.http import BEARER, HeaderParams, json_response, payment_gateway, require_principal
 from mobile_api.openapi import operation
 from payments import webhook_secret, webhooks
 from payments.exceptions import PaymentNotReady
@@ -28,7 +28,7 @@ class CardBody(BaseModel):
                              description="test cards: 4242424242424242 pays, 4000000000000002 is declined")
 
 
-class WebhookHeaders(BaseModel):
+class WebhookHeaders(HeaderParams):
     # No length limit here: any header that is not a valid signature is the same 400 invalid_signature.
     stripe_signature: str = Field(default="", alias="Stripe-Signature",
                                   description="the provider's signature of the body (400 if missing or wrong)")

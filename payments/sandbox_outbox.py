@@ -23,6 +23,7 @@ from stripe import WebhookSignature
 
 from backend.dbtypes import utcnow
 from payments.models import SandboxEvent
+from payments.runner import backoff
 
 log = logging.getLogger(__name__)
 # Left to the job only after this: the thread has delivered it long before, unless it died.
@@ -30,7 +31,6 @@ FIRST_RETRY = timedelta(seconds=30)
 # How long after the answer an event goes out, as Stripe's come a moment later: by then the platform
 # has applied the answer itself, so the webhook finds no news instead of racing it to the same change.
 DELIVERY_DELAY_S = 1.0
-BACKOFF_S = (30, 120, 600, 1800, 3600)
 
 
 class Outbox:
@@ -90,7 +90,8 @@ class Outbox:
     @staticmethod
     def _claim(session: Session, event: SandboxEvent, now: datetime) -> bool:
         """Move the event's next attempt ahead first, so two jobs never send it at once."""
-        wait = timedelta(seconds=BACKOFF_S[min(event.attempts, len(BACKOFF_S) - 1)])
+        # The runner's waits, from the one after FIRST_RETRY's 30 s on.
+        wait = backoff(event.attempts + 2)
         claimed = session.exec(update(SandboxEvent).where(
             SandboxEvent.id == event.id, SandboxEvent.next_attempt_at <= now)
             .values(next_attempt_at=now + wait, attempts=SandboxEvent.attempts + 1))
