@@ -2,12 +2,13 @@
 import os
 import re
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app, g
 from geoalchemy2.admin.dialects.sqlite import load_spatialite
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, create_engine
@@ -16,6 +17,8 @@ from sqlmodel import Session, create_engine
 os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
 
 
+# A pooled connection idle this long is pinged before use; one in steady use is not.
+PING_AFTER_IDLE_S = 1.0
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 
 
@@ -78,8 +81,34 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    # pre_ping lets the pool drop connections a PostgreSQL restart has cut.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Let the pool drop connections a PostgreSQL restart has cut, pinging only those that sat idle.
+
+    pool_pre_ping would ping on every checkout: a round trip each, and a write request checks
+    out once per transaction. A connection checked in less than PING_AFTER_IDLE_S ago was
+    working then; should the server have gone since, the request fails as an in-flight one
+    would, and the disconnect invalidates the pool for the next.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _rest(_dbapi_conn, record):
+        record.info["rested_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn, record, _proxy):
+        rested_at = record.info.get("rested_at")  # none on a new connection: nothing to ping
+        if rested_at is None or time.monotonic() - rested_at < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as cut:
+            # Every connection opened before the restart is dead too: reconnect them all.
+            raise exc.InvalidatePoolError() from cut
 
 
 def get_engine() -> Engine:
@@ -123,6 +152,20 @@ def unique_or(conflict: Exception):
         yield
     except IntegrityError as exc:
         raise conflict from exc
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _lock_reads_afresh(state) -> None:
+    """Read a row locked FOR UPDATE as it is now, not as this session last saw it.
+
+    Sessions keep their objects across commits (expire_on_commit=False), and a query returns an
+    object already in the session with the attributes it had: without this, a lock taken to decide
+    on a row (a payment's news on its booking or order) would decide on what the request saw before
+    another transaction changed it.
+    """
+    # Select keeps its FOR UPDATE clause in _for_update_arg; no public accessor says whether it has one.
+    if state.is_select and getattr(state.statement, "_for_update_arg", None) is not None:
+        state.update_execution_options(populate_existing=True)
 
 
 def _close_session(_exc):

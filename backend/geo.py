@@ -4,7 +4,7 @@ import math
 from geoalchemy2 import Geography, WKTElement
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point as ShapelyPoint
-from sqlalchemy import Float, Integer, cast, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Float, Integer, cast, func, literal_column, select, text
 from sqlmodel import Field, SQLModel
 
 
@@ -61,8 +61,8 @@ def within_box(table, column, box, dialect: str):
     return table.c.id.in_(index_hits)
 
 
-def distance_m(column, lat: float, lon: float, dialect: str):
-    """Return an SQL expression of the ellipsoidal distance in metres to a point."""
+def distance_m(column, lat: float | ColumnElement[float], lon: float | ColumnElement[float], dialect: str):
+    """Return an SQL expression of the ellipsoidal distance in metres to a point (values, or bound parameters)."""
     if dialect == "postgresql":
         point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
         return func.ST_Distance(cast(column, Geography), cast(point, Geography))

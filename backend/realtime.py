@@ -31,6 +31,7 @@ QUEUE_LIMIT = 256   # messages a connection may fall behind before it is dropped
 HAND_SLICE = 200    # connections woken before the hub lets ordinary requests run again
 SLOT_TTL_S = 60     # a per-user stream slot lapses unless the process holding its stream renews it
 RENEW_EVERY_S = SLOT_TTL_S / 3
+WATCHERS_TTL_S = SLOT_TTL_S  # an announced channel counts as watched this long after its process last said so
 BATCH = "batch"     # the first word of a batch (a single message is JSON)
 CLOSED = object()   # left for a connection: the stream ends (shutdown, dropped)
 
@@ -78,8 +79,8 @@ class Message:
 class Subscription:
     """One open connection's view of a channel: the messages the hub left for it, and the user slot it holds."""
 
-    def __init__(self, hub: "Hub", channel: str, kind: str, slot: tuple[int, str] | None):
-        self.hub, self.channel, self.kind, self.slot = hub, channel, kind, slot
+    def __init__(self, hub: "Hub", channel: str, kind: str, slot: tuple[int, str] | None, announced: bool):
+        self.hub, self.channel, self.kind, self.slot, self.announced = hub, channel, kind, slot, announced
         # A deque and an event rather than queue.Queue: under gevent, the queue's lock and condition
         # variable (a fresh lock per wait) cost more than the rest of a delivery.
         self.pending: deque = deque()
@@ -116,27 +117,30 @@ class Hub:
 
     def __init__(self, r: redis.Redis, *, max_streams: int):
         self.redis, self.max_streams = r, max_streams
-        self.prefix = channel_prefix(r)
+        self.prefix, self.id = channel_prefix(r), uuid.uuid4().hex
         self._watchers: dict[str, set[Subscription]] = {}
         self.open_streams = 0  # kept as they come and go: summing the channels at each opening grew with the streams
         self._lock = threading.Lock()
         self._listener: threading.Thread | None = None
         self.closing = False
 
-    def join(self, channel: str, kind: str, slot: tuple[int, str] | None = None) -> Subscription:
+    def join(self, channel: str, kind: str, slot: tuple[int, str] | None = None, *,
+             announced: bool = False) -> Subscription:
         """Watch a channel, keeping a (user id, slot) counted meanwhile; 503 when this process
-        holds as many streams as it may."""
+        holds as many streams as it may. An announced channel's publisher can tell it is watched (`watched`)."""
         if self.closing:
             raise Unavailable("shutting_down", "This server is restarting; reconnect.", retry_after_s=1)
         with self._lock:
             if self.open_streams >= self.max_streams:
                 raise Unavailable("too_many_streams", "This server holds all the streams it can; retry.",
                                   retry_after_s=5)
-            subscription = Subscription(self, channel, kind, slot)
+            subscription = Subscription(self, channel, kind, slot, announced)
             self._watchers.setdefault(channel, set()).add(subscription)
             self.open_streams += 1
             self._start_listener()
         OPEN_STREAMS.labels(kind).inc()
+        if announced:
+            self._announce({channel})
         return subscription
 
     def leave(self, subscription: Subscription) -> None:
@@ -146,9 +150,12 @@ class Hub:
                 return
             watchers.discard(subscription)
             self.open_streams -= 1
-            if not watchers:
+            unwatched = not watchers
+            if unwatched:
                 del self._watchers[subscription.channel]
         OPEN_STREAMS.labels(subscription.kind).dec()
+        if unwatched and subscription.announced:
+            self._unannounce(subscription.channel)
 
     def close_all(self) -> None:
         """End every open stream cleanly (graceful shutdown) and refuse new ones."""
@@ -209,6 +216,30 @@ class Hub:
                     pipe.zrem(slot_key(user_id), slot)
                 pipe.execute()
 
+    def _announce(self, channels: set[str]) -> None:
+        """Say in Redis that this process has streams open on these channels, for WATCHERS_TTL_S."""
+        if not channels:
+            return
+        lapse = time.time() + WATCHERS_TTL_S
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for channel in channels:
+                    pipe.zadd(watchers_key(channel), {self.id: lapse})
+                    pipe.expire(watchers_key(channel), WATCHERS_TTL_S)
+                pipe.execute()
+        except redis.RedisError as exc:  # publishers that cannot ask Redis publish anyway
+            log.warning("watched channels not announced, Redis unavailable: %s", exc)
+
+    def _unannounce(self, channel: str) -> None:
+        try:
+            self.redis.zrem(watchers_key(channel), self.id)
+        except redis.RedisError:  # the announcement lapses on its own
+            pass
+
+    def _announced_channels(self) -> set[str]:
+        with self._lock:
+            return {channel for channel, watchers in self._watchers.items() if any(s.announced for s in watchers)}
+
     def _held_slots(self) -> set[tuple[int, str]]:
         with self._lock:
             return {s.slot for watchers in self._watchers.values() for s in watchers if s.slot}
@@ -228,6 +259,7 @@ class Hub:
                 while not self.closing:
                     if time.monotonic() - renewed >= RENEW_EVERY_S:
                         self._renew_slots()
+                        self._announce(self._announced_channels())
                         renewed = time.monotonic()
                     raw = pubsub.get_message(timeout=1.0)
                     if raw is None:
@@ -239,6 +271,22 @@ class Hub:
             except redis.RedisError as exc:
                 log.warning("live hub: Redis unavailable, resubscribing: %s", exc)
                 time.sleep(1)
+
+
+def watchers_key(channel: str) -> str:
+    return f"streams:watchers:{channel}"
+
+
+def watched(r: redis.Redis, channel: str) -> bool:
+    """Tell whether any process has a stream open on an announced channel; True when Redis cannot say.
+
+    A publisher whose every message costs work (the console's fleet frames) skips it while
+    nobody watches: an announcement lapses WATCHERS_TTL_S after its process last renewed it.
+    """
+    try:
+        return bool(r.zcount(watchers_key(channel), time.time(), "+inf"))
+    except redis.RedisError:
+        return True
 
 
 def slot_key(user_id: int) -> str:

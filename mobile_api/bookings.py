@@ -130,36 +130,34 @@ def _answer(booking, status: int = 200):
 @idempotent
 def create_booking(body: BookingCreate):
     """Hold a slot (`held` until paid, with `hold_expires_at`); 409 `slot_taken` if it is gone."""
-    principal = require_principal()
-    session = get_session()
-    if body.pay_with_wallet:
-        wallet.default_method(session, payment_gateway(), user_id=principal.user_id)  # 402 before holding
-    booking = services.hold_slot(session, user_id=principal.user_id, data=body)
-    billing.request_payment(session, payment_gateway(), booking=booking, pay_with_wallet=body.pay_with_wallet)
-    return _answer(booking, 201)  # the session's own object: what its payment changed is on it already
+    principal, session, gateway = require_principal(), get_session(), payment_gateway()
+    # One tap: 402 before holding without a default method.
+    method = wallet.default_method(session, gateway, user_id=principal.user_id) if body.pay_with_wallet else None
+    hold = services.hold_slot(session, user_id=principal.user_id, data=body)
+    payment = billing.request_payment(session, gateway, booking=hold.booking, resource=hold.resource,
+                                      wallet_method=method)
+    # Answered from what this request read and wrote: the payment's answer is on the session's objects already.
+    view = services.held_public(hold, payment, language=current_language())
+    return json_response(_with_cancellation(hold.booking, view), 201)
 
 
 @bp.get("/bookings", **operation("listBookings", {200: BookingPage}), security=BEARER)
 def list_bookings(query: PageQuery):
     """List the caller's own bookings, latest first."""
     principal, session = require_principal(), get_session()
-    services.expire_on_read(session, user_id=principal.user_id)
-    rows = services.list_bookings(session, user_id=principal.user_id, limit=query.limit + 1,
-                                  after=decode_keyset(query.cursor, datetime, int))
-    last = rows[query.limit - 1] if len(rows) > query.limit else None
-    page = rows[:query.limit]
-    views = services.bookings_public(session, page, language=current_language())
-    return json_response(BookingPage(items=[_with_cancellation(b, v) for b, v in zip(page, views)],
-                                     next_cursor=encode_keyset((last.start_at, last.id)) if last else None))
+    page, last = services.list_bookings(session, user_id=principal.user_id, limit=query.limit,
+                                        after=decode_keyset(query.cursor, datetime, int), language=current_language())
+    return json_response(BookingPage(items=[_with_cancellation(*shown) for shown in page],
+                                     next_cursor=encode_keyset(last) if last else None))
 
 
 @bp.get("/bookings/<int:booking_id>", security=BEARER,
         **operation("getBooking", {200: BookingPublic}, raises=(NotFound,)))
 def get_booking(path: BookingPath):
     """Return one of the caller's bookings."""
-    principal, session = require_principal(), get_session()
-    services.expire_on_read(session, user_id=principal.user_id)
-    return _answer(services.own_booking(session, booking_id=path.booking_id, user_id=principal.user_id))
+    principal = require_principal()
+    return json_response(_with_cancellation(*services.shown_booking(
+        get_session(), booking_id=path.booking_id, user_id=principal.user_id, language=current_language())))
 
 
 @bp.get("/bookings/<int:booking_id>.ics", security=BEARER, **operation(
@@ -235,7 +233,7 @@ def nearby_availability(query: NearbyWindowQuery):
         get_session(), lat=query.lat, lon=query.lon, radius_m=query.radius_m,
         site_kind=query.kind.value if query.kind else None, wanted=query.wanted(),
         start=query.start, end=query.end, now=utcnow(), limit=query.limit, language=current_language())
-    return json_response(AvailabilityPage(items=items))
+    return json_response(AvailabilityPage.model_construct(items=items))  # items are models already
 
 
 @bp.get("/car-models", **operation("listCarModels", {200: CarModelPage}))

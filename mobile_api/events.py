@@ -14,7 +14,6 @@ from booking.events.models import (
     EventCategory,
     EventPublic,
     EventStatus,
-    Order,
     OrderCreate,
     OrderPublic,
     Ticket,
@@ -98,11 +97,11 @@ def _ticket_keys() -> KeyRing:
     return keys.ring(current_app.config, keys.TICKET_CODE)
 
 
-def order_answer(order, status: int = 200):
-    """Answer an order with its tickets and payment."""
+def order_answer(order_id: int, status: int = 200):
+    """Answer an order as stored now, with its tickets and payment."""
     session = get_session()
-    payment = payments.payment_for(session, orders.PAYABLE_TYPE, order.id)
-    view = catalogue.order_public(session, order, keys=_ticket_keys(),
+    payment = payments.payment_for(session, orders.PAYABLE_TYPE, order_id)
+    view = catalogue.order_public(session, order_id, keys=_ticket_keys(),
                                   payment=payments.payment_public(payment).model_dump(mode="json") if payment else None)
     return json_response(view, status)
 
@@ -121,10 +120,7 @@ def list_events(query: EventQuery):
 @bp.get("/events/<int:event_id>", **operation("getEvent", {200: EventPublic}, raises=(NotFound,)))
 def get_event(path: EventPath):
     """An event with its tiers and the seats left in each."""
-    session = get_session()
-    event = catalogue.published_event(session, path.event_id)
-    orders.expire_on_read(session, event_id=event.id)
-    return json_response(catalogue.event_public(session, event, language=current_language()))
+    return json_response(catalogue.public_event(get_session(), path.event_id, language=current_language()))
 
 
 @bp.post("/events/<int:event_id>/orders", security=BEARER, **operation(
@@ -138,7 +134,7 @@ def place_order(path: EventPath, body: OrderCreate):
         wallet.default_method(session, payment_gateway(), user_id=principal.user_id)  # 402 before holding seats
     order = orders.place_order(session, user_id=principal.user_id, event_id=path.event_id, data=body)
     orders.request_payment(session, payment_gateway(), order=order, pay_with_wallet=body.pay_with_wallet)
-    return order_answer(session.get(Order, order.id, populate_existing=True), 201)
+    return order_answer(order.id, 201)
 
 
 @bp.get("/orders/<int:order_id>", security=BEARER, **operation("getOrder", {200: OrderPublic}, raises=(NotFound,)))
@@ -147,7 +143,7 @@ def get_order(path: OrderPath):
     principal, session = require_principal(), get_session()
     order = orders.own_order(session, order_id=path.order_id, user_id=principal.user_id)
     orders.expire_on_read(session, event_id=order.event_id)
-    return order_answer(session.get(Order, order.id, populate_existing=True))
+    return order_answer(order.id)
 
 
 @bp.post("/orders/<int:order_id>/cancel", security=BEARER,
@@ -155,8 +151,8 @@ def get_order(path: OrderPath):
 def cancel_order(path: OrderPath):
     """Cancel; a paid order is refunded per the event's policy; 409 `ticket_used` once admitted."""
     principal = require_principal()
-    return order_answer(orders.cancel_order(get_session(), payment_gateway(), order_id=path.order_id,
-                                            user_id=principal.user_id))
+    orders.cancel_order(get_session(), payment_gateway(), order_id=path.order_id, user_id=principal.user_id)
+    return order_answer(path.order_id)
 
 
 @bp.get("/tickets", **operation("listTickets", {200: TicketPage}), security=BEARER)

@@ -253,7 +253,7 @@ def ops_stream(query: StreamQuery):
     view = live.ConsoleView.of(principal, _box(query.bbox) if query.bbox else None)
     return open_stream(LiveStream(kind="console", channel=CONSOLE_CHANNEL, user_id=principal.user_id,
                                   ends_at=stream_deadline(token_expires_at()), opening=lambda session: ([], False),
-                                  render=view.render))
+                                  render=view.render, announced=True))
 
 
 @bp.get("/fleet/statement", security=BEARER, **operation(

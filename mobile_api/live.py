@@ -57,6 +57,7 @@ class LiveStream:
     ends_at: float                          # epoch seconds: the token's expiry or the longest stream
     opening: Callable[[Session], Rendered]  # the replay sent once joined, read on the request's session
     render: Callable[[Message], Rendered]   # each published message
+    announced: bool = False                 # its publisher works only while someone watches (realtime.watched)
 
 
 def stream_deadline(token_expires_at: float) -> float:
@@ -77,7 +78,8 @@ def open_stream(stream: LiveStream) -> Response:
         realtime.release_slot(r, user_id=stream.user_id, slot=slot)
 
     try:
-        subscription = hub.join(stream.channel, stream.kind, slot and (stream.user_id, slot))
+        subscription = hub.join(stream.channel, stream.kind, slot and (stream.user_id, slot),
+                                announced=stream.announced)
         opening = _read_opening(stream)
     except Exception:
         release()

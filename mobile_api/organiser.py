@@ -241,9 +241,8 @@ def sales(path: EventPath, query: SalesQuery):
 def check_in(path: EventPath, body: CheckInBody):
     """Scan a ticket at the gate: admitted once, then already_checked_in."""
     principal, session = require_principal(*ROLES), get_session()
-    organiser.own_event(session, event_id=path.event_id, principal=principal)
-    result = tickets.check_in(session, event_id=path.event_id, code=body.code, gate=body.gate,
-                              keys=keys.ring(current_app.config, keys.TICKET_CODE))
+    result = organiser.scan(session, principal=principal, event_id=path.event_id, code=body.code, gate=body.gate,
+                            keys=keys.ring(current_app.config, keys.TICKET_CODE))
     return json_response(CheckInResult(result=result))
 
 
@@ -253,7 +252,7 @@ def check_in(path: EventPath, body: CheckInBody):
 def check_in_batch(path: EventPath, body: ScanBatch):
     """Upload scans made offline; applied in scan order, duplicates resolved."""
     principal, session = require_principal(*ROLES), get_session()
-    organiser.own_event(session, event_id=path.event_id, principal=principal)
+    organiser.check_own_event(session, event_id=path.event_id, principal=principal)
     results = tickets.check_in_batch(session, event_id=path.event_id,
                                      scans=[(s.code, s.scanned_at, s.gate) for s in body.scans],
                                      keys=keys.ring(current_app.config, keys.TICKET_CODE))
@@ -265,7 +264,7 @@ def check_in_batch(path: EventPath, body: ScanBatch):
 def check_ins(path: EventPath):
     """Admissions per gate, and per gate and minute (Asia/Shanghai), for the gate supervisors."""
     principal, session = require_principal(*ROLES), get_session()
-    organiser.own_event(session, event_id=path.event_id, principal=principal)
+    organiser.check_own_event(session, event_id=path.event_id, principal=principal)
     minutes = listing.check_ins_per_gate(session, event_id=path.event_id)
     per_gate: dict[str, int] = {}
     for row in minutes:

@@ -81,9 +81,13 @@ def request_ride(body: RideRequest):
     of the fleet.
     """
     principal, session = require_principal(), get_session()
-    book = scheduled.book_ride if body.pickup_at else services.request_ride
-    ride = book(session, payment_gateway(), _redis(), user_id=principal.user_id, request=body)
-    return json_response(services.ride_public(session, ride, _redis(), language=current_language()), 201)
+    if body.pickup_at:
+        ride = scheduled.book_ride(session, payment_gateway(), _redis(), user_id=principal.user_id, request=body)
+        return json_response(services.ride_public(session, ride, _redis(), language=current_language()), 201)
+    ride, payment = services.request_ride(session, payment_gateway(), _redis(), user_id=principal.user_id,
+                                          request=body)
+    return json_response(services.ride_public(session, ride, _redis(), language=current_language(),
+                                              payment=payment), 201)
 
 
 @bp.post("/tickets/<int:ticket_id>/ride-home", security=BEARER, **operation(
@@ -116,8 +120,9 @@ def list_rides(query: RideHistoryQuery):
 def get_ride(path: RidePath):
     """Status, vehicle with its position, pickup ETA and fare."""
     principal, session = require_principal(), get_session()
-    ride = services.own_ride(session, ride_id=path.ride_id, user_id=principal.user_id)
-    return json_response(services.ride_public(session, ride, _redis(), language=current_language()))
+    ride, payment, vehicle = services.own_ride(session, ride_id=path.ride_id, user_id=principal.user_id)
+    return json_response(services.ride_public(session, ride, _redis(), language=current_language(),
+                                              payment=payment, vehicle=vehicle))
 
 
 @bp.post("/rides/<int:ride_id>/cancel", security=BEARER,
@@ -125,9 +130,10 @@ def get_ride(path: RidePath):
 def cancel_ride(path: RidePath):
     """Cancel before pickup; a fee once the vehicle is about to arrive."""
     principal, session = require_principal(), get_session()
-    ride = services.cancel_ride(session, payment_gateway(), _redis(), ride_id=path.ride_id,
-                                user_id=principal.user_id)
-    return json_response(services.ride_public(session, ride, _redis(), language=current_language()))
+    ride, payment, vehicle = services.cancel_ride(session, payment_gateway(), _redis(), ride_id=path.ride_id,
+                                                  user_id=principal.user_id)
+    return json_response(services.ride_public(session, ride, _redis(), language=current_language(),
+                                              payment=payment, vehicle=vehicle))
 
 
 @bp.get("/rides/<int:ride_id>/events", security=BEARER, **operation(

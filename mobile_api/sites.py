@@ -129,8 +129,8 @@ def list_sites(query: NearbyQuery):
     rows = services.nearby_sites(get_session(), lat=query.lat, lon=query.lon,
                                  radius_m=query.radius_m, kind=query.kind,
                                  limit=query.limit + 1, offset=offset)
-    more = len(rows) > query.limit
-    items = [services.site_public(site, dist, language=current_language()) for site, dist in rows[: query.limit]]
+    more, language = len(rows) > query.limit, current_language()
+    items = [services.site_public(site, dist, language=language) for site, dist in rows[: query.limit]]
     cursor = encode_cursor(offset + query.limit) if more else None
     return json_response(SitePage(items=items, next_cursor=cursor))
 

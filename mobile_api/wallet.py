@@ -72,8 +72,7 @@ def save_method(body: MethodCreate):
     saved = wallet.save_method(get_session(), payment_gateway(), user_id=principal.user_id,
                                method=_method_reference(body), make_default=body.make_default,
                                idempotency_key=f"user-{principal.user_id}-setup-{key}")
-    mine = {m.id: m for m in wallet.list_methods(get_session(), payment_gateway(), user_id=principal.user_id)}
-    return json_response(mine[saved.id], 201)
+    return json_response(saved, 201)
 
 
 @bp.post("/me/payment-methods/<int:method_id>/default", security=BEARER,

@@ -9,6 +9,7 @@ already made, so nothing is charged twice and nothing the provider holds goes un
 from dataclasses import asdict
 from typing import NamedTuple, cast
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -68,11 +69,15 @@ def ask_provider(session: Session, gateway: PaymentGateway, payment_id: int, *,
 def _store_answer(session: Session, payment_id: int, remote: GatewayPayment) -> Asked:
     """Fill a `creating` payment in from the provider's answer, once, however many callers race."""
     with write_transaction(session):
-        payment = effects.locked_payment(session, id=payment_id)
-        if payment.status != PaymentStatus.creating:
-            return Asked(payment, declined=False, owed=None)  # another caller stored it first
-        payment.gateway_payment_id, payment.client_secret = remote.id, remote.client_secret
-        payment.status = PaymentStatus.pending
+        # Filling the row in locks it and reads it back: one statement where a locked read and an
+        # update take two.
+        payment = session.exec(update(Payment).where(Payment.id == payment_id,
+                                                     Payment.status == PaymentStatus.creating)
+                               .values(gateway_payment_id=remote.id, client_secret=remote.client_secret,
+                                       status=PaymentStatus.pending)
+                               .returning(Payment).execution_options(populate_existing=True)).scalars().first()
+        if payment is None:  # another caller stored it first
+            return Asked(effects.locked_payment(session, id=payment_id), declined=False, owed=None)
         if remote.decline_code:
             effects.apply_failure(session, payment)
         owed = effects.apply_state(session, payment, remote)

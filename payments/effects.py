@@ -47,20 +47,21 @@ def find_payment(session: Session, **where) -> Payment | None:
 
 def locked_payment(session: Session, **where) -> Payment:
     """Return a payment known to exist, row-locked and freshly read."""
-    query = select(Payment).filter_by(**where).with_for_update().execution_options(populate_existing=True)
-    return session.exec(query).one()
+    return session.exec(select(Payment).filter_by(**where).with_for_update()).one()
 
 
-def record(session: Session, payment: Payment, *, kind: str, amount: int, reference: str) -> bool:
-    """Add a ledger entry unless the same movement is already there; tell whether it was new."""
-    # The payment row is locked, so no one else records for it meanwhile.
-    if session.exec(select(LedgerEntry.id).where(LedgerEntry.reference == reference)).first():
-        return False
-    session.add(LedgerEntry(payment_id=payment.id, payable_type=payment.payable_type,
-                            payable_id=payment.payable_id, kind=kind, amount=amount,
-                            currency=payment.currency, reference=reference))
+def record(session: Session, payment: Payment, *movements: tuple[str, int, str]) -> bool:
+    """Add a ledger entry per (kind, amount, reference) not already there; tell whether any was new."""
+    # The payment row is locked, so no one else records for it meanwhile. One read and one
+    # insert for all of a change's movements (a charge and its fee).
+    references = [reference for _, _, reference in movements]
+    there = set(session.exec(select(LedgerEntry.reference).where(LedgerEntry.reference.in_(references))).all())
+    new = [LedgerEntry(payment_id=payment.id, payable_type=payment.payable_type, payable_id=payment.payable_id,
+                       kind=kind, amount=amount, currency=payment.currency, reference=reference)
+           for kind, amount, reference in movements if reference not in there]
+    session.add_all(new)
     session.flush()
-    return True
+    return bool(new)
 
 
 def _set(payment: Payment, status: PaymentStatus) -> None:
@@ -74,26 +75,48 @@ def apply_state(session: Session, payment: Payment, remote: GatewayPayment) -> P
     recorded here, in the same transaction: a crash after commit cannot lose it.
     """
     handler = _PAYABLES[payment.payable_type]
-    if remote.status == "succeeded" and payment.status not in PAID:
+    if _arrived(payment, remote):
         _set(payment, PaymentStatus.succeeded)
         payment.amount_captured = remote.amount_received
-        record(session, payment, kind="charge", amount=remote.amount_received, reference=f"{remote.id}:charge")
-        if remote.fee:
-            record(session, payment, kind="fee", amount=remote.fee, reference=f"{remote.id}:fee")
+        fee = [("fee", remote.fee, f"{remote.id}:fee")] if remote.fee else []
+        record(session, payment, ("charge", remote.amount_received, f"{remote.id}:charge"), *fee)
         if not handler.on_succeeded(session, payment.payable_id):
             _apply_refunds(session, payment, remote)
             return instruct(session, payment, "refund", amount=refundable(session, payment),
                             reason="payable_unavailable")
-    elif remote.status == "requires_capture" and payment.status in WAITING:
+    elif _authorised(payment, remote):
         _set(payment, PaymentStatus.authorised)
         on_authorised = getattr(handler, "on_authorised", None)
         if on_authorised is not None and not on_authorised(session, payment.payable_id):
             return instruct(session, payment, "cancel", reason="payable_unavailable")
-    elif remote.status == "canceled" and payment.status not in FINAL:
+    elif _canceled(payment, remote):
         _set(payment, PaymentStatus.canceled)
         handler.on_failed(session, payment.payable_id)
     _apply_refunds(session, payment, remote)
     return None
+
+
+def _arrived(payment: Payment, remote: GatewayPayment) -> bool:
+    return remote.status == "succeeded" and payment.status not in PAID
+
+
+def _authorised(payment: Payment, remote: GatewayPayment) -> bool:
+    return remote.status == "requires_capture" and payment.status in WAITING
+
+
+def _canceled(payment: Payment, remote: GatewayPayment) -> bool:
+    return remote.status == "canceled" and payment.status not in FINAL
+
+
+def _fails(payment: Payment) -> bool:
+    return payment.status == PaymentStatus.pending
+
+
+def moves(payment: Payment, remote: GatewayPayment) -> bool:
+    """Tell whether applying the provider's state (apply_failure, then apply_state) would change the payment."""
+    return (_arrived(payment, remote) or _authorised(payment, remote) or _canceled(payment, remote)
+            or (bool(remote.decline_code) and _fails(payment))
+            or remote.amount_refunded > payment.amount_refunded)  # a refund not recorded yet
 
 
 def _apply_refunds(session: Session, payment: Payment, remote: GatewayPayment) -> None:
@@ -103,7 +126,7 @@ def _apply_refunds(session: Session, payment: Payment, remote: GatewayPayment) -
 
 def apply_failure(session: Session, payment: Payment) -> None:
     """Record a declined attempt; the payable keeps its hold, so the payer may retry until it lapses."""
-    if payment.status == PaymentStatus.pending:
+    if _fails(payment):
         _set(payment, PaymentStatus.failed)
 
 
@@ -116,7 +139,7 @@ def apply_refusal(session: Session, payment: Payment) -> None:
 
 def apply_refund(session: Session, payment: Payment, *, refund_id: str, amount: int) -> None:
     """Record one refund once and update the payment's refunded total."""
-    if not record(session, payment, kind="refund", amount=-amount, reference=refund_id):
+    if not record(session, payment, ("refund", -amount, refund_id)):
         return
     payment.amount_refunded += amount
     full = payment.amount_refunded >= payment.amount_captured

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from backend.dbtypes import utcnow
-from payments import creation, runner, services
+from payments import creation, effects, runner, services
 from payments.exceptions import ProviderRefused
 from payments.gateway import PaymentGateway
 from payments.models import Payment, PaymentStatus
@@ -66,6 +66,8 @@ def _repair(session: Session, gateway: PaymentGateway, payment_id: int) -> str |
     session.commit()  # hold no connection while the gateway answers
     assert before.gateway_payment_id is not None  # only payments the provider knows are repaired
     remote = gateway.retrieve(payment_id=before.gateway_payment_id)
+    if not effects.moves(before, remote):  # the usual answer: no lock and no write for it
+        return None
     payment = services.apply_answer(session, gateway, payment_id, remote)
     now = (payment.status, payment.amount_captured, payment.amount_refunded)
     if now == seen:

@@ -73,9 +73,8 @@ class Outbox:
         except Exception:
             log.exception("sandbox event %s not taken by the webhook; the job sends it again", event_id)
             return False
-        with Session(self._engine) as session:
-            session.exec(delete(SandboxEvent).where(SandboxEvent.id == event_id))
-            session.commit()
+        with self._engine.begin() as connection:  # one statement: no ORM session to build
+            connection.execute(delete(SandboxEvent).where(SandboxEvent.id == event_id))
         return True
 
     def deliver_due(self, now: datetime | None = None) -> int:

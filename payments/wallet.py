@@ -11,7 +11,7 @@ from backend.db import write_transaction
 from backend.exceptions import NotFound
 from payments import services
 from payments.exceptions import PaymentDeclined, PaymentMethodRequired
-from payments.gateway import CaptureMethod, OffSession, PaymentGateway
+from payments.gateway import CaptureMethod, OffSession, PaymentGateway, SavedMethod
 from payments.models import Payment, PaymentCustomer, PaymentMethod, PaymentMethodPublic
 
 
@@ -28,29 +28,29 @@ def _locked_customer(session: Session, gateway: PaymentGateway, user_id: int) ->
     return customer
 
 
-def customer_of(session: Session, gateway: PaymentGateway, *, user_id: int) -> PaymentCustomer:
-    """Return the user's customer at the provider, created once however often asked."""
-    found = _customer(session, gateway, user_id)
-    if found:
-        return found
-    session.commit()  # hold no connection while the gateway answers
-    customer_id = gateway.create_customer(user_id=user_id, idempotency_key=f"user-{user_id}-customer")
-    try:
-        with write_transaction(session):
-            session.add(PaymentCustomer(user_id=user_id, gateway=gateway.name, customer_id=customer_id))
-    except IntegrityError:
-        pass  # a concurrent request stored the same customer first
-    customer = _customer(session, gateway, user_id)
-    assert customer is not None  # stored just above, by this request or a concurrent one
-    return customer
-
-
 def save_method(session: Session, gateway: PaymentGateway, *, user_id: int, method: str,
-                idempotency_key: str, make_default: bool = False) -> PaymentMethod:
-    """Save a payment method with the provider (402 payment_declined if refused); the first becomes default."""
-    customer = customer_of(session, gateway, user_id=user_id)
-    session.commit()
-    saved = gateway.save_method(customer_id=customer.customer_id, method=method, idempotency_key=idempotency_key)
+                idempotency_key: str, make_default: bool = False) -> PaymentMethodPublic:
+    """Save a payment method with the provider (402 payment_declined if refused); the first becomes default.
+
+    A user becomes the provider's customer with their first method: both are stored in one transaction.
+    """
+    known = _customer(session, gateway, user_id)
+    session.commit()  # hold no connection while the gateway answers
+    # The same key names the same customer, however many first saves race.
+    customer_id = known.customer_id if known else gateway.create_customer(
+        user_id=user_id, idempotency_key=f"user-{user_id}-customer")
+    saved = gateway.save_method(customer_id=customer_id, method=method, idempotency_key=idempotency_key)
+    try:
+        return _store_method(session, gateway, user_id, saved, make_default=make_default,
+                             new_customer=None if known else customer_id)
+    except IntegrityError:
+        # A concurrent first save stored the customer first: the method joins it.
+        return _store_method(session, gateway, user_id, saved, make_default=make_default, new_customer=None)
+
+
+def _store_method(session: Session, gateway: PaymentGateway, user_id: int, saved: SavedMethod, *,
+                  make_default: bool, new_customer: str | None) -> PaymentMethodPublic:
+    """Store a method the provider saved, once however often it is replayed, and choose the default."""
     with write_transaction(session):
         # Saving the same provider method again (a replayed SetupIntent) keeps the one row.
         row = session.exec(select(PaymentMethod).where(PaymentMethod.gateway_method_id == saved.id)).first()
@@ -59,10 +59,21 @@ def save_method(session: Session, gateway: PaymentGateway, *, user_id: int, meth
                                 brand=saved.brand, last4=saved.last4)
             session.add(row)
             session.flush()
-        locked = _locked_customer(session, gateway, user_id)
-        if make_default or locked.default_method_id is None:
-            locked.default_method_id = row.id
-    return row
+        if new_customer is not None:  # its unique (user, gateway) refuses a second one
+            customer = PaymentCustomer(user_id=user_id, gateway=gateway.name, customer_id=new_customer,
+                                       default_method_id=row.id)
+            session.add(customer)
+        else:
+            customer = _locked_customer(session, gateway, user_id)
+            if make_default or customer.default_method_id is None:
+                customer.default_method_id = row.id
+    return _public(row, default=customer.default_method_id)
+
+
+def _public(method: PaymentMethod, *, default: int | None) -> PaymentMethodPublic:
+    """Return a saved method as its owner sees it."""
+    return PaymentMethodPublic(id=method.id, brand=method.brand, last4=method.last4, default=method.id == default,
+                               created_at=method.created_at)
 
 
 def list_methods(session: Session, gateway: PaymentGateway, *, user_id: int) -> list[PaymentMethodPublic]:
@@ -72,8 +83,7 @@ def list_methods(session: Session, gateway: PaymentGateway, *, user_id: int) -> 
     rows = session.exec(select(PaymentMethod).where(PaymentMethod.user_id == user_id,
                                                     PaymentMethod.gateway == gateway.name)
                         .order_by(PaymentMethod.id.desc())).all()
-    return [PaymentMethodPublic(id=r.id, brand=r.brand, last4=r.last4, default=r.id == default,
-                                created_at=r.created_at) for r in rows]
+    return [_public(r, default=default) for r in rows]
 
 
 def _own_method(session: Session, gateway: PaymentGateway, *, user_id: int, method_id: int) -> PaymentMethod:

@@ -1,4 +1,5 @@
 """Short-lived JWT access tokens."""
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,6 +12,10 @@ from backend.keys import KeyRing
 
 ALGORITHM = "HS256"
 AUDIENCE = "cq-mobility-api"
+# A process verifies each token's signature and claims once; later requests with it check only
+# its expiry. Only tokens that passed are kept, under the ring that verified them.
+VERIFIED_TOKENS = 8192
+_verified: dict[tuple[KeyRing, str], tuple["Principal", float]] = {}
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,21 @@ def issue_access_token(*, principal: Principal, keys: KeyRing, ttl_s: int) -> st
 
 def read_access_token(token: str, *, keys: KeyRing) -> Principal:
     """Verify an access token with the ring's key it names and return its principal; refuse anything else."""
+    # Read with get(): another thread may clear the cache between a membership test and a lookup.
+    known = _verified.get((keys, token))
+    if known is None:
+        known = _verify(token, keys)
+        if len(_verified) >= VERIFIED_TOKENS:
+            _verified.clear()
+        _verified[(keys, token)] = known
+    principal, expires_at = known
+    if time.time() >= expires_at:  # as PyJWT decides it, without leeway
+        raise Unauthenticated("invalid_token", "The access token has expired.")
+    return principal
+
+
+def _verify(token: str, keys: KeyRing) -> tuple[Principal, float]:
+    """Check a token's key, signature and claims; return its principal and when it expires."""
     try:
         key = keys.find(str(jwt.get_unverified_header(token).get("kid", "")))
         if key is None:
@@ -61,4 +81,4 @@ def read_access_token(token: str, *, keys: KeyRing) -> Principal:
         user_id=int(claims["sub"]),
         roles=frozenset(claims.get("roles", [])),
         organisation_ids=frozenset(int(o) for o in claims.get("orgs", [])),
-    )
+    ), float(claims["exp"])

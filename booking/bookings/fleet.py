@@ -58,7 +58,7 @@ class FleetChargingDesk:
             for resource in offer.resources:
                 slot = resource.slots[0]
                 try:
-                    booking = services.hold_slot(session, user_id=user_id, now=now, on_account=True,
+                    booking, *_ = services.hold_slot(session, user_id=user_id, now=now, on_account=True,
                                                  data=BookingCreate(resource_id=resource.resource.id,
                                                                     start=slot.start, end=slot.end))
                 except SlotTaken:  # someone was quicker: try the next charger

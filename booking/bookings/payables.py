@@ -12,6 +12,7 @@ PAID = {BookingStatus.confirmed, BookingStatus.checked_in, BookingStatus.complet
 
 
 def _locked(session: Session, booking_id: int) -> Booking | None:
+    # Read afresh under the lock (backend.db), not as the request last wrote it.
     return session.exec(select(Booking).where(Booking.id == booking_id).with_for_update()).first()
 
 
@@ -41,6 +42,11 @@ class BookingPayable:
 
     def on_failed(self, session: Session, payable_id: int) -> None:
         """Release the hold of an unpaid booking; a paid one is never downgraded."""
+        # No booking returns to `held`: one the session already holds in another status (the
+        # cancel whose payment this is) is left as it is without reading and locking it again.
+        known = session.identity_map.get(Session.identity_key(Booking, payable_id))
+        if known is not None and known.status != BookingStatus.held:
+            return
         booking = _locked(session, payable_id)
         if booking is not None and booking.status == BookingStatus.held:
             _expire(booking, utcnow())

@@ -5,7 +5,7 @@ from backend.i18n import duration_text, pick
 from backend.money import Money
 from booking.bookings import rules
 from booking.bookings.models import Booking, BookingStatus, Cancellation, CancellationTerms
-from booking.bookings.services import cancellation_fee
+from booking.bookings.services import cancellation_fee, paid_cancellation_fee
 
 CANCELLABLE = (BookingStatus.held, BookingStatus.confirmed)
 
@@ -33,8 +33,7 @@ def terms(kind: str, language: str) -> CancellationTerms:
 
 def _late_fee(booking: Booking) -> int:
     # What the same booking costs to cancel at its start once paid and undisturbed: the late fee.
-    paid = Booking(**booking.model_dump(exclude={"id"}) | {"status": BookingStatus.confirmed, "disrupted": False})
-    return cancellation_fee(paid, booking.start_at)
+    return paid_cancellation_fee(booking, booking.start_at)
 
 
 def cancellation(booking: Booking, now: datetime, language: str) -> Cancellation | None:

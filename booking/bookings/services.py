@@ -1,5 +1,6 @@
 """Booking rules: hold a slot, confirm on payment, cancel, check in, complete, sweep lapsed holds."""
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
@@ -18,23 +19,36 @@ from booking.bookings.models import (
     BookingStatus,
 )
 from booking.chargers import live as chargers
-from booking.chargers.models import LiveSession
+from booking.chargers.models import ChargingSession
 from booking.sites import attributes
 from booking.sites.models import Resource, ResourceKind, Site
-from payments.models import PaymentPublic
+from payments.models import Payment
 from payments.runner import run_after_commit
 
 CHECK_IN_OPENS = timedelta(minutes=30)
 SETTLED_ON_COMPLETION = {ResourceKind.charger.value, ResourceKind.h2_dispenser.value}
 
 
+class Hold(NamedTuple):
+    """A booking just held, and its resource and site as the hold read them."""
+    booking: Booking
+    resource: Resource
+    site: Site
+
+
+class Shown(NamedTuple):
+    """A booking and its public view."""
+    booking: Booking
+    view: BookingPublic
+
+
 def lock_resource(session: Session, resource_id: int) -> tuple[Resource, Site]:
-    """Return a bookable resource and its site, locking the resource row on PostgreSQL."""
-    resource = session.exec(select(Resource).where(Resource.id == resource_id)
-                            .with_for_update()).first()
-    site = session.get(Site, resource.site_id) if resource is not None else None
-    if resource is None or site is None or not site.published:
+    """Return a bookable resource and its site (one query), locking the resource row on PostgreSQL."""
+    found = session.exec(select(Resource, Site).join(Site, Site.id == Resource.site_id)
+                         .where(Resource.id == resource_id).with_for_update(of=Resource)).first()
+    if found is None or not found[1].published:
         raise NotFound("resource_not_found", "No such bookable resource.")
+    resource, site = found
     # A resource whose stored attributes break its kind's schema cannot be priced.
     if not resource.active or attributes.usable(resource.kind, resource.attributes) is None:
         raise Conflict("resource_unavailable", "This resource is not taking bookings.")
@@ -43,7 +57,10 @@ def lock_resource(session: Session, resource_id: int) -> tuple[Resource, Site]:
 
 def check_free(session: Session, *, resource: Resource, site: Site, start: datetime,
                end: datetime, quantity: int, now: datetime, ignore: int | None = None) -> datetime:
-    """Refuse a window the rules, an outage or other bookings forbid; return when it frees the resource."""
+    """Refuse a window the rules, an outage or other bookings forbid; return when it frees the resource.
+
+    Lapsed holds in the window are released (in the caller's transaction) so the window can be taken.
+    """
     rules.check_window(kind=resource.kind, opening_hours=site.opening_hours, start=start, end=end,
                        now=now)
     if quantity > resource.capacity or (resource.capacity == 1 and quantity != 1):
@@ -57,17 +74,18 @@ def check_free(session: Session, *, resource: Resource, site: Site, start: datet
         raise Conflict("resource_unavailable", "The resource is out of service then.")
     if slots.peak_usage(used.bookings, start, blocked) + quantity > resource.capacity:
         raise SlotTaken()
+    if used.lapsed:
+        slots.release_lapsed_holds(session, now=now, resource_id=resource.id)
     return blocked
 
 
 def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
-              now: datetime | None = None, on_account: bool = False) -> Booking:
+              now: datetime | None = None, on_account: bool = False) -> Hold:
     """Hold a slot for the user; free bookings, and fleets billed on account, are confirmed at once."""
     now = now or utcnow()
     try:
         with write_transaction(session):
             resource, site = lock_resource(session, data.resource_id)
-            slots.release_lapsed_holds(session, now=now, resource_id=resource.id)
             blocked = check_free(session, resource=resource, site=site, start=data.start,
                                  end=data.end, quantity=data.quantity, now=now)
             price = pricing.estimate_price(resource.kind, resource.attributes, data.start,
@@ -85,7 +103,7 @@ def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
     except IntegrityError as exc:
         # PostgreSQL's exclusion constraint caught a concurrent booking of the same slot.
         raise SlotTaken() from exc
-    return booking
+    return Hold(booking, resource, site)
 
 
 def own_booking(session: Session, *, booking_id: int, user_id: int, lock: bool = False) -> Booking:
@@ -97,69 +115,103 @@ def own_booking(session: Session, *, booking_id: int, user_id: int, lock: bool =
     return booking
 
 
-def expire_on_read(session: Session, *, user_id: int, now: datetime | None = None) -> None:
-    """Expire the user's lapsed holds before they are shown, so none is ever seen as held."""
-    now = now or utcnow()
-    lapsed = session.exec(select(Booking.id).where(Booking.user_id == user_id, Booking.status == BookingStatus.held,
-                                                   Booking.hold_expires_at <= now).limit(1)).first()
-    if lapsed is not None:
-        with write_transaction(session):
-            slots.release_lapsed_holds(session, now=now, user_id=user_id)
-
-
-def list_bookings(session: Session, *, user_id: int, limit: int,
-                  after: tuple[datetime, int] | None) -> list[Booking]:
-    """Return the user's bookings, latest start first, from after the (start, id) a page ended on."""
-    query = select(Booking).where(Booking.user_id == user_id)
+def list_bookings(session: Session, *, user_id: int, limit: int, after: tuple[datetime, int] | None,
+                  language: str) -> tuple[list[Shown], tuple[datetime, int] | None]:
+    """Return a page of the user's bookings with views, latest first, and the (start, id) to continue from."""
+    query = _shown(Booking.user_id == user_id)
     if after is not None:
         start, booking_id = after
         query = query.where(or_(Booking.start_at < start, and_(Booking.start_at == start, Booking.id < booking_id)))
-    return list(session.exec(query.order_by(Booking.start_at.desc(), Booking.id.desc()).limit(limit)).all())
+    rows = _read_fresh(session, query.order_by(Booking.start_at.desc(), Booking.id.desc()).limit(limit + 1),
+                       user_id=user_id)
+    last = rows[limit - 1][0] if len(rows) > limit else None
+    return _views(rows[:limit], language), (last.start_at, last.id) if last else None
+
+
+def shown_booking(session: Session, *, booking_id: int, user_id: int, language: str) -> Shown:
+    """Return one of the user's bookings and its view; someone else's is 404, as if it did not exist."""
+    rows = _read_fresh(session, _shown(Booking.id == booking_id, Booking.user_id == user_id), user_id=user_id)
+    if not rows:
+        raise NotFound("booking_not_found", "No such booking.")
+    return _views(rows, language)[0]
 
 
 def booking_public(session: Session, booking: Booking, *, language: str) -> BookingPublic:
-    """Return the public view of a booking in the language, times in Asia/Shanghai."""
-    return _public(booking, session.get_one(Resource, booking.resource_id), session.get_one(Site, booking.site_id),
-                   billing.payment_view(session, booking),
-                   chargers.booking_charging(session, booking, utcnow()), language=language)
+    """Return the public view of a booking in the language, times in Asia/Shanghai (one query)."""
+    return _views(session.exec(_shown(Booking.id == booking.id)).all(), language)[0].view
 
 
-def bookings_public(session: Session, bookings: list[Booking], *, language: str) -> list[BookingPublic]:
-    """Return the public views of a page of bookings, reading each kind of related row in one query."""
-    if not bookings:
-        return []
-    resources = _by_id(session, Resource, {b.resource_id for b in bookings})
-    sites = _by_id(session, Site, {b.site_id for b in bookings})
-    paid = billing.payment_views(session, bookings)
-    charging = chargers.bookings_charging(session, bookings, utcnow())
-    return [_public(b, resources[b.resource_id], sites[b.site_id], paid.get(b.id), charging.get(b.id),
-                    language=language) for b in bookings]
+def held_public(hold: Hold, payment: Payment | None, *, language: str) -> BookingPublic:
+    """Return the view of a booking this request has just held and asked payment for, from what it read and wrote."""
+    resource, site = hold.resource, hold.site
+    # As it stood when the payment's answer committed, before any charging session: one the planner
+    # opens right after (a charge starting within its lead) shows on the next read.
+    return _public(hold.booking, resource.kind, resource.name_zh, resource.name_en, resource.attributes,
+                   site.name_zh, site.name_en, payment, None, now=utcnow(), language=language)
 
 
-def _by_id(session: Session, model, ids: set[int]) -> dict:
-    return {row.id: row for row in session.exec(select(model).where(model.id.in_(ids))).all()}
+def _shown(*where):
+    """Select bookings with what their views show of their resource, site, payment and charge, all read afresh."""
+    # sqlmodel's select() takes any number of columns but is typed for at most four.
+    query = (select(Booking, Resource.kind, Resource.name_zh, Resource.name_en,  # type: ignore[call-overload]
+                    Resource.attributes, Site.name_zh, Site.name_en)
+             .join(Resource, Resource.id == Booking.resource_id).join(Site, Site.id == Booking.site_id)
+             .where(*where))
+    return chargers.with_charge(billing.with_payment(query)).execution_options(populate_existing=True)
 
 
-def _public(booking: Booking, resource: Resource, site: Site, payment: PaymentPublic | None,
-            charging: LiveSession | None, *, language: str) -> BookingPublic:
+def _read_fresh(session: Session, query, *, user_id: int) -> list:
+    """Read the user's bookings to show, expiring their lapsed holds first if any is among them.
+
+    So a lapsed hold is never seen as held; one nobody looks at is left to the sweeper.
+    """
+    now = utcnow()
+    rows = session.exec(query).all()
+    if any(_lapsed(row[0], now) for row in rows):
+        with write_transaction(session):
+            slots.release_lapsed_holds(session, now=now, user_id=user_id)
+        rows = session.exec(query).all()
+    return list(rows)
+
+
+def _views(rows, language: str) -> list[Shown]:
+    now = utcnow()
+    return [Shown(row[0], _public(*row, now=now, language=language)) for row in rows]
+
+
+def _lapsed(booking: Booking, now: datetime) -> bool:
+    return (booking.status == BookingStatus.held and booking.hold_expires_at is not None
+            and booking.hold_expires_at <= now)
+
+
+def _public(booking: Booking, resource_kind: str, resource_zh: str, resource_en: str, attributes: dict,
+            site_zh: str, site_en: str, payment: Payment | None, charge: ChargingSession | None, *,
+            now: datetime, language: str) -> BookingPublic:
     final = booking.final_price_fen
     return BookingPublic(
-        id=booking.id, status=booking.status, resource_id=resource.id,
-        resource_kind=resource.kind, resource_name=pick(resource.name_zh, resource.name_en, language),
-        site_id=site.id, site_name=pick(site.name_zh, site.name_en, language), start=rules.city_time(booking.start_at),
+        id=booking.id, status=booking.status, resource_id=booking.resource_id,
+        resource_kind=resource_kind, resource_name=pick(resource_zh, resource_en, language),
+        site_id=booking.site_id, site_name=pick(site_zh, site_en, language), start=rules.city_time(booking.start_at),
         end=rules.city_time(booking.end_at), quantity=booking.quantity,
         hold_expires_at=rules.city_time(booking.hold_expires_at),
         price=Money(amount=booking.price_fen, currency=booking.currency),
         final_price=None if final is None else Money(amount=final, currency=booking.currency),
         fee=Money(amount=booking.fee_fen, currency=booking.currency),
-        settlement=booking.settlement, disrupted=booking.disrupted,
-        payment=payment, charging=charging)
+        settlement=booking.settlement, disrupted=booking.disrupted, payment=billing.payment_view(payment),
+        charging=None if charge is None else chargers.live_session(charge, attributes, now))
 
 
 def cancellation_fee(booking: Booking, now: datetime) -> int:
     """Return the fee for cancelling now: free while held, disrupted or before the cut-off."""
+    if booking.status == BookingStatus.held or booking.disrupted:
+        return 0
+    return paid_cancellation_fee(booking, now)
+
+
+def paid_cancellation_fee(booking: Booking, now: datetime) -> int:
+    """Return the fee for cancelling the booking now were it paid and undisturbed: free before the cut-off."""
     rule = rules.rule_for(booking.kind)
-    if booking.status == BookingStatus.held or booking.disrupted or now <= booking.start_at - rule.free_cancel_before:
+    if now <= booking.start_at - rule.free_cancel_before:
         return 0
     return booking.price_fen * rule.late_cancel_fee_pct // 100
 

@@ -13,6 +13,7 @@ import logging
 import secrets
 import weakref
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import chain
 
 import redis
@@ -25,6 +26,7 @@ from booking.sites.models import Resource, Site
 log = logging.getLogger(__name__)
 
 ENTRY_TTL_S = 5
+DECODED_ENTRIES = 4096
 CATALOGUE_KEY = "availability:catalogue"
 _clients: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # engine -> Redis client
 
@@ -44,6 +46,12 @@ def _version_key(resource_id: int) -> str:
 
 def _entry_key(resource_id: int, window: str) -> str:
     return f"availability:slots:{resource_id}:{window}"
+
+
+@lru_cache(maxsize=DECODED_ENTRIES)
+def _decoded(entry: str) -> dict:
+    """Return a cached entry parsed, once per process: the searches of a hotspot read the same entries."""
+    return json.loads(entry)  # shared between searches and threads: read, never changed
 
 
 class CatalogueMoved(Exception):
@@ -120,7 +128,7 @@ class SlotCache:
         current = {}
         for resource_id, version, entry in zip(resource_ids, versions, entries):
             self.versions[resource_id] = version or "0"
-            cached = json.loads(entry) if entry else None
+            cached = _decoded(entry) if entry else None
             if cached and cached["version"] == self.versions[resource_id] and cached["catalogue"] == self.catalogue:
                 current[resource_id] = cached["slots"]
         return current

@@ -3,8 +3,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, literal, or_, union_all, update
-from sqlmodel import Session, select
+from sqlalchemy import and_, literal, or_, select, union_all, update
+from sqlmodel import Session
 
 from booking.bookings.models import Booking, BookingStatus, Outage
 
@@ -20,25 +20,35 @@ class Occupancy:
     """What occupies one resource over a window."""
     bookings: list[tuple[datetime, datetime, int]] = field(default_factory=list)  # start, blocked until, places
     outages: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # A lapsed hold not yet released overlaps the window: it takes no capacity, yet still holds
+    # its place under PostgreSQL's exclusion constraint.
+    lapsed: bool = False
 
 
 def occupancy(session: Session, *, resource_ids: list[int], start: datetime, end: datetime,
               now: datetime, exclude: int | None = None) -> dict[int, Occupancy]:
-    """Return the live bookings and outages overlapping the window, per resource, in one query."""
+    """Return the live bookings and outages overlapping the window, per resource, in one query.
+
+    Lapsed holds still marked active are not counted, only noted (`Occupancy.lapsed`).
+    """
     if not resource_ids:
         return {}
-    booked = (select(Booking.resource_id, Booking.start_at, Booking.blocked_until, Booking.quantity)
-              .where(Booking.resource_id.in_(resource_ids), occupies(now),
+    booked = (select(Booking.resource_id, Booking.start_at, Booking.blocked_until, Booking.quantity,
+                     occupies(now))
+              .where(Booking.resource_id.in_(resource_ids), Booking.active,
                      Booking.start_at < end, Booking.blocked_until > start))
     if exclude is not None:
         booked = booked.where(Booking.id != exclude)
     # An outage row carries no places: quantity 0 tells it from a booking.
-    down = (select(Outage.resource_id, Outage.start_at, Outage.end_at, literal(0))
+    down = (select(Outage.resource_id, Outage.start_at, Outage.end_at, literal(0), literal(True))
             .where(Outage.resource_id.in_(resource_ids), Outage.start_at < end, Outage.end_at > start))
     found: defaultdict[int, Occupancy] = defaultdict(Occupancy)
     # sqlmodel's exec() runs a union but is typed for its own selects only.
-    for resource_id, begins, ends, quantity in session.exec(union_all(booked, down)).all():  # type: ignore[call-overload]
-        if quantity:
+    rows = session.exec(union_all(booked, down)).all()  # type: ignore[call-overload]
+    for resource_id, begins, ends, quantity, occupying in rows:
+        if not occupying:
+            found[resource_id].lapsed = True
+        elif quantity:
             found[resource_id].bookings.append((begins, ends, quantity))
         else:
             found[resource_id].outages.append((begins, ends))

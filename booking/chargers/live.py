@@ -169,21 +169,13 @@ def metered_bill(attributes: dict, charge: ChargingSession, until: datetime) -> 
     return {**bill, "energy_kwh": round(charge.energy_kwh, 3), "metered": True}
 
 
-def booking_charging(session: Session, booking: Booking, now: datetime) -> LiveSession | None:
-    """Return the live charging session of a booking, as its citizen sees it."""
-    return bookings_charging(session, [booking], now).get(booking.id)
+def with_charge(query):
+    """Add each booking's charging session (None without one) to a query of bookings."""
+    return query.add_columns(ChargingSession).outerjoin(ChargingSession, ChargingSession.booking_id == Booking.id)
 
 
-def bookings_charging(session: Session, bookings: list[Booking], now: datetime) -> dict[int, LiveSession]:
-    """Return the live charging sessions of bookings by booking id (those that have one), in one query."""
-    charges = session.exec(select(ChargingSession).where(
-        ChargingSession.booking_id.in_([b.id for b in bookings]))).all()
-    found = {charge.booking_id: charge for charge in charges}
-    return {b.id: _live(session, b, found[b.id], now) for b in bookings if b.id in found}
-
-
-def _live(session: Session, booking: Booking, charge: ChargingSession, now: datetime) -> LiveSession:
-    attributes = session.get_one(Resource, booking.resource_id).attributes
+def live_session(charge: ChargingSession, attributes: dict, now: datetime) -> LiveSession:
+    """Return a booking's charging session as its citizen sees it; `attributes` are its charger's."""
     return LiveSession(status=charge.status, reservation=charge.reservation,
                        remote_start=charge.remote_start, energy_kwh=round(charge.energy_kwh, 3),
                        power_kw=None if charge.power_w is None else round(charge.power_w / 1000, 1),

@@ -1,9 +1,9 @@
 """What citizens see: published events near a point, tiers with what is left, orders, tickets."""
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import and_, or_
+from sqlalchemy import Float, Integer, and_, bindparam, or_
 from sqlmodel import Session, select
 
 from backend.dbtypes import utcnow
@@ -13,7 +13,7 @@ from backend.i18n import pick
 from backend.keys import KeyRing
 from backend.money import Money
 from booking.bookings.rules import city_time
-from booking.events import rules
+from booking.events import orders, rules
 from booking.events.models import (
     Event,
     EventCategory,
@@ -77,27 +77,22 @@ def list_events(session: Session, *, search: EventSearch, after: tuple | None, l
                 language: str) -> tuple[list[EventPublic], tuple | None]:
     """Return a page of published events, nearest or soonest first, after a sort key; and the key to go on from.
 
-    Distance filter, ordering and paging happen in the database, through its spatial index.
+    Distance filter, ordering and paging happen in the database, through its spatial index; the
+    page's venues come in the same query, its tiers in one more (joined, each tier's row would
+    carry its event's and venue's columns again).
     """
-    query = (select(Event, Site).join(Site, Site.id == Event.venue_site_id)
-             .where(Event.status == EventStatus.published, Event.ends_at >= (search.start_from or utcnow())))
-    if search.category:
-        query = query.where(Event.category == search.category)
+    dialect = session.get_bind().dialect.name
+    statement = _search_statement(dialect, near=search.near is not None, category=search.category is not None,
+                                  paged=after is not None)
+    params: dict = {"start_from": search.start_from or utcnow(), "category": search.category, "limit": limit + 1}
     if search.near:
-        lat, lon, radius_m = search.near
-        dialect = session.get_bind().dialect.name
-        order = distance_m(Site.location, lat, lon, dialect)
-        query = query.where(within_box(Site.__table__, Site.__table__.c.location,
-                                       bounding_box(lat, lon, radius_m), dialect), order <= radius_m)
-    else:
-        order = Event.starts_at
+        lat, lon, params["radius_m"] = search.near
+        params |= {"lat": lat, "lon": lon} | dict(zip(_BOX, bounding_box(lat, lon, params["radius_m"])))
     if after is not None:
-        query = query.where(or_(order > after[0], and_(order == after[0], Event.id > after[1])))
-    # add_columns() makes a Core select, which sqlmodel's exec() runs but is not typed for.
-    rows = session.exec(query.add_columns(order).order_by(order, Event.id).limit(limit + 1)).all()  # type: ignore[call-overload]
-    tiers = defaultdict(list)
-    for tier in session.exec(select(TicketTier).where(TicketTier.event_id.in_([e.id for e, _, _ in rows]))
-                             .order_by(TicketTier.price_fen, TicketTier.id)).all() if rows else []:
+        params |= {"after_key": after[0], "after_id": after[1]}
+    rows = session.exec(statement, params=params).all()
+    tiers: dict[int, list[TicketTier]] = {event.id: [] for event, _, _ in rows}
+    for tier in session.exec(_TIERS_OF, params={"event_ids": list(tiers)}).all() if rows else ():
         tiers[tier.event_id].append(tier)
     items = [event_public(session, e, language=language, distance=key if search.near else None, venue=site,
                           tiers=tiers[e.id])
@@ -106,11 +101,63 @@ def list_events(session: Session, *, search: EventSearch, after: tuple | None, l
     return items, last and (last[2], last[0].id)
 
 
-def published_event(session: Session, event_id: int) -> Event:
-    event = session.get(Event, event_id)
-    if event is None or event.status == EventStatus.draft:
+_BOX = ("min_lon", "min_lat", "max_lon", "max_lat")
+
+
+@lru_cache
+def _search_statement(dialect: str, *, near: bool, category: bool, paged: bool):
+    """Build, once per kind of search, the query of a page of events with their venues and sort keys.
+
+    Every value a search brings is a bound parameter: building the statement and its cache key
+    anew cost as much as running it.
+    """
+    key = distance_m(Site.location, bindparam("lat", type_=Float), bindparam("lon", type_=Float),
+                     dialect) if near else Event.starts_at
+    page = (select(Event, Site, key).join(Site, Site.id == Event.venue_site_id)
+            .where(Event.status == EventStatus.published, Event.ends_at >= bindparam("start_from")))
+    if category:
+        page = page.where(Event.category == bindparam("category"))
+    if near:
+        box = tuple(bindparam(name, type_=Float) for name in _BOX)
+        page = page.where(within_box(Site.__table__, Site.__table__.c.location, box, dialect),
+                          key <= bindparam("radius_m", type_=Float))
+    if paged:
+        after = bindparam("after_key", type_=key.type)
+        page = page.where(or_(key > after, and_(key == after, Event.id > bindparam("after_id", type_=Integer))))
+    return page.order_by(key, Event.id).limit(bindparam("limit", type_=Integer))
+
+
+_TIERS_OF = (select(TicketTier).where(TicketTier.event_id.in_(bindparam("event_ids", expanding=True)))
+             .order_by(TicketTier.price_fen, TicketTier.id))
+
+
+def public_event(session: Session, event_id: int, *, language: str) -> EventPublic:
+    """Describe a published (or cancelled) event with the seats left now; 404 for none or a draft.
+
+    One query reads the event, its venue, its tiers and whether an order of it lapsed; only
+    when one did are the lapsed orders' seats given back and the tiers read again.
+    """
+    now = utcnow()
+    event, venue, tiers, lapsed = _event_with_tiers(session, event_id, now)
+    if lapsed:
+        orders.expire_lapsed(session, event_id=event_id, now=now)
+        event, venue, tiers, _ = _event_with_tiers(session, event_id, now)
+    return event_public(session, event, language=language, venue=venue, tiers=tiers)
+
+
+# Built once, its values bound at each read: building it anew cost a tenth of the request.
+_EVENT_WITH_TIERS = (select(Event, Site, TicketTier, orders.has_lapsed(Event.id, bindparam("now")))
+                     .join(Site, Site.id == Event.venue_site_id)
+                     .outerjoin(TicketTier, TicketTier.event_id == Event.id).where(Event.id == bindparam("event_id"))
+                     .order_by(TicketTier.price_fen, TicketTier.id).execution_options(populate_existing=True))
+
+
+def _event_with_tiers(session: Session, event_id: int, now: datetime) -> tuple[Event, Site, list[TicketTier], bool]:
+    rows = session.exec(_EVENT_WITH_TIERS, params={"event_id": event_id, "now": now}).all()
+    if not rows or rows[0][0].status == EventStatus.draft:
         raise NotFound("event_not_found", "No such event.")
-    return event
+    event, venue, _, lapsed = rows[0]
+    return event, venue, [tier for _, _, tier, _ in rows if tier is not None], bool(lapsed)
 
 
 def ticket_public(ticket: Ticket, *, keys: KeyRing) -> TicketPublic:
@@ -119,9 +166,17 @@ def ticket_public(ticket: Ticket, *, keys: KeyRing) -> TicketPublic:
                         valid=ticket.valid, checked_in_at=city_time(ticket.checked_in_at))
 
 
-def order_public(session: Session, order: Order, *, keys: KeyRing, payment: dict | None) -> OrderPublic:
-    items = session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).all()
-    tickets = session.exec(select(Ticket).where(Ticket.order_id == order.id).order_by(Ticket.id)).all()
+# Tickets are issued when an order is paid: an order still pending, or expired unpaid, has none.
+UNTICKETED = (OrderStatus.pending, OrderStatus.expired)
+
+
+def order_public(session: Session, order_id: int, *, keys: KeyRing, payment: dict | None) -> OrderPublic:
+    """Describe an order as stored now: its lines in the same query, its tickets if it may have some."""
+    rows = session.exec(select(Order, OrderItem).join(OrderItem, OrderItem.order_id == Order.id)
+                        .where(Order.id == order_id).execution_options(populate_existing=True)).all()
+    order, items = rows[0][0], [item for _, item in rows]
+    tickets = [] if order.status in UNTICKETED else session.exec(
+        select(Ticket).where(Ticket.order_id == order.id).order_by(Ticket.id)).all()
     return OrderPublic(id=order.id, event_id=order.event_id, status=order.status,
                        total=Money(amount=order.total_fen, currency=order.currency),
                        refunded=Money(amount=order.refunded_fen, currency=order.currency),

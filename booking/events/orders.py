@@ -7,7 +7,7 @@ creates the order, so no rush can oversell on either database.
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import and_, bindparam, update
 from sqlmodel import Session, select
 
 from backend.db import unique_or, write_transaction
@@ -66,8 +66,8 @@ def _check_line(event: Event, tier: TicketTier | None, quantity: int, now: datet
     return tier
 
 
-def _published(session: Session, event_id: int) -> Event:
-    event = session.get(Event, event_id)
+def _on_sale(event: Event | None) -> Event:
+    """Return a published event; 404 for none or a draft, 409 for a cancelled one."""
     if event is None or event.status == EventStatus.draft:
         raise NotFound("event_not_found", "No such event.")
     if event.status != EventStatus.published:
@@ -75,22 +75,45 @@ def _published(session: Session, event_id: int) -> Event:
     return event
 
 
+def _published(session: Session, event_id: int) -> Event:
+    return _on_sale(session.get(Event, event_id))
+
+
+def has_lapsed(event_id, now):
+    """Return an SQL test of whether a pending order of the event is past its time (values or SQL expressions)."""
+    return select(Order.id).where(Order.event_id == event_id, Order.status == OrderStatus.pending,
+                                  Order.expires_at <= now).exists()
+
+
 def place_order(session: Session, *, user_id: int, event_id: int, data: OrderCreate,
                 now: datetime | None = None) -> Order:
     """Hold seats in one or more tiers as a pending order, or refuse with 409 sold_out."""
     now = now or utcnow()
     with write_transaction(session):
-        event = _published(session, event_id)
-        expire_orders(session, now=now, event_id=event.id)
-        order = _new_order(session, event=event, user_id=user_id, lines=data.items, now=now,
+        event, tiers, lapsed = _event_for_order(session, event_id, [line.tier_id for line in data.items], now)
+        if lapsed:  # their seats go back first, under the lapsed orders' row locks
+            expire_orders(session, now=now, event_id=event.id)
+        order = _new_order(session, event=event, tiers=tiers, user_id=user_id, lines=data.items, now=now,
                            expires_at=now + ORDER_TTL)
     return order
 
 
-def _new_order(session: Session, *, event: Event, user_id: int, lines, now: datetime,
-               expires_at: datetime) -> Order:
-    tiers = {t.id: t for t in session.exec(select(TicketTier).where(
-        TicketTier.id.in_([line.tier_id for line in lines]))).all()}
+# Built once, its values bound at each order: building it anew cost about as much as running it.
+_EVENT_FOR_ORDER = select(Event, TicketTier, has_lapsed(Event.id, bindparam("now"))).outerjoin(TicketTier, and_(
+    TicketTier.event_id == Event.id, TicketTier.id.in_(bindparam("tier_ids", expanding=True)))).where(
+    Event.id == bindparam("event_id"))
+
+
+def _event_for_order(session: Session, event_id: int, tier_ids: list[int],
+                     now: datetime) -> tuple[Event, dict[int, TicketTier], bool]:
+    """Return the event on sale, those of the tiers that are its own, and whether an order of it lapsed: one query."""
+    rows = session.exec(_EVENT_FOR_ORDER, params={"event_id": event_id, "tier_ids": tier_ids, "now": now}).all()
+    event = _on_sale(rows[0][0] if rows else None)
+    return event, {tier.id: tier for _, tier, _ in rows if tier is not None}, bool(rows[0][2])
+
+
+def _new_order(session: Session, *, event: Event, tiers: dict[int, TicketTier], user_id: int, lines,
+               now: datetime, expires_at: datetime) -> Order:
     total = 0
     for line in lines:
         tier = _check_line(event, tiers.get(line.tier_id), line.quantity, now)
@@ -144,11 +167,14 @@ def expire_orders(session: Session, *, now: datetime, event_id: int | None = Non
 def expire_on_read(session: Session, *, event_id: int, now: datetime | None = None) -> None:
     """Expire the event's lapsed orders before its seats or orders are shown (the seats go back)."""
     now = now or utcnow()
-    lapsed = session.exec(select(Order.id).where(Order.event_id == event_id, Order.status == OrderStatus.pending,
-                                                 Order.expires_at <= now).limit(1)).first()
-    if lapsed is not None:
-        with write_transaction(session):
-            expire_orders(session, now=now, event_id=event_id)
+    if session.exec(select(has_lapsed(event_id, now))).one():
+        expire_lapsed(session, event_id=event_id, now=now)
+
+
+def expire_lapsed(session: Session, *, event_id: int, now: datetime) -> None:
+    """Expire the event's lapsed orders in a transaction of their own, for a reader that found some."""
+    with write_transaction(session):
+        expire_orders(session, now=now, event_id=event_id)
 
 
 def own_order(session: Session, *, order_id: int, user_id: int, lock: bool = False) -> Order:

@@ -32,11 +32,13 @@ def ticket_code(ticket: Ticket, *, keys: KeyRing) -> str:
     return f"{ticket.id}.{keys.current.kid}.{_signature(ticket, keys.current)}"
 
 
-def ticket_of_code(session: Session, code: str, *, keys: KeyRing) -> Ticket | None:
-    """Return the ticket a genuine code stands for, or None for anything forged or mangled.
+def scanned_ticket_id(code: str) -> int | None:
+    """Return the ticket id a well-formed code names, or None; whether the code is genuine is `genuine`'s to say."""
+    parts = _parts(code)
+    return int(parts[0]) if parts else None
 
-    A code signed before a key rotation names the previous key, which still checks it.
-    """
+
+def _parts(code: str) -> tuple[str, str, str] | None:
     parts = code.strip().split(".")
     if len(parts) != 3:
         return None
@@ -45,9 +47,18 @@ def ticket_of_code(session: Session, code: str, *, keys: KeyRing) -> Ticket | No
     if not (ticket_id.isascii() and ticket_id.isdigit() and int(ticket_id) <= MAX_ID) \
             or len(signature) != SIGNATURE_CHARS:
         return None
-    key = keys.find(kid)
-    ticket = session.get(Ticket, int(ticket_id)) if key else None
-    if ticket is None or key is None or not hmac.compare_digest(_signature(ticket, key), signature):
+    return ticket_id, kid, signature
+
+
+def genuine(ticket: Ticket | None, code: str, *, keys: KeyRing) -> Ticket | None:
+    """Return the ticket read for a code if the code is its genuine one, else None (forged or mangled).
+
+    A code signed before a key rotation names the previous key, which still checks it.
+    """
+    parts = _parts(code)
+    key = keys.find(parts[1]) if parts else None
+    # The signature covers the ticket's id: a code read with another ticket does not match.
+    if ticket is None or parts is None or key is None or not hmac.compare_digest(_signature(ticket, key), parts[2]):
         return None
     return ticket
 
@@ -55,15 +66,24 @@ def ticket_of_code(session: Session, code: str, *, keys: KeyRing) -> Ticket | No
 def check_in(session: Session, *, event_id: int, code: str, keys: KeyRing,
              at: datetime | None = None, gate: str | None = None) -> str:
     """Admit a ticket once: admitted, already_checked_in, wrong_event or invalid."""
-    ticket = ticket_of_code(session, code, keys=keys)
+    ticket_id = scanned_ticket_id(code)
+    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+    return admit(session, genuine(ticket, code, keys=keys), event_id=event_id, at=at, gate=gate)
+
+
+def admit(session: Session, ticket: Ticket | None, *, event_id: int, at: datetime | None = None,
+          gate: str | None = None) -> str:
+    """Admit a ticket whose code was found genuine (None: it was not) once, and commit."""
     if ticket is None or not ticket.valid:
         return "invalid"
     if ticket.event_id != event_id:
         return "wrong_event"
-    # One conditional update: of two gates scanning at once, exactly one changes the row.
+    # One conditional update: of two gates scanning at once, exactly one changes the row. It is
+    # answered by its row count alone, so the session's copy of the ticket is not brought up to date.
     admitted = session.exec(update(Ticket).where(Ticket.id == ticket.id, Ticket.checked_in_at.is_(None),
                                                  Ticket.valid).values(checked_in_at=at or utcnow(),
-                                                                         checked_in_gate=gate))
+                                                                         checked_in_gate=gate)
+                            .execution_options(synchronize_session=False))
     session.commit()
     return "admitted" if admitted.rowcount == 1 else "already_checked_in"
 

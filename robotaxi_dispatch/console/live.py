@@ -12,7 +12,7 @@ import redis
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from backend import leases
+from backend import leases, realtime
 from backend.accounts.tokens import Principal
 from backend.dbtypes import utcnow
 from backend.geography import BRIDGES, DISTRICT_NAMES, OUTLINES, RIVERS
@@ -21,7 +21,7 @@ from robotaxi_dispatch.dispatcher import CHARGE_BELOW_SOC
 from robotaxi_dispatch.rides import fleet, positions
 from robotaxi_dispatch.rides.fleet import visible_rides
 from robotaxi_dispatch.rides.models import Ride, RideStatus, Vehicle, VehicleStatus
-from robotaxi_dispatch.streams import publish_console
+from robotaxi_dispatch.streams import CONSOLE_CHANNEL, publish_console
 
 log = logging.getLogger(__name__)
 FRAME_S = 0.4       # a few fleet frames a second keep the console's map moving smoothly
@@ -81,10 +81,14 @@ class ConsolePublisher:
         self.frames += 1
 
     def run(self, stop: threading.Event) -> None:
-        """Publish while holding the region's console lease, until stopped; outages are waited out."""
+        """Publish while a console is open and this publisher holds the region's lease, until stopped;
+        outages are waited out."""
         while not stop.wait(FRAME_S):
             try:
-                if leases.acquire(self.redis, f"console:{{{self.region}}}:publisher", self.owner, LEASE_MS):
+                # A frame reads every vehicle of the region: with nobody watching, it is CPU for nothing.
+                lease = f"console:{{{self.region}}}:publisher"
+                watched = realtime.watched(self.redis, CONSOLE_CHANNEL)
+                if watched and leases.acquire(self.redis, lease, self.owner, LEASE_MS):
                     self.step()
             except (redis.RedisError, OperationalError) as exc:
                 log.warning("console frames: waiting for Redis or the database: %s", exc)

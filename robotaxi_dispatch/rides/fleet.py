@@ -142,8 +142,7 @@ def own_vehicle(session: Session, *, principal: Principal, vehicle_id: int) -> V
 
 def locked_vehicle(session: Session, vehicle_id: int) -> Vehicle:
     """Lock the vehicle's row and read it afresh: an earlier read in this session may be stale."""
-    return session.exec(select(Vehicle).where(Vehicle.id == vehicle_id).with_for_update()
-                        .execution_options(populate_existing=True)).one()
+    return session.exec(select(Vehicle).where(Vehicle.id == vehicle_id).with_for_update()).one()
 
 
 def vehicle_event(session: Session, gateway, redis, *, principal: Principal, vehicle_id: int,

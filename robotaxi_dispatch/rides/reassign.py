@@ -20,8 +20,7 @@ FREE = (VehicleStatus.available, VehicleStatus.rebalancing)
 
 def locked_ride(session: Session, ride_id: int) -> Ride:
     """Lock the ride's row and read it afresh."""
-    return session.exec(select(Ride).where(Ride.id == ride_id).with_for_update()
-                        .execution_options(populate_existing=True)).one()
+    return session.exec(select(Ride).where(Ride.id == ride_id).with_for_update()).one()
 
 
 def can_take(vehicle: Vehicle) -> bool:

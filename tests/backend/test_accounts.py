@@ -2,8 +2,11 @@
 import time
 
 import jwt
+import pytest
 
 from backend import keys
+from backend.accounts import tokens
+from backend.exceptions import Unauthenticated
 from tests.factories import PASSWORD, bearer, make_org, make_user
 
 
@@ -121,3 +124,20 @@ def test_login_is_rate_limited(app, client, session):
         app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
     assert codes[:3] == [200, 200, 200]
     assert codes[3:] == [429, 429]
+
+
+def test_a_token_verified_once_is_still_refused_once_it_expires(app):
+    ring = keys.ring(app.config, keys.ACCESS_TOKEN)
+    principal = tokens.Principal(user_id=7, roles=frozenset({"citizen"}), organisation_ids=frozenset())
+    token = tokens.issue_access_token(principal=principal, keys=ring, ttl_s=1)
+    assert tokens.read_access_token(token, keys=ring) == principal
+    assert (ring, token) in tokens._verified, "the second read checks only the expiry"
+    assert tokens.read_access_token(token, keys=ring) == principal
+    time.sleep(1.1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.read_access_token(token, keys=ring)
+    rotated = keys.ring({**app.config, "SECRET_KEY": "a-new-key-" * 4}, keys.ACCESS_TOKEN)
+    fresh = tokens.issue_access_token(principal=principal, keys=ring, ttl_s=60)
+    tokens.read_access_token(fresh, keys=ring)
+    with pytest.raises(Unauthenticated, match="not valid"):  # its key left the ring: verified afresh
+        tokens.read_access_token(fresh, keys=rotated)

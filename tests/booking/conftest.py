@@ -63,6 +63,13 @@ def next_slot(kind: str, *, after: timedelta = timedelta(0), slots: int = 1) -> 
     return start, start + timedelta(minutes=rule.slot_minutes * slots)
 
 
+def book(client, world, kind, *, after=timedelta(0), headers=None, **extra):
+    """Book the next free slot of the world's resource of a kind, `after` from now."""
+    start, end = next_slot(kind, after=after)
+    return client.post("/api/v1/bookings", json=booking_body(world.resources[kind], start, end, **extra),
+                       headers=headers or world.headers)
+
+
 def booking_body(resource, start: datetime, end: datetime, **extra) -> dict:
     return {"resource_id": resource.id, "start": start.isoformat(), "end": end.isoformat(), **extra}
 

@@ -7,13 +7,14 @@ from datetime import timedelta
 import pytest
 import redis
 import requests
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from backend.dbtypes import utcnow
 from booking.bookings import availability, slot_cache
 from booking.bookings.models import Outage
 from booking.chargers.models import ChargePoint, Connector, LiveStatus
 from booking.chargers.services import Plug, connector_status
+from booking.sites.models import Resource, Site
 from tests.booking.conftest import booking_body, next_slot
 from tests.factories import bearer, make_user, statements_run
 
@@ -60,6 +61,33 @@ def test_repeated_search_is_answered_without_the_database(app, client, world):
     start, end = next_slot("charger", after=timedelta(hours=1))
     assert _selects(app, lambda: _offered(client, start, end)) > 0
     assert _selects(app, lambda: _offered(client, start, end)) == 0
+
+
+def test_a_search_repeated_in_the_process_decodes_and_builds_nothing_again(client, world):
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    _offered(client, start, end)  # computes and stores the entries
+    first = _offered(client, start, end)  # decodes them once
+    decoded, built = slot_cache._decoded.cache_info().misses, availability._cached_slot.cache_info().misses
+    assert _offered(client, start, end) == first
+    assert slot_cache._decoded.cache_info().misses == decoded
+    assert availability._cached_slot.cache_info().misses == built
+
+
+def test_candidates_are_the_rows_read_not_copies(offered, client, world):
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    built = []
+
+    def note(target, _args, _kwargs):
+        built.append(target)
+    availability._candidates_cache.clear()  # a cold search: sites and resources are read
+    for model in (Site, Resource):
+        event.listen(model, "init", note)
+    try:
+        assert offered(client, start, end)
+    finally:
+        for model in (Site, Resource):
+            event.remove(model, "init", note)
+    assert built == []  # a copy cost about 50 us a row, most of a cold search
 
 
 def test_repeated_site_page_reads_only_live_statuses(app, client, world):

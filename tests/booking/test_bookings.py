@@ -6,13 +6,7 @@ import pytest
 from backend.dbtypes import utcnow
 from booking.bookings import pricing, services
 from booking.bookings.models import Booking
-from tests.booking.conftest import booking_body, next_slot, pay
-
-
-def book(client, world, kind, *, after=timedelta(0), headers=None, **extra):
-    start, end = next_slot(kind, after=after)
-    return client.post("/api/v1/bookings", json=booking_body(world.resources[kind], start, end, **extra),
-                       headers=headers or world.headers)
+from tests.booking.conftest import book, booking_body, next_slot, pay
 
 
 def later(monkeypatch, delta):

@@ -9,7 +9,7 @@ from tests.factories import bearer, make_org, make_user
 
 def charge_on_account(session, world, user, *, energy_kwh: float, days: int):
     start, end = next_slot("charger", after=timedelta(days=days))
-    held = services.hold_slot(session, user_id=user.id, on_account=True,
+    held, *_ = services.hold_slot(session, user_id=user.id, on_account=True,
                               data=BookingCreate(resource_id=world.resources["charger"].id, start=start, end=end))
     services.check_in(session, booking_id=held.id, user_id=user.id, now=start)
     return services.complete_booking(session, None, booking_id=held.id, user_id=user.id, energy_kwh=energy_kwh,

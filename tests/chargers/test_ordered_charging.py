@@ -66,7 +66,7 @@ def fleet_booking(app, station, plug: int, needed_by: datetime) -> None:
     """Book a charger on the fleet's account with the desk's need, as dispatch does."""
     start, end = next_slot("charger")
     with Session(app.extensions["db_engine"]) as session:
-        booking = services.hold_slot(session, user_id=station.fleet_user_id, on_account=True, data=BookingCreate(
+        booking, *_ = services.hold_slot(session, user_id=station.fleet_user_id, on_account=True, data=BookingCreate(
             resource_id=station.chargers[plug - 1].id, start=start, end=end))
         live.note_need(session, booking, energy_kwh=60, needed_by=needed_by)
 

@@ -1,7 +1,12 @@
 """`flask payments reconcile` repairs payments whose webhooks never arrived."""
-from payments import services
-from payments.models import PaymentStatus
+import pytest
+
+from backend.db import write_transaction
+from payments import effects, services
+from payments.gateway import GatewayPayment
+from payments.models import PAID, LedgerEntry, Payment, PaymentStatus
 from payments.reconcile import reconcile
+from tests.factories import statements_run
 
 VISA = "4242424242424242"
 
@@ -31,3 +36,58 @@ def test_reconcile_command_reports(app, session, gateway, payer, probe, monkeypa
     session.commit()
     output = app.test_cli_runner().invoke(args=["payments", "reconcile"]).output
     assert "1 payment(s) repaired" in output and "pending -> succeeded" in output
+
+
+def test_reconcile_locks_and_writes_nothing_for_payments_the_provider_agrees_with(
+        app, session, gateway, payer, probe, monkeypatch):
+    monkeypatch.setattr(gateway, "_deliver", lambda payload, signature: None)
+    for payable_id in (11, 12, 13):
+        services.start_payment(session, gateway, payable_type="probe", payable_id=payable_id,
+                               user_id=payer[0].id, amount=1000)
+    session.commit()
+    with statements_run(app) as seen:
+        assert reconcile(session, gateway) == []
+    assert not [s for s in seen if "FOR UPDATE" in s or s.lstrip().upper().startswith(("UPDATE", "INSERT"))], seen
+
+
+LOCAL = [PaymentStatus.pending, PaymentStatus.failed, PaymentStatus.authorised, PaymentStatus.succeeded,
+         PaymentStatus.partially_refunded, PaymentStatus.refunded, PaymentStatus.canceled]
+REMOTE = [(status, decline, refunded) for status in ("requires_payment_method", "requires_capture", "succeeded",
+                                                      "canceled")
+          for decline in (None, "card_declined") for refunded in (0, 500)]
+
+
+@pytest.mark.parametrize("local", LOCAL)
+def test_moves_says_exactly_when_an_answer_changes_a_payment(session, payer, probe, local):
+    """The predicate reconcile skips by and what apply_failure and apply_state do agree, case by case."""
+    captured = 3000 if local in PAID else 0
+    refunded = {PaymentStatus.partially_refunded: 500, PaymentStatus.refunded: 3000}.get(local, 0)
+    payment = Payment(payable_type="probe", payable_id=1, user_id=payer[0].id, gateway="sandbox",
+                      gateway_payment_id="pi_moves", idempotency_key=f"moves-{local.value}", amount=3000,
+                      currency="CNY", capture_method="automatic", status=local, amount_captured=captured,
+                      amount_refunded=refunded)
+    session.add(payment)
+    session.flush()
+    if refunded:  # what the ledger holds for a payment with refunds: their references
+        session.add(LedgerEntry(payment_id=payment.id, payable_type="probe", payable_id=1, kind="refund",
+                                amount=-refunded, currency="CNY", reference="re_moves"))
+    session.commit()
+    for status, decline, remote_refunded in REMOTE:
+        remote = GatewayPayment(id="pi_moves", status=status, amount=3000, currency="CNY",
+                                amount_received=3000 if status == "succeeded" else 0,
+                                amount_refunded=max(remote_refunded, refunded),
+                                refunds=[("re_moves", max(remote_refunded, refunded))] if remote_refunded or refunded
+                                else [], decline_code=decline)
+        before = (payment.status, payment.amount_captured, payment.amount_refunded)
+        predicted = effects.moves(payment, remote)
+        with pytest.raises(Undone), write_transaction(session):  # applied, looked at, rolled back
+            if decline:
+                effects.apply_failure(session, payment)
+            effects.apply_state(session, payment, remote)
+            moved = (payment.status, payment.amount_captured, payment.amount_refunded) != before
+            raise Undone
+        assert predicted == moved, (local, status, decline, remote_refunded)
+
+
+class Undone(Exception):
+    """Raised to roll a trial back."""

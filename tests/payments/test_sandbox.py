@@ -1,9 +1,12 @@
 """The sandbox gateway through the payment services: Stripe's state machine, ledger, idempotency."""
+from unittest import mock
+
 from sqlmodel import func, select
 
 from backend.db import write_transaction
 from payments import services
 from payments.effects import register_payable
+from payments.gateway import OffSession
 from payments.instructions import instruct, refundable
 from payments.models import LedgerEntry, PaymentStatus, SandboxIntent
 from payments.runner import run_after_commit
@@ -152,3 +155,18 @@ def test_sandbox_confirm_is_404_with_stripe(client, session, gateway, payer, pro
     answer = client.post(f"/api/v1/payments/{payment.id}/sandbox/confirm",
                          json={"card_number": VISA}, headers=payer[1])
     assert answer.status_code == 404 and answer.content_type == "application/problem+json"
+
+
+def test_a_used_key_answers_with_its_intent_and_charges_once(session, gateway, payer):
+    customer = gateway.create_customer(user_id=payer[0].id, idempotency_key="used-key-customer")
+    card = gateway.save_method(customer_id=customer, method=VISA, idempotency_key="used-key-card")
+    with mock.patch.object(gateway.outbox, "send", wraps=gateway.outbox.send) as send:
+        answers = [gateway.create_payment(amount=2500, currency="CNY", capture_method="automatic",
+                                          metadata={}, idempotency_key="probe-77-payment",
+                                          off_session=OffSession(customer_id=customer, method_id=card.id))
+                   for _ in range(2)]
+    assert answers[0].id == answers[1].id and answers[1].status == "succeeded"
+    assert answers[1].amount_received == 2500 and send.call_count == 1  # charged and reported once
+    session.commit()
+    assert session.exec(select(func.count()).select_from(SandboxIntent)
+                        .where(SandboxIntent.idempotency_key == "probe-77-payment")).one() == 1

@@ -5,7 +5,7 @@ from collections import Counter
 import requests
 from sqlmodel import func, select
 
-from payments.models import LedgerEntry, Payment, SandboxIntent
+from payments.models import LedgerEntry, Payment, PaymentCustomer, SandboxIntent
 from tests.factories import bearer, make_event, make_org, make_site, make_user, save_card
 
 VISA, DECLINED = "4242424242424242", "4000000000000002"
@@ -68,3 +68,27 @@ def test_ten_concurrent_confirms_charge_once(app, client, session, live_server):
     charges = session.exec(select(func.count()).select_from(LedgerEntry).where(
         LedgerEntry.payment_id == payment.id, LedgerEntry.kind == "charge")).one()
     assert (intent.amount_received, payment.amount_captured, charges) == (10000, 10000, 1)
+
+
+def test_first_cards_saved_at_once_make_one_customer_with_one_default(app, session, live_server):
+    user = make_user(session)
+    me = bearer(app, session, user)
+    cards = ["4242424242424242", "5555555555554444", "4000056655665556", "6200000000000005"]
+    barrier, answers = threading.Barrier(len(cards)), []
+
+    def save(card):
+        barrier.wait()
+        answer = requests.post(f"{live_server}{METHODS}", json={"card_number": card}, headers=me, timeout=60)
+        answers.append((answer.status_code, answer.json().get("default")))
+
+    threads = [threading.Thread(target=save, args=(card,)) for card in cards]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [(201, False)] * 3 + [(201, True)], answers
+    listed = requests.get(f"{live_server}{METHODS}", headers=me, timeout=60).json()["items"]
+    assert len(listed) == 4 and sum(m["default"] for m in listed) == 1
+    session.commit()
+    assert session.exec(select(func.count()).select_from(PaymentCustomer)
+                        .where(PaymentCustomer.user_id == user.id)).one() == 1

@@ -86,6 +86,9 @@ def test_ride_is_dispatched_driven_and_paid(app, client, city):
     assert done["payment"]["amount_captured"] == done["final_fare"]["amount"]
     stream = client.get(f"/api/v1/rides/{ride['id']}/events", headers=city["rider"])
     body = stream.get_data(as_text=True)
+    # Closed as a server closes it: else the hub keeps the stream and renews its user's slot,
+    # which a later test's user with the same id inherits (429 too_many_streams).
+    stream.close()
     assert stream.mimetype == "text/event-stream"
     assert [line for line in body.splitlines() if line.startswith("event: status")] and '"completed"' in body
 

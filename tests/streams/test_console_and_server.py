@@ -4,12 +4,16 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import requests
 
+from backend import realtime
+from robotaxi_dispatch.console import live
 from robotaxi_dispatch.console.live import ConsolePublisher
+from robotaxi_dispatch.streams import CONSOLE_CHANNEL
 from tests.conftest import BASE_CONFIG
 from tests.factories import PASSWORD, bearer, make_org, make_user, statements_run
 
@@ -54,6 +58,52 @@ def test_each_console_gets_only_its_fleet_from_one_published_frame(app, client, 
     publisher.frames = 0
     publisher.step()
     assert "open_requests" in one.next("metrics")["data"]
+
+
+def test_frames_are_worked_out_only_while_a_console_is_open(app, city, open_stream, monkeypatch):
+    r, hub, frames = app.extensions["redis"], app.extensions["live_hub"], []
+    publisher = _publisher(app)
+    monkeypatch.setattr(publisher, "step", lambda: frames.append(time.monotonic()))
+    monkeypatch.setattr(live, "FRAME_S", 0.01)
+
+    def frames_in(seconds: float) -> int:
+        before, stop = len(frames), threading.Event()
+        running = threading.Thread(target=publisher.run, args=(stop,))
+        running.start()
+        time.sleep(seconds)
+        stop.set()
+        running.join()
+        return len(frames) - before
+
+    assert not realtime.watched(r, CONSOLE_CHANNEL)
+    assert frames_in(0.3) == 0, "nobody watches: no frame is read"
+    console = open_stream("/api/v1/ops/stream", city["operator"])
+    assert realtime.watched(r, CONSOLE_CHANNEL)
+    assert frames_in(0.3) > 0
+    held = hub.open_streams
+    console.close()
+    deadline = time.monotonic() + 10
+    while hub.open_streams >= held and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not realtime.watched(r, CONSOLE_CHANNEL), "the last console closed"
+    assert frames_in(0.3) == 0
+
+
+def test_a_watched_channel_stays_announced_while_its_process_renews_it(app):
+    hub, r = realtime.Hub(app.extensions["redis"], max_streams=10), app.extensions["redis"]
+    stream = hub.join("announced-test", "console", announced=True)
+    other = hub.join("announced-test", "console", announced=True)
+    r.zadd(realtime.watchers_key("announced-test"), {hub.id: time.time() - 1})  # as if its renewal were late
+    assert not realtime.watched(r, "announced-test")
+    hub._announce(hub._announced_channels())
+    assert realtime.watched(r, "announced-test")
+    stream.close()
+    assert realtime.watched(r, "announced-test"), "one stream is still open"
+    other.close()
+    assert not realtime.watched(r, "announced-test")
+    hub.join("unannounced", "ride")
+    assert not realtime.watched(r, "unannounced"), "only announced channels are told"
+    hub.close_all()
 
 
 def test_a_bad_bbox_on_the_console_stream_is_422(client, city):
