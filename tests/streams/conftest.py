@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from backend import realtime
 from tests.robotaxi_dispatch.test_rides import city, dispatcher, request  # noqa: F401  (fixtures and helpers)
 
 
@@ -58,6 +59,20 @@ class EventReader:
             except OSError:  # the server already ended the stream
                 pass
         self.response.close()
+
+
+def hub_caught_up(app, timeout: float = 10.0) -> None:
+    """Wait until the live hub has handed on everything published so far: Redis delivers a
+    connection's messages in order, so a probe heard means every earlier message was too."""
+    hub = app.extensions["live_hub"]
+    probe = hub.join("tests:probe", "probe")
+    try:
+        deadline = time.monotonic() + timeout
+        while not probe.take(0.1):  # again until heard: the first may precede the hub's subscription
+            assert time.monotonic() < deadline, "the live hub never heard its probe"
+            realtime.publish(app.extensions["redis"], "tests:probe", {})
+    finally:
+        probe.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from robotaxi_dispatch.rides import positions
 from robotaxi_dispatch.rides.models import Vehicle
 from tests.factories import bearer, make_user, statements_run
 from tests.robotaxi_dispatch.test_rides import event as vehicle_event
-from tests.streams.conftest import dispatcher, request
+from tests.streams.conftest import dispatcher, hub_caught_up, request
 
 
 def _assigned(app, client, city) -> tuple[dict, int]:
@@ -126,6 +126,7 @@ def test_open_streams_query_nothing_while_positions_flow(app, client, city, open
     watchers = [open_stream(f"/api/v1/rides/{ride['id']}/events", city["rider"]) for _ in range(20)]
     for watcher in watchers:
         watcher.next("position")  # opened: replay and current position read once
+    hub_caught_up(app)
     with statements_run(app) as statements:
         for n in range(10):
             streams.publish_ride_positions(app.extensions["redis"], "liangjiang", [(ride["id"], {
@@ -140,6 +141,7 @@ def test_opening_a_stream_reads_the_database_once(app, client, city, open_stream
     """The ride, its vehicle and its missed events in one statement; the position from Redis."""
     ride, vehicle_id = _assigned(app, client, city)
     _telemetry(client, city, vehicle_id, 29.6611)
+    hub_caught_up(app)  # the assignment's notice, heard late, would read the (already replayed) events again
     with statements_run(app) as statements:
         stream = open_stream(f"/api/v1/rides/{ride['id']}/events", {**city["rider"], "Last-Event-ID": "0"})
         assert [stream.next("status")["data"]["status"] for _ in range(2)] == ["requested", "assigned"]
