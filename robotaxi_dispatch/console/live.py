@@ -83,10 +83,10 @@ class ConsolePublisher:
     def run(self, stop: threading.Event) -> None:
         """Publish while a console is open and this publisher holds the region's lease, until stopped;
         outages are waited out."""
+        lease = f"console:{{{self.region}}}:publisher"
         while not stop.wait(FRAME_S):
             try:
                 # A frame reads every vehicle of the region: with nobody watching, it is CPU for nothing.
-                lease = f"console:{{{self.region}}}:publisher"
                 watched = realtime.watched(self.redis, CONSOLE_CHANNEL)
                 if watched and leases.acquire(self.redis, lease, self.owner, LEASE_MS):
                     self.step()
