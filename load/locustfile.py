@@ -13,6 +13,8 @@ import os
 import random
 import time
 
+import gevent
+import requests
 from locust import FastHttpUser, between, constant, constant_throughput, events, runners, task
 
 from load.city import HOTSPOTS, LIANGJIANG, VISA, Car, evening_search, near
@@ -134,7 +136,8 @@ class Fan(SignedIn):
 
 
 class Rider(SignedIn):
-    """Leaves the match by robotaxi: quote, request, watch the status, then cancel (the fleet stays free)."""
+    """Leaves the match by robotaxi: quote, request, watch the car come on the ride's live stream,
+    then cancel (the fleet stays free)."""
 
     weight = 4
     wait_time = THINK
@@ -149,10 +152,49 @@ class Rider(SignedIn):
         if answer.status_code != 201:
             return
         ride = answer.json()
-        for _ in range(3):
-            self.wait()  # watching the car come
-            self.client.get(f"/api/v1/rides/{ride['id']}", headers=self.auth, name="/api/v1/rides/{id}")
+        self.wait()
+        self.client.get(f"/api/v1/rides/{ride['id']}", headers=self.auth, name="/api/v1/rides/{id}")
+        self.watch(ride["id"], seconds=self.wait_time() + self.wait_time())
         self.client.post(f"/api/v1/rides/{ride['id']}/cancel", headers=self.auth, name="/api/v1/rides/{id}/cancel")
+
+
+    def watch(self, ride_id: int, seconds: float) -> None:
+        """Hold the ride's stream open for a while, as the app does while the car comes.
+
+        Counted: the stream's opening (until its headers, its replayed statuses right behind) as a
+        GET, and each position's delivery lag (publish to arrival) as an SSE entry.
+        """
+        started = time.perf_counter()
+        try:  # the streams' server, where production's load balancer sends the stream routes
+            stream = requests.get(f"{FIXTURE['streams']}/api/v1/rides/{ride_id}/events", headers=self.auth,
+                                  stream=True, timeout=(5, 30))
+        except requests.RequestException as exc:
+            self.count("GET", "/api/v1/rides/{id}/events", started, exc)
+            return
+        with stream:
+            refused = None if stream.ok else requests.HTTPError(f"{stream.status_code} {stream.text[:200]}")
+            self.count("GET", "/api/v1/rides/{id}/events", started, refused)
+            if refused is None:
+                with gevent.Timeout(seconds, False):  # then the rider hangs up
+                    self._read_positions(stream)
+
+    def _read_positions(self, stream: requests.Response) -> None:
+        event = None
+        for line in stream.iter_lines(decode_unicode=True):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event == "position":
+                sent = json.loads(line[5:]).get("t")  # none on the position read as the stream opened
+                if sent is None:
+                    continue
+                self.environment.events.request.fire(
+                    request_type="SSE", name="ride position (delivery lag)", response_length=len(line),
+                    response_time=max(time.time() - sent, 0) * 1000, exception=None, context={})
+
+    def count(self, method: str, name: str, started: float, exception: Exception | None = None) -> None:
+        self.environment.events.request.fire(
+            request_type=method, name=name, response_time=(time.perf_counter() - started) * 1000,
+            response_length=0, exception=exception, context={})
 
 
 class Fleet(FastHttpUser):

@@ -1,7 +1,8 @@
 """`make load`: serve the platform as in production, run the locust evening, write results and thresholds' verdict.
 
-The server is gunicorn with several workers on PostgreSQL/PostGIS + Redis, with `flask dispatch run`
-and the scheduler (`flask jobs run`) alongside. First the evening mix (load/locustfile.py) runs; then two
+The server is gunicorn with several workers on PostgreSQL/PostGIS + Redis, with the streams' server
+(gevent, where production's load balancer sends the stream routes), `flask dispatch run` and the
+scheduler (`flask jobs run`) alongside. First the evening mix (load/locustfile.py) runs; then two
 probes measure `/health` and nearby availability alone at the same concurrency, with no think
 time, for the throughput ratio the issue asks about.
 
@@ -80,10 +81,19 @@ def server_command(port: int, workers: int) -> list[str]:
             "--keep-alive", "75", "wsgi:app"]
 
 
+def streams_command(port: int) -> list[str]:
+    """Return the streams' server as production runs it (Procfile's `streams`: one gevent worker)."""
+    return [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}", "wsgi:app"]
+
+
 def _free_port() -> int:
     """Return LOAD_PORT, or a free port the system picks."""
     if os.environ.get("LOAD_PORT"):
         return int(os.environ["LOAD_PORT"])
+    return _any_port()
+
+
+def _any_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -189,34 +199,40 @@ class Usage:
         cores = os.cpu_count() or 1
         return (f"During the mix ({self.seconds:.0f} s, ramp included): locust ({locust_processes} process"
                 f"{'es' if locust_processes > 1 else ''}) used {self.locust_cpu_s / self.seconds:.0%} of one core, "
-                f"the server (gunicorn workers, dispatcher, scheduler) {self.server_cpu_s / self.seconds:.0%}; "
+                f"the server (gunicorn workers, streams' server, dispatcher, scheduler) "
+                f"{self.server_cpu_s / self.seconds:.0%}; "
                 f"the machine's {cores} cores were {self.machine_busy_percent:.0f}% busy, load average "
                 f"{' / '.join(f'{x:.1f}' for x in self.load_average)} (1/5/15 min) at the end.")
 
 
-def _serve(env: dict, settings: Settings, port: int, logs: Path) -> list[subprocess.Popen]:
-    """Start gunicorn, the dispatcher and the scheduler; their logs go to one file."""
+def _serve(env: dict, settings: Settings, port: int, logs: Path, *,
+           streams_port: int | None = None) -> list[subprocess.Popen]:
+    """Start gunicorn (the API's first), the streams' server when given a port, the dispatcher and
+    the scheduler; their logs go to one file."""
     log = logs.open("ab")
 
     def start(command):
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     flask = [str(BIN / "flask"), "--app", "wsgi"]
-    return [start(server_command(port, settings.workers)), start([*flask, "dispatch", "run"]),
+    streams = [start(streams_command(streams_port))] if streams_port else []
+    return [start(server_command(port, settings.workers)), *streams, start([*flask, "dispatch", "run"]),
             start([*flask, "jobs", "run"])]
 
 
 def main() -> int:
     settings, port, work = Settings.from_env(), _free_port(), Path(tempfile.mkdtemp(prefix="cq-load-"))
+    streams_port = _any_port()
     results = Path(os.environ.get("LOAD_RESULTS", ROOT / "load" / "results.md"))
     with seeded_database("cq_load") as env:
         people = provision(env, citizens=settings.users, vehicles=settings.vehicles)
-        processes = _serve(env, settings, port, work / "server.log")
+        processes = _serve(env, settings, port, work / "server.log", streams_port=streams_port)
         try:
-            base = f"http://127.0.0.1:{port}"
+            base, streams = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{streams_port}"
             print(f"server logs: {work / 'server.log'}")
             _wait_ready(base)
+            _wait_ready(streams)
             fixture = work / "fixture.json"
-            fixture.write_text(json.dumps(_fixture(base, settings, people)))
+            fixture.write_text(json.dumps({**_fixture(base, settings, people), "streams": streams}))
             env = {**env, "LOAD_FIXTURE": str(fixture)}
             # Every worker meets every request once before anything counts, as behind a load balancer
             # that sends traffic to a new instance only after warming it.
@@ -247,7 +263,8 @@ def main() -> int:
     header = (f"# Load results\n\n{settings.users} locust users (spawning {settings.spawn_rate}/s) for "
               f"{settings.seconds} s against gunicorn ({settings.workers} workers x 8 threads, as production's web) "
               f"on PostgreSQL/PostGIS + "
-              f"Redis, 127.0.0.1, with `flask dispatch run` and `flask jobs run` alongside and "
+              f"Redis, 127.0.0.1, with the streams' server (gevent), `flask dispatch run` and `flask jobs run` "
+              f"alongside and "
               f"{settings.vehicles} robotaxis reporting; written by `make load` on "
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. The floor is `GET /health` in the same app and run.\n\n"
               f"{usage.describe(settings.locust_processes)}\n\n")

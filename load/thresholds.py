@@ -3,13 +3,14 @@ import json
 import os
 
 # The evening's targets: no failures, p95 <= 300 ms for reads and <= 600 ms for writes. The short
-# run is a smoke test on a shared CI machine: 1% failures, 1 s for anything.
+# run is a smoke test on a shared CI machine: 1% failures, 1 s for anything. A ride stream's
+# positions ("SSE", publish to arrival) arrive within a second (DESIGN's delivery target).
 # Nearby availability against the floor (`GET /health`): its throughput at the same concurrency
 # at least a fifth of the floor's, its p50 in the mix at most three times the floor's.
 PROFILES = {
     "short": {"failures": 0.01, "p95_ms": {"GET": 1000, "*": 1000}, "availability_share": 0.0,
               "availability_p50_vs_floor": None},
-    "evening": {"failures": 0.0, "p95_ms": {"GET": 300, "*": 600}, "availability_share": 0.2,
+    "evening": {"failures": 0.0, "p95_ms": {"GET": 300, "SSE": 1000, "*": 600}, "availability_share": 0.2,
                 "availability_p50_vs_floor": 3.0},
 }
 AVAILABILITY = "GET /api/v1/availability"
