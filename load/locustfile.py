@@ -41,6 +41,47 @@ def login(client, email, password) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+def watch(user, path: str, name: str, *, until: float | None, lag_of: tuple[str, str]) -> None:
+    """Hold a stream open `until` seconds have passed (None: until it ends), as an app does.
+
+    Streams go to the streams' server, where production's load balancer sends the stream routes.
+    Counted: the opening (until the headers, the replay right behind them) as a GET `name`, and each
+    `lag_of` event's delivery lag (publish to arrival, the client's own delay included) as an SSE entry.
+    """
+    started = time.perf_counter()
+    try:
+        stream = requests.get(FIXTURE["streams"] + path, headers=user.auth, stream=True, timeout=(5, 30))
+    except requests.RequestException as exc:
+        count(user, "GET", name, started, exc)
+        return
+    with stream:
+        refused = None if stream.ok else requests.HTTPError(f"{stream.status_code} {stream.text[:200]}")
+        count(user, "GET", name, started, refused)
+        if refused is None:
+            with gevent.Timeout(until, False):  # then the user hangs up
+                _count_lags(user, stream, lag_of)
+
+
+def _count_lags(user, stream: requests.Response, lag_of: tuple[str, str]) -> None:
+    kind, entry = lag_of
+    event = None
+    for line in stream.iter_lines(decode_unicode=True):
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:") and event == kind:
+            sent = json.loads(line[5:]).get("t")  # none on what the opening read (a position from Redis)
+            if sent is not None:
+                user.environment.events.request.fire(
+                    request_type="SSE", name=f"{entry} (delivery lag)", response_length=len(line),
+                    response_time=max(time.time() - sent, 0) * 1000, exception=None, context={})
+
+
+def count(user, method: str, name: str, started: float, exception: Exception | None = None) -> None:
+    """Count a request locust's client did not send."""
+    user.environment.events.request.fire(request_type=method, name=name, response_length=0, context={},
+                                         response_time=(time.perf_counter() - started) * 1000, exception=exception)
+
+
 class SignedIn(FastHttpUser):
     """A citizen already signed in on the app (load/provision.py issued the token)."""
 
@@ -154,47 +195,23 @@ class Rider(SignedIn):
         ride = answer.json()
         self.wait()
         self.client.get(f"/api/v1/rides/{ride['id']}", headers=self.auth, name="/api/v1/rides/{id}")
-        self.watch(ride["id"], seconds=self.wait_time() + self.wait_time())
+        watch(self, f"/api/v1/rides/{ride['id']}/events", "/api/v1/rides/{id}/events",
+              until=self.wait_time() + self.wait_time(), lag_of=("position", "ride position"))
         self.client.post(f"/api/v1/rides/{ride['id']}/cancel", headers=self.auth, name="/api/v1/rides/{id}/cancel")
 
 
-    def watch(self, ride_id: int, seconds: float) -> None:
-        """Hold the ride's stream open for a while, as the app does while the car comes.
+class Operator(FastHttpUser):
+    """The fleet's operations centre: one console on the city's robotaxis all evening."""
 
-        Counted: the stream's opening (until its headers, its replayed statuses right behind) as a
-        GET, and each position's delivery lag (publish to arrival) as an SSE entry.
-        """
-        started = time.perf_counter()
-        try:  # the streams' server, where production's load balancer sends the stream routes
-            stream = requests.get(f"{FIXTURE['streams']}/api/v1/rides/{ride_id}/events", headers=self.auth,
-                                  stream=True, timeout=(5, 30))
-        except requests.RequestException as exc:
-            self.count("GET", "/api/v1/rides/{id}/events", started, exc)
-            return
-        with stream:
-            refused = None if stream.ok else requests.HTTPError(f"{stream.status_code} {stream.text[:200]}")
-            self.count("GET", "/api/v1/rides/{id}/events", started, refused)
-            if refused is None:
-                with gevent.Timeout(seconds, False):  # then the rider hangs up
-                    self._read_positions(stream)
+    fixed_count = 1
+    wait_time = constant(1)  # before opening the console again, should its stream end
 
-    def _read_positions(self, stream: requests.Response) -> None:
-        event = None
-        for line in stream.iter_lines(decode_unicode=True):
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:") and event == "position":
-                sent = json.loads(line[5:]).get("t")  # none on the position read as the stream opened
-                if sent is None:
-                    continue
-                self.environment.events.request.fire(
-                    request_type="SSE", name="ride position (delivery lag)", response_length=len(line),
-                    response_time=max(time.time() - sent, 0) * 1000, exception=None, context={})
+    def on_start(self):
+        self.auth = login(self.client, FIXTURE["operator_email"], FIXTURE["password"])
 
-    def count(self, method: str, name: str, started: float, exception: Exception | None = None) -> None:
-        self.environment.events.request.fire(
-            request_type=method, name=name, response_time=(time.perf_counter() - started) * 1000,
-            response_length=0, exception=exception, context={})
+    @task
+    def console(self):
+        watch(self, "/api/v1/ops/stream", "/api/v1/ops/stream", until=None, lag_of=("fleet", "console frame"))
 
 
 class Fleet(FastHttpUser):

@@ -38,7 +38,7 @@ from load.report import plot_history, probe_table, read_stats, results_table
 from load.stage import BIN, ROOT, seeded_database
 
 PASSWORD = "Chongqing-demo-2026"
-MIX = ("Driver", "Fan", "Rider", "Fleet", "Gate")
+MIX = ("Driver", "Fan", "Rider", "Operator", "Fleet", "Gate")
 PROBES = ("HealthProbe", "AvailabilityProbe")  # the floor first
 WARM_UP_USERS, WARM_UP_SECONDS = 20, 15
 

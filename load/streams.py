@@ -95,7 +95,7 @@ def platform(api_workers: str, stream_workers: str):
             _wait_ready(base)
             _wait_ready(streams)
             fixture = work / "fixture.json"
-            fixture.write_text(json.dumps(_fixture(base, settings, people)))
+            fixture.write_text(json.dumps({**_fixture(base, settings, people), "streams": streams}))
             yield base, streams, {**env, "LOAD_FIXTURE": str(fixture)}, work
         finally:
             for process in processes:
