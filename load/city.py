@@ -8,6 +8,7 @@ HOTSPOTS = [(29.5578, 106.5772), (29.5790, 106.5320), (29.5565, 106.4570), (29.6
 LIANGJIANG = [(29.6600, 106.5450), (29.6900, 106.5800), (29.7100, 106.5650), (29.6750, 106.5600)]
 VENUE = (29.744, 106.805)
 VISA = "4242424242424242"  # the sandbox card that always pays
+VEHICLES_PER_GATEWAY = 200  # robotaxis whose positions one fleet gateway forwards
 METRES_PER_DEGREE = 111_320  # of latitude; of longitude times cos(latitude)
 
 

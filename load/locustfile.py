@@ -17,11 +17,10 @@ import gevent
 import requests
 from locust import FastHttpUser, between, constant, constant_throughput, events, runners, task
 
-from load.city import HOTSPOTS, LIANGJIANG, VISA, Car, evening_search, near
+from load.city import HOTSPOTS, LIANGJIANG, VEHICLES_PER_GATEWAY, VISA, Car, evening_search, near
 from load.thresholds import breaches
 
 FIXTURE = json.loads(open(os.environ["LOAD_FIXTURE"]).read()) if os.environ.get("LOAD_FIXTURE") else {}
-VEHICLES_PER_GATEWAY = 200
 PROCESSES = int(os.environ.get("LOAD_LOCUST_PROCESSES", "1"))  # locust's own processes (--processes)
 # On a busy machine a forked worker's heartbeat (one a second) comes seconds late; after three
 # missed ones locust calls the worker missing and restarts its users, which is not the evening.

@@ -33,6 +33,7 @@ import psutil
 import requests
 
 from load import hotspots, thresholds
+from load.city import VEHICLES_PER_GATEWAY
 from load.provision import provision
 from load.report import plot_history, probe_table, read_stats, results_table
 from load.stage import BIN, ROOT, seeded_database
@@ -40,7 +41,7 @@ from load.stage import BIN, ROOT, seeded_database
 PASSWORD = "Chongqing-demo-2026"
 MIX = ("Driver", "Fan", "Rider", "Operator", "Fleet", "Gate")
 PROBES = ("HealthProbe", "AvailabilityProbe")  # the floor first
-WARM_UP_USERS, WARM_UP_SECONDS = 20, 15
+WARM_UP_CITIZENS, WARM_UP_SECONDS = 20, 15
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,12 @@ class Usage:
                 f"{' / '.join(f'{x:.1f}' for x in self.load_average)} (1/5/15 min) at the end.")
 
 
+def _warm_up_users(settings: Settings) -> int:
+    """Return enough users for the warm-up to have citizens too: locust starts the users of a fixed
+    count first (the fleet's gateways, the gates, the console)."""
+    return max(1, settings.vehicles // VEHICLES_PER_GATEWAY) + settings.gates + 1 + WARM_UP_CITIZENS
+
+
 def _serve(env: dict, settings: Settings, port: int, logs: Path, *,
            streams_port: int | None = None) -> list[subprocess.Popen]:
     """Start gunicorn (the API's first), the streams' server when given a port, the dispatcher and
@@ -237,8 +244,9 @@ def main() -> int:
             # Every worker meets every request once before anything counts, as behind a load balancer
             # that sends traffic to a new instance only after warming it.
             runs = {"processes": settings.locust_processes}
-            _locust(base, env, work / "warm-up", MIX, users=WARM_UP_USERS, spawn_rate=WARM_UP_USERS,
-                    seconds=WARM_UP_SECONDS, **runs)
+            warm_up = _warm_up_users(settings)
+            _locust(base, env, work / "warm-up", MIX, users=warm_up, spawn_rate=warm_up, seconds=WARM_UP_SECONDS,
+                    **runs)
             began, server_cpu, _ = time.monotonic(), _cpu_seconds(processes), psutil.cpu_percent()
             sampler = (hotspots.record(processes[0].pid, settings.seconds, results.with_suffix(".pyspy.txt"))
                        if os.environ.get("LOAD_PYSPY") == "1" else None)
