@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import redis
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -123,20 +124,21 @@ def fleet_frame(session: Session, r, region: str, *, charging: ChargingDesk | No
 
 def _vehicles(session: Session, r, region: str) -> dict[str, list]:
     """Return the region's vehicles at their latest positions as columns; unplaced ones are left out."""
-    # sqlmodel's select() is typed for up to four columns; it takes any number.
-    rows = session.exec(select(Vehicle.id, Vehicle.organisation_id, Vehicle.lat, Vehicle.lon, Vehicle.heading,  # type: ignore[call-overload]
-                               Vehicle.status, Vehicle.soc, Vehicle.ride_id, Vehicle.target_lat,
-                               Vehicle.target_lon, Vehicle.charge_booking_id)
-                        .where(Vehicle.region == region).order_by(Vehicle.id)).all()
-    latest = positions.latest_of_region(r, region)
+    # Plain rows (no ORM loading) and only the map's fields of each position: a frame reads the
+    # whole fleet a few times a second, for as long as a console is open.
+    rows = session.connection().execute(sa_select(
+        Vehicle.id, Vehicle.organisation_id, Vehicle.lat, Vehicle.lon, Vehicle.heading, Vehicle.status, Vehicle.soc,
+        Vehicle.ride_id, Vehicle.target_lat, Vehicle.target_lon, Vehicle.charge_booking_id)
+        .where(Vehicle.region == region).order_by(Vehicle.id)).all()
+    latest = positions.latest_of_region(r, region, decode=positions.on_map)
     columns: dict[str, list] = {name: [] for name in COLUMNS + ("booking",)}
     for vid, org, lat, lon, heading, status, soc, ride, to_lat, to_lon, booking in rows:
         fresh = latest.get(vid)
         if fresh:
-            lat, lon = fresh["lat"], fresh["lon"]
-            heading = fresh["heading"] if fresh["heading"] is not None else heading
-            soc = fresh["soc"] if fresh["soc"] is not None else soc
-        if lat is None:  # never reported a position: not on the map
+            lat, lon, fresh_soc, fresh_heading = fresh
+            heading = fresh_heading if fresh_heading is not None else heading
+            soc = fresh_soc if fresh_soc is not None else soc
+        if lat is None or lon is None:  # never reported a position: not on the map
             continue
         for name, value in zip(columns, (vid, org, round(lat, 5), round(lon, 5), _rounded(heading, 0),
                                          _CODES[status], _rounded(soc, 1), ride, _rounded(to_lat, 5),

@@ -52,6 +52,12 @@ def _decode(value: str | bytes) -> dict:
     return {**fields, "position_at": datetime.fromtimestamp(float(ts), UTC)}
 
 
+def on_map(value: str | bytes) -> tuple[float, float, float | None, float | None]:
+    """Return only (lat, lon, soc, heading) of an encoded position: what the console's map shows."""
+    lat, lon, soc, heading, *_ = _split(value)
+    return float(lat), float(lon), float(soc) if soc else None, float(heading) if heading else None
+
+
 def _place(value: str | bytes) -> tuple[float, float, float]:
     """Return only (lat, lon, epoch seconds) of an encoded position: what finding nearby vehicles needs."""
     lat, lon, *_, ts = _split(value)
@@ -71,9 +77,10 @@ def latest(r: redis.Redis, region: str, vehicle_ids: list[int], decode: Callable
     return {vid: decode(v) for vid, v in zip(vehicle_ids, values) if v}
 
 
-def latest_of_region(r: redis.Redis, region: str) -> dict[int, dict]:
-    """Return the latest known position fields of every vehicle of a region heard from lately."""
-    return {int(vid): _decode(v) for vid, v in r.hgetall(_key(region)).items()}
+def latest_of_region(r: redis.Redis, region: str, decode: Callable = _decode) -> dict[int, Any]:
+    """Return the latest known position fields (or what `decode` keeps of them) of every vehicle
+    of a region heard from lately."""
+    return {int(vid): decode(v) for vid, v in r.hgetall(_key(region)).items()}
 
 
 def newer(fields: dict, stored_at: datetime | None) -> bool:
