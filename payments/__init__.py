@@ -6,7 +6,7 @@ from sqlmodel import Session
 from backend import jobs, keys
 from backend.dbtypes import utcnow
 from payments import cli, runner, webhooks
-from payments.reconcile import reconcile
+from payments.reconcile import AWAITING_PAYER, reconcile
 from payments.sandbox import SandboxGateway
 from payments.stripe_gateway import StripeGateway
 
@@ -43,9 +43,11 @@ def make_gateway(app):
     return SandboxGateway(engine, webhook_secret=secret, deliver=deliver, background=background)
 
 
-# The scheduler compares payments touched this recently with the provider (a hold lasts minutes,
-# and the runner applies its own answers); `flask payments reconcile` compares them all.
-RECONCILE_WINDOW = timedelta(hours=1)
+# The scheduler compares with the provider, every five minutes, the payments awaiting their payer
+# touched this last hour (a hold lasts minutes); every hour, every open payment touched in the last
+# two, so each is compared once or twice, not a dozen times, whatever the evening's volume (with
+# Stripe, each comparison is an API call). `flask payments reconcile` compares them all.
+AWAITING_WINDOW, OPEN_WINDOW = timedelta(hours=1), timedelta(hours=2)
 
 
 def _run_instructions(app, session):
@@ -56,8 +58,13 @@ def _sandbox_webhooks(app, _session):
     return app.extensions["payment_gateway"].outbox.deliver_due() or None
 
 
-def _reconcile(app, session):
-    return reconcile(session, app.extensions["payment_gateway"], since=utcnow() - RECONCILE_WINDOW) or None
+def _reconcile_awaiting(app, session):
+    return reconcile(session, app.extensions["payment_gateway"], since=utcnow() - AWAITING_WINDOW,
+                     statuses=AWAITING_PAYER) or None
+
+
+def _reconcile_open(app, session):
+    return reconcile(session, app.extensions["payment_gateway"], since=utcnow() - OPEN_WINDOW) or None
 
 
 def init_app(app) -> None:
@@ -65,6 +72,7 @@ def init_app(app) -> None:
     app.extensions["payment_gateway"] = make_gateway(app)
     cli.init_app(app)
     jobs.register(app, jobs.Job("payment-instructions", 10, _run_instructions))
-    jobs.register(app, jobs.Job("payments-reconcile", 300, _reconcile))
+    jobs.register(app, jobs.Job("payments-reconcile-awaiting", 300, _reconcile_awaiting))
+    jobs.register(app, jobs.Job("payments-reconcile", 3600, _reconcile_open))
     if isinstance(app.extensions["payment_gateway"], SandboxGateway):
         jobs.register(app, jobs.Job("sandbox-webhooks", 10, _sandbox_webhooks))

@@ -22,14 +22,21 @@ UNANSWERED_AFTER = timedelta(minutes=1)
 
 OPEN = (PaymentStatus.pending, PaymentStatus.failed, PaymentStatus.authorised, PaymentStatus.succeeded,
         PaymentStatus.partially_refunded)
+# Where only a webhook brings the news: the payer confirms (or retries with another card) in the
+# app, and a lost webhook leaves a booking held while its money is taken. The other open payments
+# move when the platform asks (the runner applies the provider's answer) or, rarely, by the
+# provider's own hand (a lapsed authorisation, a refund from its dashboard).
+AWAITING_PAYER = (PaymentStatus.pending, PaymentStatus.failed)
 
 
-def reconcile(session: Session, gateway: PaymentGateway, *, since: datetime | None = None) -> list[str]:
-    """Run pending instructions, then bring open payments (changed since `since`) up to the provider's state."""
+def reconcile(session: Session, gateway: PaymentGateway, *, since: datetime | None = None,
+              statuses: tuple[PaymentStatus, ...] = OPEN) -> list[str]:
+    """Run pending instructions, then bring open payments (in `statuses`, changed since `since`) up to
+    the provider's state."""
     done = runner.run_due(session, gateway)
     changes = [f"{done} pending payment instruction(s) carried out"] if done else []
     changes += resume_unanswered(session, gateway)
-    query = select(Payment.id).where(Payment.gateway == gateway.name, Payment.status.in_(OPEN))
+    query = select(Payment.id).where(Payment.gateway == gateway.name, Payment.status.in_(statuses))
     if since is not None:
         query = query.where(Payment.updated_at >= since)
     for payment_id in session.exec(query.order_by(Payment.id)).all():

@@ -67,8 +67,8 @@ def test_one_scheduler_at_a_time(app, session, lapsed):
 
 def test_every_job_is_registered_and_runs_once_from_the_command_line(app, session, lapsed):
     names = {job.name for job in app.extensions["jobs"]}
-    assert names == {"bookings-sweep", "orders-expire", "payment-instructions", "payments-reconcile",
-                     "idempotency-purge", "notifications", "rides-booked", "sandbox-webhooks"}
+    assert names == {"bookings-sweep", "orders-expire", "payment-instructions", "payments-reconcile-awaiting",
+                     "payments-reconcile", "idempotency-purge", "notifications", "rides-booked", "sandbox-webhooks"}
     output = app.test_cli_runner().invoke(args=["jobs", "run", "--once"]).output
     assert "bookings-sweep: {'expired': 1, 'no_show': 0}" in output and "orders-expire: 1" in output
     assert statuses(session, lapsed) == ("expired", "expired")

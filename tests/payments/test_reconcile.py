@@ -50,6 +50,27 @@ def test_reconcile_locks_and_writes_nothing_for_payments_the_provider_agrees_wit
     assert not [s for s in seen if "FOR UPDATE" in s or s.lstrip().upper().startswith(("UPDATE", "INSERT"))], seen
 
 
+def test_the_five_minute_reconcile_asks_only_about_payments_awaiting_their_payer(
+        app, session, gateway, payer, probe, monkeypatch):
+    """The hourly one asks about every open payment: an authorisation may lapse at the provider."""
+    monkeypatch.setattr(gateway, "_deliver", lambda payload, signature: None)
+    waiting, paid = (services.start_payment(session, gateway, payable_type="probe", payable_id=payable_id,
+                                            user_id=payer[0].id, amount=1000) for payable_id in (21, 22))
+    gateway.confirm(payment_id=paid.gateway_payment_id, card_number=VISA)
+    reconcile(session, gateway)  # the lost webhook's news: paid is succeeded here too
+    asked, retrieve = [], gateway.retrieve
+    monkeypatch.setattr(gateway, "retrieve", lambda *, payment_id: asked.append(payment_id) or retrieve(
+        payment_id=payment_id))
+    jobs = {job.name: job for job in app.extensions["jobs"]}
+    assert (jobs["payments-reconcile-awaiting"].every_s, jobs["payments-reconcile"].every_s) == (300, 3600)
+
+    jobs["payments-reconcile-awaiting"].run(app, session)
+    assert asked == [waiting.gateway_payment_id]
+    asked.clear()
+    jobs["payments-reconcile"].run(app, session)
+    assert sorted(asked) == sorted([waiting.gateway_payment_id, paid.gateway_payment_id])
+
+
 LOCAL = [PaymentStatus.pending, PaymentStatus.failed, PaymentStatus.authorised, PaymentStatus.succeeded,
          PaymentStatus.partially_refunded, PaymentStatus.refunded, PaymentStatus.canceled]
 REMOTE = [(status, decline, refunded) for status in ("requires_payment_method", "requires_capture", "succeeded",
