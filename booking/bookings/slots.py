@@ -4,9 +4,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import BindParameter, and_, bindparam, literal, or_, select, union_all, update
+from sqlalchemy import BindParameter, Integer, and_, bindparam, literal, or_, select, union_all, update
 from sqlmodel import Session
 
+from backend.dbtypes import UTCDateTime
 from booking.bookings.models import Booking, BookingStatus, Outage
 
 
@@ -35,8 +36,7 @@ def occupancy(session: Session, *, resource_ids: list[int], start: datetime, end
     if not resource_ids:
         return {}
     params = {"resource_ids": resource_ids, "start": start, "end": end, "now": now, "exclude": exclude}
-    # sqlmodel's exec() runs a union but is typed for its own selects only.
-    rows = session.exec(_occupancy_statement(exclude is not None), params=params)  # type: ignore[call-overload]
+    rows = session.exec(_occupancy_statement(exclude is not None), params=params)
     found: defaultdict[int, Occupancy] = defaultdict(Occupancy)
     for resource_id, begins, ends, quantity, occupying in rows:
         if not occupying:
@@ -55,7 +55,8 @@ def _occupancy_statement(excluding: bool):
     Every value is a bound parameter: building the statement and its cache key anew cost a
     tenth of a nearby search.
     """
-    resource_ids, start, end = bindparam("resource_ids", expanding=True), bindparam("start"), bindparam("end")
+    resource_ids = bindparam("resource_ids", type_=Integer, expanding=True)
+    start, end = bindparam("start", type_=UTCDateTime), bindparam("end", type_=UTCDateTime)
     booked = (select(Booking.resource_id, Booking.start_at, Booking.blocked_until, Booking.quantity,
                      occupies(bindparam("now")))
               .where(Booking.resource_id.in_(resource_ids), Booking.active,
