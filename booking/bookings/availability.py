@@ -8,6 +8,7 @@ from functools import cache, lru_cache
 
 from sqlmodel import Session, SQLModel, select
 
+from backend.bounded import BoundedCache
 from backend.exceptions import Invalid, NotFound
 from backend.geo import haversine_m, lat_lon
 from booking.bookings import rules, slots
@@ -221,7 +222,7 @@ class Candidate:
         return self.views[language]
 
 
-_candidates_cache: dict = {}
+_candidates_cache: BoundedCache[list["Candidate"]] = BoundedCache(CANDIDATE_CACHE_SIZE)
 
 
 @contextmanager
@@ -240,7 +241,6 @@ def _apart(session: Session) -> Iterator[Session]:
 
 def _kept(session: Session, cache: SlotCache, key, load) -> list[Candidate]:
     """Return the candidates `load` reads for a key, kept per catalogue token (confirmed before reading)."""
-    # Read with get(): another thread may clear the cache between a membership test and a lookup.
     found = _candidates_cache.get((session.get_bind(), cache.catalogue, key))
     if found is None:
         cache.confirm()  # before going to the database: the token assumed may be stale
@@ -249,9 +249,7 @@ def _kept(session: Session, cache: SlotCache, key, load) -> list[Candidate]:
         return found
     found = load()
     if cache.catalogue is not None:
-        if len(_candidates_cache) >= CANDIDATE_CACHE_SIZE:
-            _candidates_cache.clear()
-        _candidates_cache[(session.get_bind(), cache.catalogue, key)] = found
+        _candidates_cache.put((session.get_bind(), cache.catalogue, key), found)
     return found
 
 
