@@ -1,10 +1,11 @@
 """Free slots per resource, for one site or for every nearby site, in a bounded number of queries."""
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from typing import TypeVar
 
 from sqlmodel import Session, SQLModel, select
 
@@ -31,6 +32,7 @@ CELL_DEGREES = 0.01
 CELL_HALF_DIAGONAL_M = 800
 CANDIDATE_SITES = 200
 CANDIDATE_CACHE_SIZE = 4096
+DESCRIPTIONS = 8192  # sites and resources, per language
 CATALOGUE_RETRIES = 3
 CACHED_SLOTS = 8192
 
@@ -184,7 +186,7 @@ def _site_offers(session: Session, cache: SlotCache, site_id: int, wanted: Resou
     resources, live = _serving(session, list(candidate.resources), now)
     free = _slots_of(session, cache, [(r, candidate.site.opening_hours) for r in resources], window=window,
                      now=now, limit=None)
-    site, public = candidate.view(language)
+    site, public = candidate.view(language, cache)
     # Built from parts already checked when described, computed or cached: no validation needed.
     return SiteAvailability.model_construct(site=site, resources=[
         ResourceSlots.model_construct(resource=public[r.id], live_status=live.get(r.id),
@@ -214,15 +216,26 @@ class Candidate:
     resources: tuple[Resource, ...]
     views: dict = field(default_factory=dict, compare=False)  # language -> public site and resources
 
-    def view(self, language: str) -> tuple[SitePublic, dict[int, ResourcePublic]]:
+    def view(self, language: str, cache: SlotCache) -> tuple[SitePublic, dict[int, ResourcePublic]]:
         """Return the site and its resources as the API shows them in a language, described once."""
         if language not in self.views:
-            self.views[language] = (site_public(self.site, language=language),
-                                    {r.id: resource_public(r, language=language) for r in self.resources})
+            self.views[language] = (_described(self.site, language, cache, site_public),
+                                    {r.id: _described(r, language, cache, resource_public) for r in self.resources})
         return self.views[language]
 
 
-_candidates_cache: BoundedCache[list["Candidate"]] = BoundedCache(CANDIDATE_CACHE_SIZE)
+_candidates_cache: BoundedCache[list[Candidate]] = BoundedCache(CANDIDATE_CACHE_SIZE)
+_descriptions: BoundedCache = BoundedCache(DESCRIPTIONS)
+Shown = TypeVar("Shown", SitePublic, ResourcePublic)
+
+
+def _described(row: Site | Resource, language: str, cache: SlotCache, describe: Callable[..., Shown]) -> Shown:
+    """Describe a site or resource in a language once per catalogue token: neighbouring cells share most sites."""
+    if cache.catalogue is None:  # no token to know the row by: described afresh
+        return describe(row, language=language)
+    # Under one token every read of a row is the same row: a change replaces the token.
+    key = (cache.client, cache.catalogue, type(row), row.id, language)
+    return _descriptions.get(key) or _descriptions.put(key, describe(row, language=language))
 
 
 @contextmanager
@@ -343,7 +356,7 @@ def _offers(session: Session, cache: SlotCache, area: Area, wanted: ResourceFilt
         free = _slots_of(session, cache, [(r, c.site.opening_hours) for _, c in batch for r in c.resources],
                          window=window, now=now, limit=SLOTS_PER_RESOURCE_NEARBY)
         for distance, c in batch:
-            site, resources = c.view(language)
+            site, resources = c.view(language, cache)
             offers = [ResourceSlots.model_construct(resource=resources[r.id], slots=free[r.id], live_status=None,
                                                     cancellation=_terms(r.kind, language))
                       for r in c.resources if free[r.id]]
