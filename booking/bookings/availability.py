@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from typing import TypeVar
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, SQLModel, select
 
 from backend.bounded import BoundedCache
@@ -268,14 +269,21 @@ def _kept(session: Session, cache: SlotCache, key, load) -> list[Candidate]:
 
 def _candidates_from(session: Session, sites: Sequence[Site], wanted: ResourceFilter) -> list[Candidate]:
     """Return the sites, in their order, each with its matching active resources (one query)."""
-    query = select(Resource).where(Resource.site_id.in_([site.id for site in sites]), Resource.active)
-    if wanted.resource_kind:  # the cheap part of the filter in SQL, attributes in Python
-        query = query.where(Resource.kind == wanted.resource_kind)
+    params = {"site_ids": [site.id for site in sites], "kind": wanted.resource_kind}
     by_site = defaultdict(list)
-    for resource in session.exec(query.order_by(Resource.id)).all() if sites else []:
+    for resource in session.exec(_resources_of(bool(wanted.resource_kind)), params=params).all() if sites else []:
         if wanted.accepts(resource):
             by_site[resource.site_id].append(resource)
     return [Candidate(site, *lat_lon(site.location), tuple(by_site[site.id])) for site in sites]
+
+
+@lru_cache
+def _resources_of(of_kind: bool):
+    """Build, once with the kind and once without, the query of the active resources of some sites."""
+    query = select(Resource).where(Resource.site_id.in_(bindparam("site_ids", expanding=True)), Resource.active)
+    if of_kind:  # the cheap part of the filter in SQL, attributes in Python
+        query = query.where(Resource.kind == bindparam("kind"))
+    return query.order_by(Resource.id)
 
 
 def _candidates(session: Session, area: Area, wanted: ResourceFilter, cache: SlotCache) -> list[Candidate]:
