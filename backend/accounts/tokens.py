@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import jwt
 
+from backend.bounded import BoundedCache
 from backend.dbtypes import utcnow
 from backend.exceptions import Unauthenticated
 from backend.keys import KeyRing
@@ -15,7 +16,7 @@ AUDIENCE = "cq-mobility-api"
 # A process verifies each token's signature and claims once; later requests with it check only
 # its expiry. Only tokens that passed are kept, under the ring that verified them.
 VERIFIED_TOKENS = 8192
-_verified: dict[tuple[KeyRing, str], tuple["Principal", float]] = {}
+_verified: BoundedCache[tuple["Principal", float]] = BoundedCache(VERIFIED_TOKENS)  # (ring, token) -> principal, expiry
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,7 @@ def issue_access_token(*, principal: Principal, keys: KeyRing, ttl_s: int) -> st
 
 def read_access_token(token: str, *, keys: KeyRing) -> Principal:
     """Verify an access token with the ring's key it names and return its principal; refuse anything else."""
-    # Read with get(): another thread may clear the cache between a membership test and a lookup.
-    known = _verified.get((keys, token))
-    if known is None:
-        known = _verify(token, keys)
-        if len(_verified) >= VERIFIED_TOKENS:
-            _verified.clear()
-        _verified[(keys, token)] = known
+    known = _verified.get((keys, token)) or _verified.put((keys, token), _verify(token, keys))
     principal, expires_at = known
     if time.time() >= expires_at:  # as PyJWT decides it, without leeway
         raise Unauthenticated("invalid_token", "The access token has expired.")

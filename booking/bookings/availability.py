@@ -1,13 +1,16 @@
 """Free slots per resource, for one site or for every nearby site, in a bounded number of queries."""
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from typing import TypeVar
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, SQLModel, select
 
+from backend.bounded import BoundedCache
 from backend.exceptions import Invalid, NotFound
 from backend.geo import haversine_m, lat_lon
 from booking.bookings import rules, slots
@@ -30,6 +33,7 @@ CELL_DEGREES = 0.01
 CELL_HALF_DIAGONAL_M = 800
 CANDIDATE_SITES = 200
 CANDIDATE_CACHE_SIZE = 4096
+DESCRIPTIONS = 8192  # sites and resources, per language
 CATALOGUE_RETRIES = 3
 CACHED_SLOTS = 8192
 
@@ -183,7 +187,7 @@ def _site_offers(session: Session, cache: SlotCache, site_id: int, wanted: Resou
     resources, live = _serving(session, list(candidate.resources), now)
     free = _slots_of(session, cache, [(r, candidate.site.opening_hours) for r in resources], window=window,
                      now=now, limit=None)
-    site, public = candidate.view(language)
+    site, public = candidate.view(language, cache)
     # Built from parts already checked when described, computed or cached: no validation needed.
     return SiteAvailability.model_construct(site=site, resources=[
         ResourceSlots.model_construct(resource=public[r.id], live_status=live.get(r.id),
@@ -213,15 +217,26 @@ class Candidate:
     resources: tuple[Resource, ...]
     views: dict = field(default_factory=dict, compare=False)  # language -> public site and resources
 
-    def view(self, language: str) -> tuple[SitePublic, dict[int, ResourcePublic]]:
+    def view(self, language: str, cache: SlotCache) -> tuple[SitePublic, dict[int, ResourcePublic]]:
         """Return the site and its resources as the API shows them in a language, described once."""
         if language not in self.views:
-            self.views[language] = (site_public(self.site, language=language),
-                                    {r.id: resource_public(r, language=language) for r in self.resources})
+            self.views[language] = (_described(self.site, language, cache, site_public),
+                                    {r.id: _described(r, language, cache, resource_public) for r in self.resources})
         return self.views[language]
 
 
-_candidates_cache: dict = {}
+_candidates_cache: BoundedCache[list[Candidate]] = BoundedCache(CANDIDATE_CACHE_SIZE)
+_descriptions: BoundedCache = BoundedCache(DESCRIPTIONS)
+Shown = TypeVar("Shown", SitePublic, ResourcePublic)
+
+
+def _described(row: Site | Resource, language: str, cache: SlotCache, describe: Callable[..., Shown]) -> Shown:
+    """Describe a site or resource in a language once per catalogue token: neighbouring cells share most sites."""
+    if cache.catalogue is None:  # no token to know the row by: described afresh
+        return describe(row, language=language)
+    # Under one token every read of a row is the same row: a change replaces the token.
+    key = (cache.client, cache.catalogue, type(row), row.id, language)
+    return _descriptions.get(key) or _descriptions.put(key, describe(row, language=language))
 
 
 @contextmanager
@@ -240,7 +255,6 @@ def _apart(session: Session) -> Iterator[Session]:
 
 def _kept(session: Session, cache: SlotCache, key, load) -> list[Candidate]:
     """Return the candidates `load` reads for a key, kept per catalogue token (confirmed before reading)."""
-    # Read with get(): another thread may clear the cache between a membership test and a lookup.
     found = _candidates_cache.get((session.get_bind(), cache.catalogue, key))
     if found is None:
         cache.confirm()  # before going to the database: the token assumed may be stale
@@ -249,22 +263,27 @@ def _kept(session: Session, cache: SlotCache, key, load) -> list[Candidate]:
         return found
     found = load()
     if cache.catalogue is not None:
-        if len(_candidates_cache) >= CANDIDATE_CACHE_SIZE:
-            _candidates_cache.clear()
-        _candidates_cache[(session.get_bind(), cache.catalogue, key)] = found
+        _candidates_cache.put((session.get_bind(), cache.catalogue, key), found)
     return found
 
 
 def _candidates_from(session: Session, sites: Sequence[Site], wanted: ResourceFilter) -> list[Candidate]:
     """Return the sites, in their order, each with its matching active resources (one query)."""
-    query = select(Resource).where(Resource.site_id.in_([site.id for site in sites]), Resource.active)
-    if wanted.resource_kind:  # the cheap part of the filter in SQL, attributes in Python
-        query = query.where(Resource.kind == wanted.resource_kind)
+    params = {"site_ids": [site.id for site in sites], "kind": wanted.resource_kind}
     by_site = defaultdict(list)
-    for resource in session.exec(query.order_by(Resource.id)).all() if sites else []:
+    for resource in session.exec(_resources_of(bool(wanted.resource_kind)), params=params).all() if sites else []:
         if wanted.accepts(resource):
             by_site[resource.site_id].append(resource)
     return [Candidate(site, *lat_lon(site.location), tuple(by_site[site.id])) for site in sites]
+
+
+@lru_cache
+def _resources_of(of_kind: bool):
+    """Build, once with the kind and once without, the query of the active resources of some sites."""
+    query = select(Resource).where(Resource.site_id.in_(bindparam("site_ids", expanding=True)), Resource.active)
+    if of_kind:  # the cheap part of the filter in SQL, attributes in Python
+        query = query.where(Resource.kind == bindparam("kind"))
+    return query.order_by(Resource.id)
 
 
 def _candidates(session: Session, area: Area, wanted: ResourceFilter, cache: SlotCache) -> list[Candidate]:
@@ -345,7 +364,7 @@ def _offers(session: Session, cache: SlotCache, area: Area, wanted: ResourceFilt
         free = _slots_of(session, cache, [(r, c.site.opening_hours) for _, c in batch for r in c.resources],
                          window=window, now=now, limit=SLOTS_PER_RESOURCE_NEARBY)
         for distance, c in batch:
-            site, resources = c.view(language)
+            site, resources = c.view(language, cache)
             offers = [ResourceSlots.model_construct(resource=resources[r.id], slots=free[r.id], live_status=None,
                                                     cancellation=_terms(r.kind, language))
                       for r in c.resources if free[r.id]]

@@ -29,11 +29,19 @@ ENTRY_TTL_S = 5
 DECODED_ENTRIES = 4096
 CATALOGUE_KEY = "availability:catalogue"
 _clients: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # engine -> Redis client
+_writes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # Redis client -> its script storing entries
+# KEYS: the entries; ARGV: their time to live, then their values. One command and one reply
+# where a pipeline of SETs cost a third of a millisecond more for 40 entries.
+_WRITE = """
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end
+return #KEYS
+"""
 
 
 def register(engine, client) -> None:
     """Let sessions bound to the engine read and bump the cache in this Redis."""
     _clients[engine] = client
+    _writes[client] = client.register_script(_WRITE)
 
 
 def _client(session: Session):
@@ -115,18 +123,16 @@ class SlotCache:
 
     def _read(self, resource_ids: list[int], window: str) -> dict[int, list]:
         # A read only: the token is written (SET NX) only when it is missing, not on every search.
-        pipe = self.client.pipeline(transaction=False)
-        pipe.get(CATALOGUE_KEY)
-        pipe.mget([_version_key(r) for r in resource_ids])
-        pipe.mget([_entry_key(r, window) for r in resource_ids])
-        token, versions, entries = pipe.execute()
+        # One MGET answers the token, the versions and the entries: cheaper than a command for each.
+        token, *found = self.client.mget([CATALOGUE_KEY, *map(_version_key, resource_ids),
+                                          *(_entry_key(r, window) for r in resource_ids)])
         if token is None:  # Redis lost its data: take a new token
             token = self._read_catalogue()
         if token != self.catalogue:
             _last_token[self.client] = self.catalogue = token
             raise CatalogueMoved(token)
         current = {}
-        for resource_id, version, entry in zip(resource_ids, versions, entries):
+        for resource_id, version, entry in zip(resource_ids, found, found[len(resource_ids):]):
             self.versions[resource_id] = version or "0"
             cached = _decoded(entry) if entry else None
             if cached and cached["version"] == self.versions[resource_id] and cached["catalogue"] == self.catalogue:
@@ -139,11 +145,10 @@ class SlotCache:
             self._guard(self._write, slots_by_resource, window)
 
     def _write(self, slots_by_resource: dict[int, list], window: str) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for resource_id, found in slots_by_resource.items():
-            entry = {"version": self.versions[resource_id], "catalogue": self.catalogue, "slots": found}
-            pipe.set(_entry_key(resource_id, window), json.dumps(entry), ex=ENTRY_TTL_S)
-        pipe.execute()
+        entries = [{"version": self.versions[r], "catalogue": self.catalogue, "slots": found}
+                   for r, found in slots_by_resource.items()]
+        _writes[self.client](keys=[_entry_key(r, window) for r in slots_by_resource],
+                             args=[ENTRY_TTL_S, *map(json.dumps, entries)])
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """Finding sites near a point, and site operators publishing and editing their own."""
-from sqlalchemy import exists
+from functools import lru_cache
+
+from sqlalchemy import Float, Integer, bindparam, exists
 from sqlmodel import Session, select
 
 from backend.accounts.tokens import Principal
@@ -33,27 +35,41 @@ def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
 
     `resource_kind` keeps only sites with an active resource of that kind.
     """
-    dialect = session.get_bind().dialect.name
+    statement = _nearby_statement(session.get_bind().dialect.name, kind=kind is not None,
+                                  resource_kind=resource_kind is not None)
+    # Callers pass the enum or its value (nearby availability passes the value).
+    params = {"lat": lat, "lon": lon, "radius_m": radius_m, "limit": limit, "offset": offset,
+              "kind": None if kind is None else SiteKind(kind).value, "resource_kind": resource_kind,
+              **dict(zip(_BOX, bounding_box(lat, lon, radius_m)))}
+    return [(site, float(dist)) for site, dist in session.exec(statement, params=params).all()]
+
+
+_BOX = ("min_lon", "min_lat", "max_lon", "max_lat")
+
+
+@lru_cache
+def _nearby_statement(dialect: str, *, kind: bool, resource_kind: bool):
+    """Build, once per kind of search, the query of published sites near a point with their distances.
+
+    Every value a search brings is a bound parameter: building the statement and its cache key
+    anew cost about a tenth of a sites request.
+    """
     table = Site.__table__
-    distance = distance_m(Site.location, lat, lon, dialect).label("distance_m")
-    query = (
-        select(Site, distance)
-        .where(within_box(table, table.c.location, bounding_box(lat, lon, radius_m), dialect))
-        .where(Site.published.is_(True))
-        .where(distance <= radius_m)
-        .order_by(distance, Site.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    if kind is not None:
-        # Callers pass the enum or its value (nearby availability passes the value).
-        query = query.where(Site.kind == SiteKind(kind).value)
-    if resource_kind is not None:
-        query = query.where(exists().where(Resource.site_id == Site.id, Resource.kind == resource_kind,
+    distance = distance_m(Site.location, bindparam("lat", type_=Float), bindparam("lon", type_=Float),
+                          dialect).label("distance_m")
+    box = tuple(bindparam(name, type_=Float) for name in _BOX)
+    query = (select(Site, distance)
+             .where(within_box(table, table.c.location, box, dialect), Site.published.is_(True),
+                    distance <= bindparam("radius_m", type_=Float)))
+    if kind:
+        query = query.where(Site.kind == bindparam("kind"))
+    if resource_kind:
+        query = query.where(exists().where(Resource.site_id == Site.id, Resource.kind == bindparam("resource_kind"),
                                            Resource.active))
     # populate_existing: a search read again under a new catalogue token must see the sites as they
     # are now, not as this session first loaded them
-    return [(site, float(dist)) for site, dist in session.exec(query.execution_options(populate_existing=True)).all()]
+    return (query.order_by(distance, Site.id).offset(bindparam("offset", type_=Integer))
+            .limit(bindparam("limit", type_=Integer)).execution_options(populate_existing=True))
 
 
 def site_public(site: Site, distance: float | None = None, *, language: str) -> SitePublic:
