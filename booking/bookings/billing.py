@@ -15,24 +15,32 @@ PAYABLE_TYPE = "booking"
 SETTLED_ON_COMPLETION = {"charger", "h2_dispenser"}
 
 
-def request_payment(session: Session, gateway, *, booking: Booking, resource: Resource,
-                    wallet_method: OffSession | None = None) -> Payment | None:
-    """Start paying for a held booking of the resource; return its payment (none for a free one).
+def intend_payment(session: Session, gateway, *, booking: Booking, resource: Resource, one_tap: bool) -> Payment:
+    """Record, in the hold's transaction, the payment a held booking of the resource asks for.
 
-    One tap charges `wallet_method` (the wallet's default, read before holding) at once; charging
-    and hydrogen, paid after the service, authorise against the default whenever the user has one.
+    One tap charges the wallet's default at once (402 payment_method_required without one, which
+    undoes the hold); charging and hydrogen, paid after the service, authorise against the default
+    whenever the user has one. `wallet.send` asks the provider once the hold is committed.
     """
-    if booking.price_fen == 0:
-        return None
     manual = booking.kind in SETTLED_ON_COMPLETION
     amount = booking.price_fen
     if manual:
         amount = pricing.authorisation_ceiling(booking.kind, resource.attributes,
                                                booking.start_at, booking.end_at)
-    method = wallet_method or (wallet.default_or_none(session, gateway, user_id=booking.user_id) if manual else None)
-    return wallet.start(session, gateway, method=method, payable_type=PAYABLE_TYPE, payable_id=booking.id,
-                        user_id=booking.user_id, amount=amount, currency=booking.currency,
-                        capture_method="manual" if manual else "automatic", description=f"booking {booking.id}")
+    return payments.intend_payment(session, gateway, payable_type=PAYABLE_TYPE, payable_id=booking.id,
+                                   user_id=booking.user_id, amount=amount, currency=booking.currency,
+                                   capture_method="manual" if manual else "automatic",
+                                   description=f"booking {booking.id}",
+                                   off_session=_method(session, gateway, booking, one_tap))
+
+
+def _method(session: Session, gateway, booking: Booking, one_tap: bool) -> OffSession | None:
+    """Return the saved method a booking's payment charges at once, if any."""
+    if one_tap:
+        return wallet.default_method(session, gateway, user_id=booking.user_id)
+    if booking.kind in SETTLED_ON_COMPLETION:
+        return wallet.default_or_none(session, gateway, user_id=booking.user_id)
+    return None
 
 
 def with_payment(query):

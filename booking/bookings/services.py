@@ -22,6 +22,7 @@ from booking.chargers import live as chargers
 from booking.chargers.models import ChargingSession
 from booking.sites import attributes
 from booking.sites.models import Resource, ResourceKind, Site
+from payments.gateway import PaymentGateway
 from payments.models import Payment
 from payments.runner import run_after_commit
 
@@ -30,10 +31,11 @@ SETTLED_ON_COMPLETION = {ResourceKind.charger.value, ResourceKind.h2_dispenser.v
 
 
 class Hold(NamedTuple):
-    """A booking just held, and its resource and site as the hold read them."""
+    """A booking just held, its resource and site as the hold read them, and the payment it asks for."""
     booking: Booking
     resource: Resource
     site: Site
+    payment: Payment | None
 
 
 class Shown(NamedTuple):
@@ -79,9 +81,13 @@ def check_free(session: Session, *, resource: Resource, site: Site, start: datet
     return blocked
 
 
-def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
-              now: datetime | None = None, on_account: bool = False) -> Hold:
-    """Hold a slot for the user; free bookings, and fleets billed on account, are confirmed at once."""
+def hold_slot(session: Session, *, user_id: int, data: BookingCreate, now: datetime | None = None,
+              on_account: bool = False, gateway: PaymentGateway | None = None) -> Hold:
+    """Hold a slot for the user; free bookings, and fleets billed on account, are confirmed at once.
+
+    A hold to be paid records its payment with it, with `gateway`, for `wallet.send` to ask the
+    provider for once both are committed.
+    """
     now = now or utcnow()
     try:
         with write_transaction(session):
@@ -100,10 +106,12 @@ def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
                               settlement={"billing": "account"} if on_account else {})
             session.add(booking)
             session.flush()
+            payment = billing.intend_payment(session, gateway, booking=booking, resource=resource,
+                                             one_tap=data.pay_with_wallet) if pay_now else None
     except IntegrityError as exc:
         # PostgreSQL's exclusion constraint caught a concurrent booking of the same slot.
         raise SlotTaken() from exc
-    return Hold(booking, resource, site)
+    return Hold(booking, resource, site, payment)
 
 
 def own_booking(session: Session, *, booking_id: int, user_id: int, lock: bool = False) -> Booking:
