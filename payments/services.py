@@ -70,13 +70,17 @@ def apply_answer(session: Session, gateway: PaymentGateway, payment_id: int, rem
 
 def settle_payable(session: Session, *, payable_type: str, payable_id: int, keep_fen: int,
                    reason: str) -> PaymentInstruction | None:
-    """Record, in the caller's transaction, keeping `keep_fen` of a payable's payment and releasing the rest.
+    """Record, in the caller's transaction, keeping `keep_fen` of a payable's payment and releasing the rest."""
+    return settle(session, payment_for(session, payable_type, payable_id), keep_fen=keep_fen, reason=reason)
+
+
+def settle(session: Session, payment: Payment | None, *, keep_fen: int, reason: str) -> PaymentInstruction | None:
+    """Record, in the caller's transaction, keeping `keep_fen` of a payment read with its payable (none: nothing).
 
     The payment is read, not locked: payments lock the payment before the payable, so locking
     it here after the payable could deadlock. Whatever moves meanwhile is settled by the runner
     (a cancel the provider refuses because the money arrived becomes a refund).
     """
-    payment = payment_for(session, payable_type, payable_id)
     if payment is None:
         return None
     return instructions.settle(session, payment, keep_fen=keep_fen, reason=reason)

@@ -13,6 +13,7 @@ from payments.models import Payment, PaymentInstruction, PaymentPublic
 PAYABLE_TYPE = "booking"
 # Energy is priced on completion: authorise a ceiling now, capture the settled price later.
 SETTLED_ON_COMPLETION = {"charger", "h2_dispenser"}
+PAYMENT_OF_BOOKING = and_(Payment.payable_type == PAYABLE_TYPE, Payment.payable_id == Booking.id)
 
 
 def intend_payment(session: Session, gateway, *, booking: Booking, resource: Resource, one_tap: bool) -> Payment:
@@ -45,8 +46,7 @@ def _method(session: Session, gateway, booking: Booking, one_tap: bool) -> OffSe
 
 def with_payment(query):
     """Add each booking's payment (None before one is started) to a query of bookings."""
-    return query.add_columns(Payment).outerjoin(Payment, and_(Payment.payable_type == PAYABLE_TYPE,
-                                                              Payment.payable_id == Booking.id))
+    return query.add_columns(Payment).outerjoin(Payment, PAYMENT_OF_BOOKING)
 
 
 def payment_view(payment: Payment | None) -> PaymentPublic | None:
@@ -56,5 +56,11 @@ def payment_view(payment: Payment | None) -> PaymentPublic | None:
 
 def settle(session: Session, *, booking: Booking, keep_fen: int) -> PaymentInstruction | None:
     """Record, in the caller's transaction, keeping `keep_fen` of what the booking paid or authorised."""
-    return payments.settle_payable(session, payable_type=PAYABLE_TYPE, payable_id=booking.id, keep_fen=keep_fen,
-                                   reason=f"booking {booking.id} {booking.status.value}")
+    return settle_payment(session, payments.payment_for(session, PAYABLE_TYPE, booking.id), booking=booking,
+                          keep_fen=keep_fen)
+
+
+def settle_payment(session: Session, payment: Payment | None, *, booking: Booking,
+                   keep_fen: int) -> PaymentInstruction | None:
+    """Record, in the caller's transaction, keeping `keep_fen` of the booking's payment as read with the booking."""
+    return payments.settle(session, payment, keep_fen=keep_fen, reason=f"booking {booking.id} {booking.status.value}")

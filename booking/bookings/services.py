@@ -117,7 +117,10 @@ def hold_slot(session: Session, *, user_id: int, data: BookingCreate, now: datet
 def own_booking(session: Session, *, booking_id: int, user_id: int, lock: bool = False) -> Booking:
     """Return one of the user's bookings; someone else's is 404, as if it did not exist."""
     query = select(Booking).where(Booking.id == booking_id)
-    booking = session.exec(query.with_for_update() if lock else query).first()
+    return _owned(session.exec(query.with_for_update() if lock else query).first(), user_id)
+
+
+def _owned(booking: Booking | None, user_id: int) -> Booking:
     if booking is None or booking.user_id != user_id:
         raise NotFound("booking_not_found", "No such booking.")
     return booking
@@ -229,13 +232,17 @@ def cancel_booking(session: Session, gateway, *, booking_id: int, user_id: int,
     """Cancel a held or confirmed booking, then refund what the policy allows."""
     now = now or utcnow()
     with write_transaction(session):
-        booking = own_booking(session, booking_id=booking_id, user_id=user_id, lock=True)
+        # The payment is read with the locked booking (not locked itself): the settlement needs it.
+        found, payment = session.exec(select(Booking, Payment).where(Booking.id == booking_id)
+                                      .outerjoin(Payment, billing.PAYMENT_OF_BOOKING)
+                                      .with_for_update(of=Booking)).first() or (None, None)
+        booking = _owned(found, user_id)
         if booking.status not in (BookingStatus.held, BookingStatus.confirmed):
             raise Conflict("wrong_status", "A {status} booking cannot be cancelled.",
                            params={"status": booking.status.value})
         booking.fee_fen = cancellation_fee(booking, now)
         _finish(booking, BookingStatus.cancelled, now)
-        owed = billing.settle(session, booking=booking, keep_fen=booking.fee_fen)
+        owed = billing.settle_payment(session, payment, booking=booking, keep_fen=booking.fee_fen)
     run_after_commit(session, gateway, owed)
     return booking
 

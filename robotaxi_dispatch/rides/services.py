@@ -273,7 +273,7 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int,
         vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
         freed = _release_vehicle(vehicle, ride)
         record(session, ride, "rider_cancelled", fee_fen=ride.cancellation_fee_fen)
-        owed = settle(session, ride=ride, keep_fen=ride.cancellation_fee_fen)
+        owed = payments.settle(session, payment, keep_fen=ride.cancellation_fee_fen, reason=_settled(ride))
     run_after_commit(session, gateway, owed)
     notify_ride(redis, ride.region, ride.id)
     if freed is not None:
@@ -284,7 +284,12 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int,
 def settle(session: Session, *, ride: Ride, keep_fen: int) -> PaymentInstruction | None:
     """Record, in the ride's transaction, capturing what it costs or releasing the authorisation."""
     return payments.settle_payable(session, payable_type=PAYABLE_TYPE, payable_id=ride.id, keep_fen=keep_fen,
-                                   reason=f"ride {ride.id} {ride.status.value}")
+                                   reason=_settled(ride))
+
+
+def _settled(ride: Ride) -> str:
+    """Return why a ride's payment is settled, as its instructions record it."""
+    return f"ride {ride.id} {ride.status.value}"
 
 
 class RidePayable:
