@@ -142,9 +142,11 @@ def request_ride(session: Session, gateway, redis, *, user_id: int, request: Rid
     Without a saved method nothing is created (402 payment_method_required); a declined
     authorisation cancels the ride (402 payment_declined). Only an authorised ride is dispatched.
     """
-    # A ride shows no area name, and keeps no pickup estimate: finding the nearby vehicles was a third of a request.
-    offer, region = quote(session, redis, request=request, language=DEFAULT_LANGUAGE, pickup_eta=False)
+    # One transaction from the trip's area to the payment's intent: the area read apart cost a BEGIN and COMMIT more.
     with write_transaction(session):
+        # A ride shows no area name, and keeps no pickup estimate: finding the nearby vehicles was a third of a
+        # request.
+        offer, region = quote(session, redis, request=request, language=DEFAULT_LANGUAGE, pickup_eta=False)
         method = wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is written
         ride = new_ride(user_id=user_id, region=region, request=request, offer=offer)
         session.add(ride)
