@@ -9,7 +9,7 @@ from backend.dbtypes import utcnow
 from backend.exceptions import Conflict, Forbidden, NotFound, SlotTaken
 from backend.i18n import current_language, pick
 from backend.redis_client import get_redis
-from booking.bookings import availability, billing, outages, policy, services
+from booking.bookings import availability, outages, policy, services
 from booking.bookings.models import (
     BookingComplete,
     BookingCreate,
@@ -131,11 +131,9 @@ def _answer(booking, status: int = 200):
 def create_booking(body: BookingCreate):
     """Hold a slot (`held` until paid, with `hold_expires_at`); 409 `slot_taken` if it is gone."""
     principal, session, gateway = require_principal(), get_session(), payment_gateway()
-    # One tap: 402 before holding without a default method.
-    method = wallet.default_method(session, gateway, user_id=principal.user_id) if body.pay_with_wallet else None
-    hold = services.hold_slot(session, user_id=principal.user_id, data=body)
-    payment = billing.request_payment(session, gateway, booking=hold.booking, resource=hold.resource,
-                                      wallet_method=method)
+    # One tap without a default method is 402, and nothing is held.
+    hold = services.hold_slot(session, user_id=principal.user_id, data=body, gateway=gateway)
+    payment = hold.payment and wallet.send(session, gateway, hold.payment)
     # Answered from what this request read and wrote: the payment's answer is on the session's objects already.
     view = services.held_public(hold, payment, language=current_language())
     return json_response(_with_cancellation(hold.booking, view), 201)

@@ -37,6 +37,7 @@ from mobile_api.openapi import operation
 from payments import services as payments
 from payments import wallet
 from payments.exceptions import PaymentMethodRequired
+from payments.models import Payment
 
 bp = APIBlueprint("events", __name__, url_prefix="/api/v1", abp_tags=[Tag(
     name="events", description="Motorsport and car-culture events: tickets, orders, waiting lists, QR codes.")])
@@ -97,10 +98,10 @@ def _ticket_keys() -> KeyRing:
     return keys.ring(current_app.config, keys.TICKET_CODE)
 
 
-def order_answer(order_id: int, status: int = 200):
-    """Answer an order as stored now, with its tickets and payment."""
+def order_answer(order_id: int, status: int = 200, *, payment: Payment | None = None):
+    """Answer an order as stored now, with its tickets and payment (read here unless the caller has it)."""
     session = get_session()
-    payment = payments.payment_for(session, orders.PAYABLE_TYPE, order_id)
+    payment = payment or payments.payment_for(session, orders.PAYABLE_TYPE, order_id)
     view = catalogue.order_public(session, order_id, keys=_ticket_keys(),
                                   payment=payments.payment_public(payment).model_dump(mode="json") if payment else None)
     return json_response(view, status)
@@ -129,12 +130,9 @@ def get_event(path: EventPath):
 @idempotent
 def place_order(path: EventPath, body: OrderCreate):
     """Hold seats as a `pending` order with `expires_at` and a payment; 409 `sold_out`."""
-    principal, session = require_principal(), get_session()
-    if body.pay_with_wallet:
-        wallet.default_method(session, payment_gateway(), user_id=principal.user_id)  # 402 before holding seats
-    order = orders.place_order(session, user_id=principal.user_id, event_id=path.event_id, data=body)
-    orders.request_payment(session, payment_gateway(), order=order, pay_with_wallet=body.pay_with_wallet)
-    return order_answer(order.id, 201)
+    principal, session, gateway = require_principal(), get_session(), payment_gateway()
+    placed = orders.place_order(session, gateway, user_id=principal.user_id, event_id=path.event_id, data=body)
+    return order_answer(placed.order.id, 201, payment=placed.payment and wallet.send(session, gateway, placed.payment))
 
 
 @bp.get("/orders/<int:order_id>", security=BEARER, **operation("getOrder", {200: OrderPublic}, raises=(NotFound,)))

@@ -27,11 +27,20 @@ class Asked(NamedTuple):
     owed: PaymentInstruction | None
 
 
-def record_payment(session: Session, payment: Payment, *, metadata: dict[str, str],
-                   off_session: OffSession | None) -> Payment:
-    """Store a new payment with its create call unless its key is already stored; return the stored one."""
-    payment.status = PaymentStatus.creating
-    payment.provider_request = {"metadata": metadata, "off_session": off_session and asdict(off_session)}
+def intent(gateway: PaymentGateway, *, payable_type: str, payable_id: int, user_id: int, amount: int,
+           currency: str = "CNY", capture_method: CaptureMethod = "automatic", description: str = "",
+           off_session: OffSession | None = None) -> Payment:
+    """Return a payable's payment, not yet stored, with the create call its provider is to be sent."""
+    return Payment(payable_type=payable_type, payable_id=payable_id, user_id=user_id, gateway=gateway.name,
+                   idempotency_key=f"{payable_type}-{payable_id}-payment", amount=amount, currency=currency,
+                   capture_method=capture_method, status=PaymentStatus.creating,
+                   provider_request={"metadata": {"payable_type": payable_type, "payable_id": str(payable_id),
+                                                  "description": description},
+                                     "off_session": off_session and asdict(off_session)})
+
+
+def record_payment(session: Session, payment: Payment) -> Payment:
+    """Store a new payment in a transaction of its own unless its key is already stored; return the stored one."""
     try:
         with write_transaction(session):
             session.add(payment)

@@ -9,7 +9,7 @@ from backend.db import write_transaction
 from backend.money import Money
 from payments import creation, effects, instructions
 from payments.exceptions import PaymentDeclined
-from payments.gateway import CaptureMethod, GatewayPayment, OffSession, PaymentGateway
+from payments.gateway import GatewayPayment, PaymentGateway
 from payments.models import LedgerEntry, LedgerPublic, Payment, PaymentInstruction, PaymentPublic, PaymentStatus
 from payments.runner import run_after_commit
 
@@ -21,27 +21,35 @@ def payment_for(session: Session, payable_type: str, payable_id: int) -> Payment
                         .execution_options(populate_existing=True)).first()
 
 
-def start_payment(session: Session, gateway: PaymentGateway, *, payable_type: str, payable_id: int,
-                  user_id: int, amount: int, currency: str = "CNY",
-                  capture_method: CaptureMethod = "automatic", description: str = "",
-                  off_session: OffSession | None = None) -> Payment:
+def start_payment(session: Session, gateway: PaymentGateway, **charge) -> Payment:
     """Create the payable's payment once, however often it is asked for.
 
-    The payment is recorded before the provider is asked (`payments.creation`); a payment left
-    `creating` by a failed call is sent again by the next call. With `off_session` the provider
-    charges a saved method at once and the answer is applied here (402 payment_declined when it
-    is declined); otherwise the payer confirms it later.
+    `charge` is what `payments.creation.intent` takes. The payment is recorded in a transaction
+    of its own before the provider is asked; a payment left `creating` by a failed call is sent
+    again by the next call. With `off_session` the provider charges a saved method at once (402
+    payment_declined when it is declined); otherwise the payer confirms it later.
     """
     # Written first, read only when the key was taken: a payable is paid for once, so asking
     # again is the rare case.
-    payment = creation.record_payment(session, Payment(
-        payable_type=payable_type, payable_id=payable_id, user_id=user_id, gateway=gateway.name,
-        idempotency_key=f"{payable_type}-{payable_id}-payment", amount=amount, currency=currency,
-        capture_method=capture_method, status=PaymentStatus.creating),
-        metadata={"payable_type": payable_type, "payable_id": str(payable_id), "description": description},
-        off_session=off_session)
+    payment = creation.record_payment(session, creation.intent(gateway, **charge))
     if payment.status != PaymentStatus.creating:
         return payment
+    return send_payment(session, gateway, payment)
+
+
+def intend_payment(session: Session, gateway: PaymentGateway, **charge) -> Payment:
+    """Add a new payable's payment (`creating`, with its create call) to the transaction that creates the payable.
+
+    Committed with the payable, or rolled back with it; `send_payment` asks the provider after
+    commit, and a crash before it answers leaves the payment `creating` for reconcile to send.
+    """
+    payment = creation.intent(gateway, **charge)
+    session.add(payment)
+    return payment
+
+
+def send_payment(session: Session, gateway: PaymentGateway, payment: Payment) -> Payment:
+    """Ask the provider for a committed `creating` payment and apply its answer (402 payment_declined if declined)."""
     asked = creation.ask_provider(session, gateway, payment.id, recorded=payment)
     run_after_commit(session, gateway, asked.owed)
     if asked.declined:
@@ -62,13 +70,17 @@ def apply_answer(session: Session, gateway: PaymentGateway, payment_id: int, rem
 
 def settle_payable(session: Session, *, payable_type: str, payable_id: int, keep_fen: int,
                    reason: str) -> PaymentInstruction | None:
-    """Record, in the caller's transaction, keeping `keep_fen` of a payable's payment and releasing the rest.
+    """Record, in the caller's transaction, keeping `keep_fen` of a payable's payment and releasing the rest."""
+    return settle(session, payment_for(session, payable_type, payable_id), keep_fen=keep_fen, reason=reason)
+
+
+def settle(session: Session, payment: Payment | None, *, keep_fen: int, reason: str) -> PaymentInstruction | None:
+    """Record, in the caller's transaction, keeping `keep_fen` of a payment read with its payable (none: nothing).
 
     The payment is read, not locked: payments lock the payment before the payable, so locking
     it here after the payable could deadlock. Whatever moves meanwhile is settled by the runner
     (a cancel the provider refuses because the money arrived becomes a refund).
     """
-    payment = payment_for(session, payable_type, payable_id)
     if payment is None:
         return None
     return instructions.settle(session, payment, keep_fen=keep_fen, reason=reason)

@@ -11,7 +11,7 @@ from backend.db import write_transaction
 from backend.exceptions import NotFound
 from payments import services
 from payments.exceptions import PaymentDeclined, PaymentMethodRequired
-from payments.gateway import CaptureMethod, OffSession, PaymentGateway, SavedMethod
+from payments.gateway import OffSession, PaymentGateway, SavedMethod
 from payments.models import Payment, PaymentCustomer, PaymentMethod, PaymentMethodPublic
 
 
@@ -130,31 +130,28 @@ def default_method(session: Session, gateway: PaymentGateway, *, user_id: int) -
     return method
 
 
-def pay_with_default(session: Session, gateway: PaymentGateway, *, payable_type: str, payable_id: int,
-                     user_id: int, amount: int, currency: str = "CNY", capture_method: CaptureMethod = "automatic",
-                     description: str = "", method: OffSession | None = None) -> Payment:
-    """Authorise (or, for automatic capture, charge) the payable against the user's default method.
+def pay_with_default(session: Session, gateway: PaymentGateway, *, method: OffSession | None = None,
+                     **charge) -> Payment:
+    """Authorise (or, for automatic capture, charge) a payable against the user's default method.
 
-    `method` is the default as the caller already read it. 402 payment_method_required without
-    one, 402 payment_declined when the provider declines it.
+    `charge` is what `payments.creation.intent` takes; `method` is the default as the caller
+    already read it. 402 payment_method_required without one, 402 payment_declined when the
+    provider declines it.
     """
-    return services.start_payment(session, gateway, payable_type=payable_type, payable_id=payable_id,
-                                  user_id=user_id, amount=amount, currency=currency,
-                                  capture_method=capture_method, description=description,
-                                  off_session=method or default_method(session, gateway, user_id=user_id))
+    return services.start_payment(session, gateway, **charge, off_session=method or default_method(
+        session, gateway, user_id=charge["user_id"]))
 
 
-def start(session: Session, gateway: PaymentGateway, *, method: OffSession | None, **charge) -> Payment:
-    """Start a payable's payment: charged to a saved `method` at once (one tap), or confirmed by the payer.
+def send(session: Session, gateway: PaymentGateway, payment: Payment) -> Payment:
+    """Ask the provider for a payment its payable's transaction recorded: charged at once when it names a
+    saved method (one tap), else confirmed by the payer.
 
     A declined wallet charge leaves the payment failed and the payable held, so the payer may
     retry with another card until the hold lapses.
     """
-    if method is None:
-        return services.start_payment(session, gateway, **charge)
     try:
-        return pay_with_default(session, gateway, method=method, **charge)
+        return services.send_payment(session, gateway, payment)
     except PaymentDeclined:
-        declined = services.payment_for(session, charge["payable_type"], charge["payable_id"])
+        declined = services.payment_for(session, payment.payable_type, payment.payable_id)
         assert declined is not None  # recorded before the provider declined it
         return declined

@@ -22,6 +22,7 @@ from booking.chargers import live as chargers
 from booking.chargers.models import ChargingSession
 from booking.sites import attributes
 from booking.sites.models import Resource, ResourceKind, Site
+from payments.gateway import PaymentGateway
 from payments.models import Payment
 from payments.runner import run_after_commit
 
@@ -30,10 +31,11 @@ SETTLED_ON_COMPLETION = {ResourceKind.charger.value, ResourceKind.h2_dispenser.v
 
 
 class Hold(NamedTuple):
-    """A booking just held, and its resource and site as the hold read them."""
+    """A booking just held, its resource and site as the hold read them, and the payment it asks for."""
     booking: Booking
     resource: Resource
     site: Site
+    payment: Payment | None
 
 
 class Shown(NamedTuple):
@@ -79,9 +81,13 @@ def check_free(session: Session, *, resource: Resource, site: Site, start: datet
     return blocked
 
 
-def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
-              now: datetime | None = None, on_account: bool = False) -> Hold:
-    """Hold a slot for the user; free bookings, and fleets billed on account, are confirmed at once."""
+def hold_slot(session: Session, *, user_id: int, data: BookingCreate, now: datetime | None = None,
+              on_account: bool = False, gateway: PaymentGateway | None = None) -> Hold:
+    """Hold a slot for the user; free bookings, and fleets billed on account, are confirmed at once.
+
+    A hold to be paid records its payment with it, with `gateway`, for `wallet.send` to ask the
+    provider for once both are committed.
+    """
     now = now or utcnow()
     try:
         with write_transaction(session):
@@ -100,16 +106,21 @@ def hold_slot(session: Session, *, user_id: int, data: BookingCreate,
                               settlement={"billing": "account"} if on_account else {})
             session.add(booking)
             session.flush()
+            payment = billing.intend_payment(session, gateway, booking=booking, resource=resource,
+                                             one_tap=data.pay_with_wallet) if pay_now else None
     except IntegrityError as exc:
         # PostgreSQL's exclusion constraint caught a concurrent booking of the same slot.
         raise SlotTaken() from exc
-    return Hold(booking, resource, site)
+    return Hold(booking, resource, site, payment)
 
 
 def own_booking(session: Session, *, booking_id: int, user_id: int, lock: bool = False) -> Booking:
     """Return one of the user's bookings; someone else's is 404, as if it did not exist."""
     query = select(Booking).where(Booking.id == booking_id)
-    booking = session.exec(query.with_for_update() if lock else query).first()
+    return _owned(session.exec(query.with_for_update() if lock else query).first(), user_id)
+
+
+def _owned(booking: Booking | None, user_id: int) -> Booking:
     if booking is None or booking.user_id != user_id:
         raise NotFound("booking_not_found", "No such booking.")
     return booking
@@ -221,13 +232,17 @@ def cancel_booking(session: Session, gateway, *, booking_id: int, user_id: int,
     """Cancel a held or confirmed booking, then refund what the policy allows."""
     now = now or utcnow()
     with write_transaction(session):
-        booking = own_booking(session, booking_id=booking_id, user_id=user_id, lock=True)
+        # The payment is read with the locked booking (not locked itself): the settlement needs it.
+        found, payment = session.exec(select(Booking, Payment).where(Booking.id == booking_id)
+                                      .outerjoin(Payment, billing.PAYMENT_OF_BOOKING)
+                                      .with_for_update(of=Booking)).first() or (None, None)
+        booking = _owned(found, user_id)
         if booking.status not in (BookingStatus.held, BookingStatus.confirmed):
             raise Conflict("wrong_status", "A {status} booking cannot be cancelled.",
                            params={"status": booking.status.value})
         booking.fee_fen = cancellation_fee(booking, now)
         _finish(booking, BookingStatus.cancelled, now)
-        owed = billing.settle(session, booking=booking, keep_fen=booking.fee_fen)
+        owed = billing.settle_payment(session, payment, booking=booking, keep_fen=booking.fee_fen)
     run_after_commit(session, gateway, owed)
     return booking
 

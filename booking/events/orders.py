@@ -6,6 +6,7 @@ creates the order, so no rush can oversell on either database.
 """
 import secrets
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, update
 from sqlmodel import Session, select
@@ -30,7 +31,7 @@ from booking.events.tickets import lock_unused_tickets
 from payments import services as payments
 from payments import wallet
 from payments.effects import register_payable
-from payments.models import PaymentInstruction
+from payments.models import Payment, PaymentInstruction
 from payments.runner import run_after_commit
 
 PAYABLE_TYPE = "order"
@@ -85,9 +86,19 @@ def has_lapsed(event_id, now):
                                   Order.expires_at <= now).exists()
 
 
-def place_order(session: Session, *, user_id: int, event_id: int, data: OrderCreate,
-                now: datetime | None = None) -> Order:
-    """Hold seats in one or more tiers as a pending order, or refuse with 409 sold_out."""
+class Placed(NamedTuple):
+    """An order just placed, and the payment it asks for (none for a free order, paid at once)."""
+    order: Order
+    payment: Payment | None
+
+
+def place_order(session: Session, gateway, *, user_id: int, event_id: int, data: OrderCreate,
+                now: datetime | None = None) -> Placed:
+    """Hold seats in one or more tiers as a pending order with its payment, or refuse with 409 sold_out.
+
+    One tap charges the wallet's default (402 payment_method_required without one, and no seat is
+    held); `wallet.send` asks the provider for the payment once it is committed with the order.
+    """
     now = now or utcnow()
     with write_transaction(session):
         event, tiers, lapsed = _event_for_order(session, event_id, [line.tier_id for line in data.items], now)
@@ -95,7 +106,8 @@ def place_order(session: Session, *, user_id: int, event_id: int, data: OrderCre
             expire_orders(session, now=now, event_id=event.id)
         order = _new_order(session, event=event, tiers=tiers, user_id=user_id, lines=data.items, now=now,
                            expires_at=now + ORDER_TTL)
-    return order
+        payment = _intend_payment(session, gateway, order, one_tap=data.pay_with_wallet)
+    return Placed(order, payment)
 
 
 # Built once, its values bound at each order: building it anew cost about as much as running it.
@@ -129,16 +141,15 @@ def _new_order(session: Session, *, event: Event, tiers: dict[int, TicketTier], 
     return order
 
 
-def request_payment(session: Session, gateway, *, order: Order, pay_with_wallet: bool = False) -> None:
-    """Start paying for a pending order (one tap: charged to the wallet's default); a free one is paid at once."""
+def _intend_payment(session: Session, gateway, order: Order, *, one_tap: bool) -> Payment | None:
+    """Record, in the order's transaction, its payment; a free order is paid at once instead."""
     if order.total_fen == 0:
-        with write_transaction(session):
-            _mark_paid(session, session.get_one(Order, order.id))
-        return
-    method = wallet.default_method(session, gateway, user_id=order.user_id) if pay_with_wallet else None
-    wallet.start(session, gateway, method=method, payable_type=PAYABLE_TYPE, payable_id=order.id,
-                 user_id=order.user_id, amount=order.total_fen, currency=order.currency,
-                 description=f"order {order.id}")
+        _mark_paid(session, order)
+        return None
+    method = wallet.default_method(session, gateway, user_id=order.user_id) if one_tap else None
+    return payments.intend_payment(session, gateway, payable_type=PAYABLE_TYPE, payable_id=order.id,
+                                   user_id=order.user_id, amount=order.total_fen, currency=order.currency,
+                                   description=f"order {order.id}", off_session=method)
 
 
 def _mark_paid(session: Session, order: Order) -> None:

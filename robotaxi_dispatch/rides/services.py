@@ -1,4 +1,5 @@
 """Ride rules: quote, request (authorising the fare), cancel, and what vehicle events do to a ride."""
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -135,38 +136,51 @@ def new_ride(*, user_id: int, region: str, request: RideRequest, offer: RideQuot
 
 
 def request_ride(session: Session, gateway, redis, *, user_id: int, request: RideRequest) -> tuple[Ride, Payment]:
-    """Create a ride, authorise its fare off-session against the rider's wallet, then hand it to dispatch;
-    return the ride and its payment.
+    """Create a ride with its fare's authorisation, ask the provider for it off-session against the rider's
+    wallet, then hand the ride to dispatch; return the ride and its payment.
 
     Without a saved method nothing is created (402 payment_method_required); a declined
     authorisation cancels the ride (402 payment_declined). Only an authorised ride is dispatched.
     """
-    # A ride shows no area name, and keeps no pickup estimate: finding the nearby vehicles was a third of a request.
-    offer, region = quote(session, redis, request=request, language=DEFAULT_LANGUAGE, pickup_eta=False)
-    method = wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is created
+    # One transaction from the trip's area to the payment's intent: the area read apart cost a BEGIN and COMMIT more.
     with write_transaction(session):
+        # A ride shows no area name, and keeps no pickup estimate: finding the nearby vehicles was a third of a
+        # request.
+        offer, region = quote(session, redis, request=request, language=DEFAULT_LANGUAGE, pickup_eta=False)
+        method = wallet.default_method(session, gateway, user_id=user_id)  # 402 before anything is written
         ride = new_ride(user_id=user_id, region=region, request=request, offer=offer)
         session.add(ride)
         session.flush()
         record(session, ride, "requested")
-    payment = authorise_or_give_up(session, gateway, ride, method)
+        intent = payments.intend_payment(session, gateway, off_session=method, **_fare_hold(ride))
+    payment = _or_give_up(session, gateway, ride, lambda: payments.send_payment(session, gateway, intent))
     publish_request(redis, region, ride.id)
     return ride, payment  # the session's own objects: the authorisation's change is on them already
+
+
+def _fare_hold(ride: Ride) -> dict:
+    """Return the charge that holds a ride's fare plus margin until the ride is over (`payments.creation.intent`)."""
+    return {"payable_type": PAYABLE_TYPE, "payable_id": ride.id, "user_id": ride.user_id,
+            "amount": ride.authorised_fen, "capture_method": "manual", "description": f"ride {ride.id}"}
 
 
 def authorise(session: Session, gateway, ride: Ride, method: OffSession | None = None) -> Payment:
     """Hold the ride's fare plus margin on the rider's default card (`method`, if already read), off-session;
     return the payment; PaymentRequired if declined."""
-    return wallet.pay_with_default(session, gateway, payable_type=PAYABLE_TYPE, payable_id=ride.id,
-                                   user_id=ride.user_id, amount=ride.authorised_fen, capture_method="manual",
-                                   description=f"ride {ride.id}", method=method)
+    return wallet.pay_with_default(session, gateway, method=method, **_fare_hold(ride))
 
 
 def authorise_or_give_up(session: Session, gateway, ride: Ride, method: OffSession | None = None) -> Payment:
     """Authorise a ride the rider waits for and return its payment; declined (402) or the provider away (503),
     cancel it."""
+    return _or_give_up(session, gateway, ride, lambda: authorise(session, gateway, ride, method))
+
+
+def _or_give_up(session: Session, gateway, ride: Ride, authorising: Callable[[], Payment]) -> Payment:
+    """Return the payment `authorising` leaves authorised; declined (402) or the provider away (503), cancel
+    the ride."""
     try:
-        return authorise(session, gateway, ride, method)
+        return authorising()
     except PaymentRequired:
         give_up(session, gateway, ride.id, "payment_declined")
         raise
@@ -261,7 +275,7 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int,
         vehicle = session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
         freed = _release_vehicle(vehicle, ride)
         record(session, ride, "rider_cancelled", fee_fen=ride.cancellation_fee_fen)
-        owed = settle(session, ride=ride, keep_fen=ride.cancellation_fee_fen)
+        owed = payments.settle(session, payment, keep_fen=ride.cancellation_fee_fen, reason=_settled(ride))
     run_after_commit(session, gateway, owed)
     notify_ride(redis, ride.region, ride.id)
     if freed is not None:
@@ -272,7 +286,12 @@ def cancel_ride(session: Session, gateway, redis, *, ride_id: int,
 def settle(session: Session, *, ride: Ride, keep_fen: int) -> PaymentInstruction | None:
     """Record, in the ride's transaction, capturing what it costs or releasing the authorisation."""
     return payments.settle_payable(session, payable_type=PAYABLE_TYPE, payable_id=ride.id, keep_fen=keep_fen,
-                                   reason=f"ride {ride.id} {ride.status.value}")
+                                   reason=_settled(ride))
+
+
+def _settled(ride: Ride) -> str:
+    """Return why a ride's payment is settled, as its instructions record it."""
+    return f"ride {ride.id} {ride.status.value}"
 
 
 class RidePayable:

@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from backend.dbtypes import utcnow
-from booking.bookings import services
+from booking.bookings import billing, services
 from booking.bookings.models import Booking
+from booking.events.models import Order
 from payments.models import InstructionState, Payment, PaymentInstruction
+from payments.reconcile import reconcile
 from tests.booking.conftest import booking_body, next_slot, pay
 from tests.factories import bearer, make_event, make_org, make_site, make_user, save_card
 from tests.payments.faults import MODES, failing, money, refunded_in_full, run_runner
@@ -210,3 +212,66 @@ def test_a_no_show_keeps_its_fee_and_gets_the_rest_back_whatever_the_provider_do
     assert (after["status"], after["refunded"], after["provider_refunded"]) == ("partially_refunded",
                                                                                 8000 - fee, 8000 - fee)
     assert after["instructions"] == ["done"]
+
+
+def _paid_for(session) -> list[tuple[str, str]]:
+    """Return each payment's payable type and status, as committed now."""
+    session.commit()  # a fresh snapshot
+    return [(p.payable_type, p.status.value) for p in session.exec(
+        select(Payment).execution_options(populate_existing=True)).all()]
+
+
+def test_a_hold_and_its_payment_are_committed_before_the_provider_is_asked_and_reconcile_sends_it(
+        app, client, session, world, monkeypatch):
+    gateway, engine = app.extensions["payment_gateway"], app.extensions["db_engine"]
+    seen_by_others = []
+
+    def down(**kwargs):
+        with Session(engine) as other:  # what any other connection sees while the provider is asked
+            seen_by_others.extend(other.exec(select(Booking.status, Payment.status).join(
+                Payment, (Payment.payable_type == "booking") & (Payment.payable_id == Booking.id))).all())
+        raise ConnectionError("provider unreachable")
+
+    monkeypatch.setattr(gateway, "create_payment", down)
+    start, end = next_slot("swap_lane", after=timedelta(days=1))
+    answer = client.post("/api/v1/bookings", json=booking_body(world.resources["swap_lane"], start, end),
+                         headers=world.headers)
+    assert answer.status_code == 500
+    assert seen_by_others == [("held", "creating")]
+    monkeypatch.undo()
+    session.commit()  # a fresh snapshot
+    payment = session.exec(select(Payment)).one()
+    payment.created_at = utcnow() - timedelta(minutes=5)  # old enough for reconcile to take it as unanswered
+    session.commit()
+    reconcile(session, gateway)
+    assert _paid_for(session) == [("booking", "pending")]
+
+
+def test_a_hold_that_rolls_back_leaves_no_payment(app, client, session, world, monkeypatch):
+    real = billing.intend_payment
+
+    def then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("the hold's transaction fails after its payment was added")
+
+    monkeypatch.setattr(billing, "intend_payment", then_fail)
+    start, end = next_slot("swap_lane", after=timedelta(days=1))
+    body = booking_body(world.resources["swap_lane"], start, end)
+    assert client.post("/api/v1/bookings", json=body, headers=world.headers).status_code == 500
+    assert _paid_for(session) == [] and session.exec(select(Booking)).all() == []
+    monkeypatch.undo()
+    assert client.post("/api/v1/bookings", json=body, headers=world.headers).status_code == 201  # the slot is free
+
+
+def test_one_tap_without_a_card_holds_no_slot_and_no_seat(client, session, world, show):
+    start, end = next_slot("swap_lane", after=timedelta(days=1))
+    body = booking_body(world.resources["swap_lane"], start, end, pay_with_wallet=True)
+    assert client.post("/api/v1/bookings", json=body, headers=world.headers).json["code"] == "payment_method_required"
+    buyer = show["buyers"][0]
+    tier_id = client.get(f"/api/v1/events/{show['event'].id}").json["tiers"][0]
+    placed = client.post(f"/api/v1/events/{show['event'].id}/orders", headers=buyer, json={
+        "items": [{"tier_id": tier_id["id"], "quantity": 2}], "pay_with_wallet": True})
+    assert placed.status_code == 402 and placed.json["code"] == "payment_method_required"
+    assert _paid_for(session) == [] and session.exec(select(Booking)).all() == []
+    assert session.exec(select(Order)).all() == []
+    assert client.get(f"/api/v1/events/{show['event'].id}").json["tiers"][0]["remaining"] == tier_id["remaining"]

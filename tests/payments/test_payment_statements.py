@@ -101,3 +101,13 @@ def test_a_refund_is_made_and_recorded_once(app, client, session, gateway, payer
     # Claim, payment; provider (lock, event, update); the answer (lock, ledger read and insert,
     # payment, instruction).
     assert len(seen) == 10
+
+
+def test_settling_a_payment_read_with_its_payable_reads_it_no_more(app, session, gateway, payer, probe, held_events):
+    payment = _start(session, gateway, payer, 1)
+    session.commit()
+    with write_transaction(session), statements(app) as seen:
+        owed = services.settle(session, payment, keep_fen=0, reason="gone")
+    # Nobody paid yet: the cancel is recorded, nothing read.
+    assert owed is not None and owed.kind == "cancel"
+    assert len(seen) == 1 and seen[0].lstrip().startswith("INSERT INTO payment_instructions")

@@ -44,7 +44,7 @@ def test_a_request_reads_nothing_twice_and_shows_the_payment_it_made(app, client
     # The trip's area (no nearby vehicles: a ride keeps no pickup estimate), the ride and its event, and one
     # conditional update marking it authorised.
     assert _rides_part(statements) == ["service_areas", "rides", "ride_events", "rides"]
-    assert len(_queries(statements)) <= 14  # with the wallet and the payment's own statements
+    assert len(_queries(statements)) <= 13  # with the wallet and the payment's own statements
     assert ride["payment"]["status"] == "authorised"
     assert client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json == ride
 
@@ -82,6 +82,6 @@ def test_a_cancellation_shows_the_payment_as_its_release_left_it(app, client, ci
     # event; a requested ride's release is canceled at once, whose webhook finds the ride over.
     assert _rides_part(statements) == (["rides", "rides", "vehicles", "ride_events", "vehicles"] if assigned else
                                        ["rides", "rides", "ride_events", "rides"])
-    assert len(_queries(statements)) <= (24 if assigned else 19)  # with the settlement's (a fee is captured)
+    assert len(_queries(statements)) <= (22 if assigned else 18)  # with the settlement's (a fee is captured)
     assert cancelled["status"] == "cancelled" and cancelled["payment"]["status"] != "authorised"
     assert client.get(f"/api/v1/rides/{ride['id']}", headers=city["rider"]).json == cancelled
