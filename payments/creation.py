@@ -7,7 +7,7 @@ or reconcile sends again, unchanged: the provider answers a repeated key with th
 already made, so nothing is charged twice and nothing the provider holds goes unrecorded.
 """
 from dataclasses import asdict
-from typing import NamedTuple, cast
+from typing import NamedTuple, Required, TypedDict, cast
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +25,18 @@ class Asked(NamedTuple):
     payment: Payment
     declined: bool
     owed: PaymentInstruction | None
+
+
+class Charge(TypedDict, total=False):
+    """What a payable asks to be paid (`intent`'s arguments but the saved method): the payable, its
+    payer, the amount and how it is captured."""
+    payable_type: Required[str]
+    payable_id: Required[int]
+    user_id: Required[int]
+    amount: Required[int]
+    currency: str
+    capture_method: CaptureMethod
+    description: str
 
 
 def intent(gateway: PaymentGateway, *, payable_type: str, payable_id: int, user_id: int, amount: int,

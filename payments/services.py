@@ -3,13 +3,16 @@
 Captures, cancels and refunds are recorded as instructions (`payments.instructions`) in the
 transaction that causes them and carried out by `payments.runner` after commit.
 """
+from typing import Unpack
+
 from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.money import Money
 from payments import creation, effects, instructions
+from payments.creation import Charge
 from payments.exceptions import PaymentDeclined
-from payments.gateway import GatewayPayment, PaymentGateway
+from payments.gateway import GatewayPayment, OffSession, PaymentGateway
 from payments.models import LedgerEntry, LedgerPublic, Payment, PaymentInstruction, PaymentPublic, PaymentStatus
 from payments.runner import run_after_commit
 
@@ -21,29 +24,31 @@ def payment_for(session: Session, payable_type: str, payable_id: int) -> Payment
                         .execution_options(populate_existing=True)).first()
 
 
-def start_payment(session: Session, gateway: PaymentGateway, **charge) -> Payment:
+def start_payment(session: Session, gateway: PaymentGateway, *, off_session: OffSession | None = None,
+                  **charge: Unpack[Charge]) -> Payment:
     """Create the payable's payment once, however often it is asked for.
 
-    `charge` is what `payments.creation.intent` takes. The payment is recorded in a transaction
+    The payment is recorded in a transaction
     of its own before the provider is asked; a payment left `creating` by a failed call is sent
     again by the next call. With `off_session` the provider charges a saved method at once (402
     payment_declined when it is declined); otherwise the payer confirms it later.
     """
     # Written first, read only when the key was taken: a payable is paid for once, so asking
     # again is the rare case.
-    payment = creation.record_payment(session, creation.intent(gateway, **charge))
+    payment = creation.record_payment(session, creation.intent(gateway, off_session=off_session, **charge))
     if payment.status != PaymentStatus.creating:
         return payment
     return send_payment(session, gateway, payment)
 
 
-def intend_payment(session: Session, gateway: PaymentGateway, **charge) -> Payment:
+def intend_payment(session: Session, gateway: PaymentGateway, *, off_session: OffSession | None = None,
+                   **charge: Unpack[Charge]) -> Payment:
     """Add a new payable's payment (`creating`, with its create call) to the transaction that creates the payable.
 
     Committed with the payable, or rolled back with it; `send_payment` asks the provider after
     commit, and a crash before it answers leaves the payment `creating` for reconcile to send.
     """
-    payment = creation.intent(gateway, **charge)
+    payment = creation.intent(gateway, off_session=off_session, **charge)
     session.add(payment)
     return payment
 

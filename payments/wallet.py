@@ -4,12 +4,15 @@ A user is the provider's customer once (Stripe Customer); a method is saved thro
 provider (Stripe: a confirmed off-session SetupIntent; the sandbox: a test card). Pay-after
 services (rides, charging) and one-tap purchases authorise against the default at request time.
 """
+from typing import Unpack
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.db import write_transaction
 from backend.exceptions import NotFound
 from payments import services
+from payments.creation import Charge
 from payments.exceptions import PaymentDeclined, PaymentMethodRequired
 from payments.gateway import OffSession, PaymentGateway, SavedMethod
 from payments.models import Payment, PaymentCustomer, PaymentMethod, PaymentMethodPublic
@@ -131,12 +134,11 @@ def default_method(session: Session, gateway: PaymentGateway, *, user_id: int) -
 
 
 def pay_with_default(session: Session, gateway: PaymentGateway, *, method: OffSession | None = None,
-                     **charge) -> Payment:
+                     **charge: Unpack[Charge]) -> Payment:
     """Authorise (or, for automatic capture, charge) a payable against the user's default method.
 
-    `charge` is what `payments.creation.intent` takes; `method` is the default as the caller
-    already read it. 402 payment_method_required without one, 402 payment_declined when the
-    provider declines it.
+    `method` is the default as the caller already read it. 402 payment_method_required without
+    one, 402 payment_declined when the provider declines it.
     """
     return services.start_payment(session, gateway, **charge, off_session=method or default_method(
         session, gateway, user_id=charge["user_id"]))

@@ -15,6 +15,7 @@ from backend.i18n import DEFAULT_LANGUAGE, pick
 from backend.money import Money
 from payments import services as payments
 from payments import wallet
+from payments.creation import Charge
 from payments.effects import register_payable
 from payments.gateway import OffSession
 from payments.models import Payment, PaymentInstruction
@@ -158,7 +159,7 @@ def request_ride(session: Session, gateway, redis, *, user_id: int, request: Rid
     return ride, payment  # the session's own objects: the authorisation's change is on them already
 
 
-def _fare_hold(ride: Ride) -> dict:
+def _fare_hold(ride: Ride) -> Charge:
     """Return the charge that holds a ride's fare plus margin until the ride is over (`payments.creation.intent`)."""
     return {"payable_type": PAYABLE_TYPE, "payable_id": ride.id, "user_id": ride.user_id,
             "amount": ride.authorised_fen, "capture_method": "manual", "description": f"ride {ride.id}"}
