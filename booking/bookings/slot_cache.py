@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 ENTRY_TTL_S = 5
 DECODED_ENTRIES = 4096
-CATALOGUE_KEY = "availability:catalogue"
+# One hash tag for every key: a search reads the token, versions and entries in one MGET and
+# stores its entries in one script, which a Redis Cluster allows only within one slot.
+CATALOGUE_KEY = "{availability}:catalogue"
 _clients: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # engine -> Redis client
 _writes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # Redis client -> its script storing entries
 # KEYS: the entries; ARGV: their time to live, then their values. One command and one reply
@@ -49,11 +51,11 @@ def _client(session: Session):
 
 
 def _version_key(resource_id: int) -> str:
-    return f"availability:version:{resource_id}"
+    return f"{{availability}}:version:{resource_id}"
 
 
 def _entry_key(resource_id: int, window: str) -> str:
-    return f"availability:slots:{resource_id}:{window}"
+    return f"{{availability}}:slots:{resource_id}:{window}"
 
 
 @lru_cache(maxsize=DECODED_ENTRIES)

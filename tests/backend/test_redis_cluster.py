@@ -127,3 +127,26 @@ def test_idempotent_replay_and_login_limits_use_the_cluster(cluster_app):
     wrong = {"email": citizen.email, "password": "not-the-password"}
     codes = [client.post("/api/v1/auth/login", json=wrong).status_code for _ in range(4)]
     assert codes == [401, 401, 401, 429]
+
+
+def test_nearby_availability_is_cached_and_kept_honest_on_the_cluster(cluster_app):
+    """The search's cache keys share one slot: a read or write of many of them is one command."""
+    client = cluster_app.test_client()
+    with Session(cluster_app.extensions["db_engine"], expire_on_commit=False) as session:
+        org, citizen = make_org(session), make_user(session)
+        site = make_site(session, organisation=org, lat=29.6001, lon=106.5001, resources=RESOURCES[:2])
+        charger = session.exec(select(Resource).where(Resource.site_id == site.id)).first()
+        headers = bearer(cluster_app, session, citizen)
+    start, end = next_slot("charger")
+    search = {"lat": 29.6001, "lon": 106.5001, "radius_m": 500, "resource_kind": "charger",
+              "from": start.isoformat(), "to": end.isoformat()}
+
+    def offered() -> set[int]:
+        answer = client.get("/api/v1/availability", query_string=search)
+        assert answer.status_code == 200, answer.json
+        return {r["resource"]["id"] for s in answer.json["items"] for r in s["resources"] if r["slots"]}
+
+    assert charger.id in offered() and charger.id in offered()  # computed, then from the cache
+    booked = client.post("/api/v1/bookings", json=booking_body(charger, start, end), headers=headers)
+    assert booked.status_code == 201, booked.json
+    assert charger.id not in offered()
