@@ -4,7 +4,7 @@ import math
 from geoalchemy2 import Geography, WKTElement
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point as ShapelyPoint
-from sqlalchemy import ColumnElement, Float, Integer, cast, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Float, Integer, bindparam, cast, func, literal_column, select, text
 from sqlmodel import Field, SQLModel
 
 
@@ -45,6 +45,19 @@ def bounding_box(lat: float, lon: float, radius_m: float) -> tuple[float, float,
     dlat = radius_m * 1.01 / METRES_PER_DEGREE_LAT
     dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
     return lon - dlon, lat - dlat, lon + dlon, lat + dlat
+
+
+BOX = ("min_lon", "min_lat", "max_lon", "max_lat")
+
+
+def bound_box() -> tuple:
+    """Return a box of bound parameters, for a statement built once; `box_values` gives their values."""
+    return tuple(bindparam(name, type_=Float) for name in BOX)
+
+
+def box_values(lat: float, lon: float, radius_m: float) -> dict[str, float]:
+    """Return the values of `bound_box`'s parameters for the box around a circle."""
+    return dict(zip(BOX, bounding_box(lat, lon, radius_m)))
 
 
 def within_box(table, column, box, dialect: str):

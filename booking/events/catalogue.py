@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from backend.dbtypes import utcnow
 from backend.exceptions import NotFound
-from backend.geo import bounding_box, distance_m, within_box
+from backend.geo import bound_box, box_values, distance_m, within_box
 from backend.i18n import pick
 from backend.keys import KeyRing
 from backend.money import Money
@@ -87,7 +87,7 @@ def list_events(session: Session, *, search: EventSearch, after: tuple | None, l
     params: dict = {"start_from": search.start_from or utcnow(), "category": search.category, "limit": limit + 1}
     if search.near:
         lat, lon, params["radius_m"] = search.near
-        params |= {"lat": lat, "lon": lon} | dict(zip(_BOX, bounding_box(lat, lon, params["radius_m"])))
+        params |= {"lat": lat, "lon": lon} | box_values(lat, lon, params["radius_m"])
     if after is not None:
         params |= {"after_key": after[0], "after_id": after[1]}
     rows = session.exec(statement, params=params).all()
@@ -99,9 +99,6 @@ def list_events(session: Session, *, search: EventSearch, after: tuple | None, l
              for e, site, key in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     return items, last and (last[2], last[0].id)
-
-
-_BOX = ("min_lon", "min_lat", "max_lon", "max_lat")
 
 
 @lru_cache
@@ -118,8 +115,7 @@ def _search_statement(dialect: str, *, near: bool, category: bool, paged: bool):
     if category:
         page = page.where(Event.category == bindparam("category"))
     if near:
-        box = tuple(bindparam(name, type_=Float) for name in _BOX)
-        page = page.where(within_box(Site.__table__, Site.__table__.c.location, box, dialect),
+        page = page.where(within_box(Site.__table__, Site.__table__.c.location, bound_box(), dialect),
                           key <= bindparam("radius_m", type_=Float))
     if paged:
         after = bindparam("after_key", type_=key.type)

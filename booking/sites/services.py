@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 from backend.accounts.tokens import Principal
 from backend.dbtypes import utcnow
 from backend.exceptions import Forbidden, NotFound
-from backend.geo import bounding_box, distance_m, lat_lon, point_ewkt, within_box
+from backend.geo import bound_box, box_values, distance_m, lat_lon, point_ewkt, within_box
 from backend.i18n import pick
 from backend.keyset import beyond
 from backend.patches import apply_patch
@@ -40,11 +40,8 @@ def nearby_sites(session: Session, *, lat: float, lon: float, radius_m: float,
     # Callers pass the enum or its value (nearby availability passes the value).
     params = {"lat": lat, "lon": lon, "radius_m": radius_m, "limit": limit, "offset": offset,
               "kind": None if kind is None else SiteKind(kind).value, "resource_kind": resource_kind,
-              **dict(zip(_BOX, bounding_box(lat, lon, radius_m)))}
+              **box_values(lat, lon, radius_m)}
     return [(site, float(dist)) for site, dist in session.exec(statement, params=params).all()]
-
-
-_BOX = ("min_lon", "min_lat", "max_lon", "max_lat")
 
 
 @lru_cache
@@ -57,9 +54,8 @@ def _nearby_statement(dialect: str, *, kind: bool, resource_kind: bool):
     table = Site.__table__
     distance = distance_m(Site.location, bindparam("lat", type_=Float), bindparam("lon", type_=Float),
                           dialect).label("distance_m")
-    box = tuple(bindparam(name, type_=Float) for name in _BOX)
     query = (select(Site, distance)
-             .where(within_box(table, table.c.location, box, dialect), Site.published.is_(True),
+             .where(within_box(table, table.c.location, bound_box(), dialect), Site.published.is_(True),
                     distance <= bindparam("radius_m", type_=Float)))
     if kind:
         query = query.where(Site.kind == bindparam("kind"))
