@@ -56,11 +56,16 @@ def payment_view(payment: Payment | None) -> PaymentPublic | None:
 
 def settle(session: Session, *, booking: Booking, keep_fen: int) -> PaymentInstruction | None:
     """Record, in the caller's transaction, keeping `keep_fen` of what the booking paid or authorised."""
-    return settle_payment(session, payments.payment_for(session, PAYABLE_TYPE, booking.id), booking=booking,
-                          keep_fen=keep_fen)
+    return payments.settle_payable(session, payable_type=PAYABLE_TYPE, payable_id=booking.id, keep_fen=keep_fen,
+                                   reason=_settled(booking))
 
 
 def settle_payment(session: Session, payment: Payment | None, *, booking: Booking,
                    keep_fen: int) -> PaymentInstruction | None:
     """Record, in the caller's transaction, keeping `keep_fen` of the booking's payment as read with the booking."""
-    return payments.settle(session, payment, keep_fen=keep_fen, reason=f"booking {booking.id} {booking.status.value}")
+    return payments.settle(session, payment, keep_fen=keep_fen, reason=_settled(booking))
+
+
+def _settled(booking: Booking) -> str:
+    """Return why a booking's payment is settled, as its instructions record it."""
+    return f"booking {booking.id} {booking.status.value}"
