@@ -17,8 +17,8 @@ from booking.bookings import rules, slots
 from booking.bookings.models import CancellationTerms
 from booking.bookings.policy import terms
 from booking.bookings.rules import CITY_TZ
-from booking.bookings.slot_cache import CatalogueMoved, SlotCache  # touch: the hook other writers call
-from booking.bookings.slot_cache import touch as touch
+from booking.bookings.slot_cache import ENTRY_TTL_S, CatalogueMoved, Entry, SlotCache
+from booking.bookings.slot_cache import touch as touch  # the hook other writers call
 from booking.chargers.live import live_statuses
 from booking.chargers.models import DOWN, LiveStatus
 from booking.sites import attributes
@@ -99,34 +99,37 @@ def check_range(start: datetime, end: datetime) -> None:
 
 def _grid_starts(rule: rules.KindRule, start: datetime, end: datetime):
     """Yield the slot starts of the kind's grid inside [start, end), in local days."""
-    step = rule.step
-    midnight = start.astimezone(CITY_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-    moment = midnight + -(-(start - midnight) // step) * step  # the first grid start not before `start`
+    moment = _grid_start(start, rule.step, after=True)
     while moment < end:
         yield moment
-        moment += step
+        moment += rule.step
 
 
 @dataclass(frozen=True)
 class Window:
-    """The window a search asks about, on whole minutes (slot starts are whole minutes)."""
+    """The window a search asks about."""
     start: datetime
     end: datetime
 
     @classmethod
     def of(cls, start: datetime, end: datetime) -> "Window":
         check_range(start, end)
-        return cls(_next_minute(start), _next_minute(end))
+        return cls(start, end)
+
+    def on_grid(self, rule: rules.KindRule) -> "Window":
+        """Return the window widened to the kind's slot grid: searches within one step share their cached slots."""
+        return Window(_grid_start(self.start, rule.step, after=False), _grid_start(self.end, rule.step, after=True))
 
     @property
     def key(self) -> str:
         return f"{int(self.start.timestamp())}-{int(self.end.timestamp())}"
 
 
-def _next_minute(moment: datetime) -> datetime:
-    """Round up to the minute: no grid start lies in between, so the free slots are the same."""
-    whole = moment.replace(second=0, microsecond=0)
-    return whole if whole == moment else whole + timedelta(minutes=1)
+def _grid_start(moment: datetime, step: timedelta, *, after: bool) -> datetime:
+    """Return the grid start (steps from local midnight) nearest `moment`: not before it, or not after it."""
+    midnight = moment.astimezone(CITY_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    steps = -(-(moment - midnight) // step) if after else (moment - midnight) // step
+    return midnight + steps * step
 
 
 def free_slots(resource: Resource, opening_hours: dict, used: slots.Occupancy, *, window: Window,
@@ -305,20 +308,48 @@ def _slots_of(session: Session, cache: SlotCache, resources: list[tuple[Resource
 
     Raises CatalogueMoved when sites or resources changed since the token the caller read under.
     """
-    key = f"{window.key}:{limit or 'all'}"
-    cached = cache.read([r.id for r, _ in resources], key)
+    spans = {r.id: _Span.of(window, rules.rule_for(r.kind), limit=limit, now=now) for r, _ in resources}
+    cached = cache.read({rid: span.key for rid, span in spans.items()}, now=now.timestamp())
     missing = [(r, hours) for r, hours in resources if r.id not in cached]
-    used = _occupancy(session, [r for r, _ in missing], window=window, now=now)
-    computed = {r.id: free_slots(r, hours, used.get(r.id, slots.Occupancy()), window=window, now=now,
-                                 limit=limit) for r, hours in missing}
-    cache.write({rid: [[s.start.timestamp(), s.end.timestamp(), s.remaining] for s in found]
-                 for rid, found in computed.items()}, key)
-    kinds = {r.id: rules.rule_for(r.kind) for r, _ in resources}
-    for rid, rows in cached.items():
-        # A slot the notice period has reached since the entry was computed is no longer on offer.
-        earliest = (now + kinds[rid].min_notice).timestamp()
-        computed[rid] = [_cached_slot(start, end, remaining) for start, end, remaining in rows if start >= earliest]
-    return computed
+    used = _occupancy(session, [r for r, _ in missing], window=_widest([spans[r.id].window for r, _ in missing]),
+                      now=now) if missing else {}
+    computed = {r.id: _entry(r, hours, used.get(r.id, slots.Occupancy()), spans[r.id], now) for r, hours in missing}
+    cache.write({rid: (spans[rid].key, entry) for rid, entry in computed.items()})
+    return {rid: [_cached_slot(*slot) for slot in entry.slots if spans[rid].low <= slot[0] < spans[rid].high][:limit]
+            for rid, entry in (cached | computed).items()}
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A resource's part in a search: the window its cached entry covers, and which of its slots are asked for."""
+    window: Window  # the asked window widened to the kind's grid: searches within a step share the entry
+    keep: int | None  # slots the entry keeps: those asked for, and those that may fall before the asked start
+    low: float  # the first start on offer: the asked start, or the end of the notice period
+    high: float  # the asked end: slots start before it
+
+    @classmethod
+    def of(cls, asked: Window, rule: rules.KindRule, *, limit: int | None, now: datetime) -> "_Span":
+        # Before the asked start lies at most one grid start of the widened window, and the notice
+        # passes over at most one more each step while the entry lives.
+        spare = 1 + -(-ENTRY_TTL_S // int(rule.step.total_seconds()))
+        return cls(asked.on_grid(rule), None if limit is None else limit + spare,
+                   max(asked.start, now + rule.min_notice).timestamp(), asked.end.timestamp())
+
+    @property
+    def key(self) -> str:
+        return f"{self.window.key}:{self.keep or 'all'}"
+
+
+def _widest(windows: list[Window]) -> Window:
+    """Return the window that covers them all: one occupancy query serves every resource."""
+    return Window(min(w.start for w in windows), max(w.end for w in windows))
+
+
+def _entry(resource: Resource, opening_hours: dict, used: slots.Occupancy, span: _Span, now: datetime) -> Entry:
+    """Work out a resource's cache entry: its free slots in the span, valid until a hold among them lapses."""
+    found = free_slots(resource, opening_hours, used, window=span.window, now=now, limit=span.keep)
+    return Entry([(s.start.timestamp(), s.end.timestamp(), s.remaining) for s in found],
+                 used.lapses_at.timestamp() if used.lapses_at else None)
 
 
 @lru_cache(maxsize=CACHED_SLOTS)

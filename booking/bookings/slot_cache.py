@@ -5,8 +5,9 @@ every change to a site or resource replaces the catalogue token, right after the
 commits. A cached entry is served only while the version and token it was computed under are
 current, and it is computed after they were read: a search never offers a slot as free once the
 booking that took it is committed, except in the instant between that commit and the bump.
-Entries live a few seconds, which bounds what no write announces (a hold lapsing on its own,
-a crash between commit and bump). While Redis is down every search is a miss.
+A hold lapsing frees its place without any write: an entry is served only until the first hold
+it counted lapses. Entries live ENTRY_TTL_S, which bounds the one thing nothing announces, a crash
+between a commit and its bump. While Redis is down every search is a miss.
 """
 import json
 import logging
@@ -15,6 +16,7 @@ import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
+from typing import NamedTuple
 
 import redis
 from sqlalchemy import event, inspect
@@ -25,7 +27,7 @@ from booking.sites.models import Resource, Site
 
 log = logging.getLogger(__name__)
 
-ENTRY_TTL_S = 5
+ENTRY_TTL_S = 30
 DECODED_ENTRIES = 4096
 # One hash tag for every key: a search reads the token, versions and entries in one MGET and
 # stores its entries in one script, which a Redis Cluster allows only within one slot.
@@ -54,14 +56,20 @@ def _version_key(resource_id: int) -> str:
     return f"{{availability}}:version:{resource_id}"
 
 
-def _entry_key(resource_id: int, window: str) -> str:
-    return f"{{availability}}:slots:{resource_id}:{window}"
+def _entry_key(resource_id: int, key: str) -> str:
+    return f"{{availability}}:slots:{resource_id}:{key}"
 
 
 @lru_cache(maxsize=DECODED_ENTRIES)
 def _decoded(entry: str) -> dict:
     """Return a cached entry parsed, once per process: the searches of a hotspot read the same entries."""
     return json.loads(entry)  # shared between searches and threads: read, never changed
+
+
+class Entry(NamedTuple):
+    """A resource's cached free slots (start, end, places left; epoch seconds) and until when they hold."""
+    slots: list
+    until: float | None  # when the first hold counted lapses
 
 
 class CatalogueMoved(Exception):
@@ -116,41 +124,42 @@ class SlotCache:
         _last_token[self.client] = token = pipe.execute()[1]
         return token
 
-    def read(self, resource_ids: list[int], window: str) -> dict[int, list]:
-        """Return the cached slots of the resources whose entry is current; note every version.
+    def read(self, keys: dict[int, str], *, now: float) -> dict[int, Entry]:
+        """Return the entries (resource id -> its entry's key) that are current at `now`; note every version.
 
         Raises CatalogueMoved (with the new token taken) when the assumed token was stale.
         """
-        return self._guard(self._read, resource_ids, window) or {}
+        return self._guard(self._read, keys, now) or {}
 
-    def _read(self, resource_ids: list[int], window: str) -> dict[int, list]:
+    def _read(self, keys: dict[int, str], now: float) -> dict[int, Entry]:
         # A read only: the token is written (SET NX) only when it is missing, not on every search.
         # One MGET answers the token, the versions and the entries: cheaper than a command for each.
-        token, *found = self.client.mget([CATALOGUE_KEY, *map(_version_key, resource_ids),
-                                          *(_entry_key(r, window) for r in resource_ids)])
+        token, *found = self.client.mget([CATALOGUE_KEY, *map(_version_key, keys),
+                                          *(_entry_key(r, key) for r, key in keys.items())])
         if token is None:  # Redis lost its data: take a new token
             token = self._read_catalogue()
         if token != self.catalogue:
             _last_token[self.client] = self.catalogue = token
             raise CatalogueMoved(token)
         current = {}
-        for resource_id, version, entry in zip(resource_ids, found, found[len(resource_ids):]):
+        for resource_id, version, entry in zip(keys, found, found[len(keys):]):
             self.versions[resource_id] = version or "0"
             cached = _decoded(entry) if entry else None
-            if cached and cached["version"] == self.versions[resource_id] and cached["catalogue"] == self.catalogue:
-                current[resource_id] = cached["slots"]
+            if cached and cached["version"] == self.versions[resource_id] and cached["catalogue"] == self.catalogue \
+                    and (cached.get("until") is None or now < cached["until"]):
+                current[resource_id] = Entry(cached["slots"], cached.get("until"))
         return current
 
-    def write(self, slots_by_resource: dict[int, list], window: str) -> None:
-        """Store slots computed after their resources' versions were read."""
-        if self.catalogue is not None and slots_by_resource:
-            self._guard(self._write, slots_by_resource, window)
+    def write(self, entries: dict[int, tuple[str, Entry]]) -> None:
+        """Store entries (resource id -> the entry's key and the entry) computed after their versions were read."""
+        if self.catalogue is not None and entries:
+            self._guard(self._write, entries)
 
-    def _write(self, slots_by_resource: dict[int, list], window: str) -> None:
-        entries = [{"version": self.versions[r], "catalogue": self.catalogue, "slots": found}
-                   for r, found in slots_by_resource.items()]
-        _writes[self.client](keys=[_entry_key(r, window) for r in slots_by_resource],
-                             args=[ENTRY_TTL_S, *map(json.dumps, entries)])
+    def _write(self, entries: dict[int, tuple[str, Entry]]) -> None:
+        values = [{"version": self.versions[r], "catalogue": self.catalogue, "slots": entry.slots, "until": entry.until}
+                  for r, (_, entry) in entries.items()]
+        _writes[self.client](keys=[_entry_key(r, key) for r, (key, _) in entries.items()],
+                             args=[ENTRY_TTL_S, *map(json.dumps, values)])
 
 
 @dataclass

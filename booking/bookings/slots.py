@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import BindParameter, Integer, and_, bindparam, literal, or_, select, union_all, update
+from sqlalchemy import BindParameter, Integer, and_, bindparam, case, literal, null, or_, select, union_all, update
 from sqlmodel import Session
 
 from backend.dbtypes import UTCDateTime
@@ -25,6 +25,7 @@ class Occupancy:
     # A lapsed hold not yet released overlaps the window: it takes no capacity, yet still holds
     # its place under PostgreSQL's exclusion constraint.
     lapsed: bool = False
+    lapses_at: datetime | None = None  # when the first hold counted here lapses: what it takes frees itself
 
 
 def occupancy(session: Session, *, resource_ids: list[int], start: datetime, end: datetime,
@@ -38,13 +39,16 @@ def occupancy(session: Session, *, resource_ids: list[int], start: datetime, end
     params = {"resource_ids": resource_ids, "start": start, "end": end, "now": now, "exclude": exclude}
     rows = session.exec(_occupancy_statement(exclude is not None), params=params)
     found: defaultdict[int, Occupancy] = defaultdict(Occupancy)
-    for resource_id, begins, ends, quantity, occupying in rows:
+    for resource_id, begins, ends, quantity, occupying, hold_ends in rows:
+        used = found[resource_id]
         if not occupying:
-            found[resource_id].lapsed = True
+            used.lapsed = True
         elif quantity:
-            found[resource_id].bookings.append((begins, ends, quantity))
+            used.bookings.append((begins, ends, quantity))
+            if hold_ends is not None and (used.lapses_at is None or hold_ends < used.lapses_at):
+                used.lapses_at = hold_ends
         else:
-            found[resource_id].outages.append((begins, ends))
+            used.outages.append((begins, ends))
     return found
 
 
@@ -57,14 +61,16 @@ def _occupancy_statement(excluding: bool):
     """
     resource_ids = bindparam("resource_ids", type_=Integer, expanding=True)
     start, end = bindparam("start", type_=UTCDateTime), bindparam("end", type_=UTCDateTime)
+    hold_ends = case((Booking.status == BookingStatus.held, Booking.hold_expires_at))
     booked = (select(Booking.resource_id, Booking.start_at, Booking.blocked_until, Booking.quantity,
-                     occupies(bindparam("now")))
+                     occupies(bindparam("now")), hold_ends)
               .where(Booking.resource_id.in_(resource_ids), Booking.active,
                      Booking.start_at < end, Booking.blocked_until > start))
     if excluding:
         booked = booked.where(Booking.id != bindparam("exclude"))
     # An outage row carries no places: quantity 0 tells it from a booking.
-    down = (select(Outage.resource_id, Outage.start_at, Outage.end_at, literal(0), literal(True))
+    down = (select(Outage.resource_id, Outage.start_at, Outage.end_at, literal(0), literal(True),
+                   null().cast(UTCDateTime))
             .where(Outage.resource_id.in_(resource_ids), Outage.start_at < end, Outage.end_at > start))
     return union_all(booked, down)
 

@@ -2,7 +2,7 @@
 very next search."""
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
@@ -107,6 +107,39 @@ def test_the_site_page_shows_every_slot_the_nearby_search_shortens(client, world
     assert len(nearby) == availability.SLOTS_PER_RESOURCE_NEARBY
     assert nearby < page  # neither answer's entry is served for the other
     assert page == {s for r, s in _offered_by_site(world.site.id)(client, start, end) if r == charger.id}
+
+
+def test_searches_within_a_grid_step_share_their_entries(app, client, session, world):
+    slot, _ = next_slot("charger", after=timedelta(hours=1))
+    step = availability.rules.rule_for("charger").step
+    # Two drivers asking 13 minutes apart, between the same two grid starts, for three hours.
+    first, second = (slot - step + timedelta(minutes=m) for m in (7, 20))
+    earlier = _offered(client, first, first + timedelta(hours=3))
+    later = []
+    assert _selects(app, lambda: later.append(_offered(client, second, second + timedelta(hours=3)))) == 0
+    availability.touch(session, [resource.id for resource in world.resources.values()])
+    afresh = _offered(client, second, second + timedelta(hours=3))
+    assert later[0] == afresh == earlier  # as the database answers: both start at the same grid start
+    assert all(second.isoformat() <= start for _, start in afresh)  # nothing before the asked start
+
+
+def test_a_hold_that_lapses_frees_its_slot_in_the_next_search(client, session, world):
+    charger = world.resources["charger"]
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    booking = client.post("/api/v1/bookings", json=booking_body(charger, start, end), headers=world.headers).json
+    assert booking["status"] == "held"
+
+    def offered(now):
+        session.commit()  # a fresh snapshot: the booking was committed by the request
+        found = availability.nearby_availability(
+            session, lat=29.5576, lon=106.5772, radius_m=2000, site_kind=None,
+            wanted=availability.ResourceFilter(resource_kind="charger"), start=start, end=end + timedelta(hours=2),
+            now=now, limit=20, language="en")
+        return {(r.resource.id, s.start) for site in found for r in site.resources for s in r.slots}
+    lapses = datetime.fromisoformat(booking["hold_expires_at"])
+    assert (charger.id, start) not in offered(utcnow())  # stored: nothing announces the hold's lapse
+    assert (charger.id, start) not in offered(lapses - timedelta(seconds=1))
+    assert (charger.id, start) in offered(lapses)
 
 
 def test_booking_and_cancelling_show_in_the_next_search(offered, client, world):
