@@ -123,6 +123,18 @@ def get_session() -> Session:
     return g.db_session
 
 
+def reads_on_their_own(session: Session) -> Session:
+    """Let a session that has not begun run each statement as its own transaction (autocommit).
+
+    A search that only reads needs neither BEGIN nor ROLLBACK: two of its three round trips to
+    PostgreSQL, and under load each round trip is a wait for the interpreter's lock. Statements
+    under READ COMMITTED see their own snapshot anyway. A session already in a transaction keeps it.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return session
+
+
 @contextmanager
 def write_transaction(session: Session):
     """Run a block as one serialized write transaction and commit it.

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, SQLModel, select
 
 from backend.bounded import BoundedCache
+from backend.db import reads_on_their_own
 from backend.exceptions import Invalid, NotFound
 from backend.geo import haversine_m, lat_lon
 from booking.bookings import rules, slots
@@ -155,7 +156,8 @@ def free_slots(resource: Resource, opening_hours: dict, used: slots.Occupancy, *
 
 def _serving(session: Session, resources: list[Resource], now: datetime) -> tuple[list[Resource], dict]:
     """Drop chargers that report a fault or went offline; return the rest and their live statuses."""
-    live = live_statuses(session, resource_ids=[r.id for r in resources if r.kind == "charger"], now=now)
+    chargers = [r.id for r in resources if r.kind == "charger"]
+    live = live_statuses(reads_on_their_own(session), resource_ids=chargers, now=now)
     return [r for r in resources if live.get(r.id) not in DOWN], live
 
 
@@ -163,7 +165,7 @@ def _occupancy(session: Session, resources: list[Resource], *, window: Window,
                now: datetime) -> dict[int, slots.Occupancy]:
     """Return what occupies each resource over the window (one query)."""
     # An hour past the window covers the turnaround of a slot that starts near its end.
-    return slots.occupancy(session, resource_ids=[r.id for r in resources], start=window.start,
+    return slots.occupancy(reads_on_their_own(session), resource_ids=[r.id for r in resources], start=window.start,
                            end=window.end + timedelta(hours=1), now=now)
 
 
@@ -249,7 +251,7 @@ def _apart(session: Session) -> Iterator[Session]:
     Candidates are shared read-only between requests and threads: rows read apart need no copy (a
     copy of a table row cost about 50 us, most of a cold search), and each load reads them afresh.
     """
-    apart = Session(bind=session.connection())
+    apart = Session(bind=reads_on_their_own(session).connection())
     try:
         yield apart
     finally:
@@ -308,7 +310,9 @@ def _slots_of(session: Session, cache: SlotCache, resources: list[tuple[Resource
 
     Raises CatalogueMoved when sites or resources changed since the token the caller read under.
     """
-    spans = {r.id: _Span.of(window, rules.rule_for(r.kind), limit=limit, now=now) for r, _ in resources}
+    kinds = {r.kind for r, _ in resources}
+    by_kind = {kind: _Span.of(window, rules.rule_for(kind), limit=limit, now=now) for kind in kinds}
+    spans = {r.id: by_kind[r.kind] for r, _ in resources}
     cached = cache.read({rid: span.key for rid, span in spans.items()}, now=now.timestamp())
     missing = [(r, hours) for r, hours in resources if r.id not in cached]
     used = _occupancy(session, [r for r, _ in missing], window=_widest([spans[r.id].window for r, _ in missing]),
@@ -326,18 +330,16 @@ class _Span:
     keep: int | None  # slots the entry keeps: those asked for, and those that may fall before the asked start
     low: float  # the first start on offer: the asked start, or the end of the notice period
     high: float  # the asked end: slots start before it
+    key: str  # the entry's name
 
     @classmethod
     def of(cls, asked: Window, rule: rules.KindRule, *, limit: int | None, now: datetime) -> "_Span":
         # Before the asked start lies at most one grid start of the widened window, and the notice
         # passes over at most one more each step while the entry lives.
         spare = 1 + -(-ENTRY_TTL_S // int(rule.step.total_seconds()))
-        return cls(asked.on_grid(rule), None if limit is None else limit + spare,
-                   max(asked.start, now + rule.min_notice).timestamp(), asked.end.timestamp())
-
-    @property
-    def key(self) -> str:
-        return f"{self.window.key}:{self.keep or 'all'}"
+        window, keep = asked.on_grid(rule), None if limit is None else limit + spare
+        return cls(window, keep, max(asked.start, now + rule.min_notice).timestamp(), asked.end.timestamp(),
+                   f"{window.key}:{keep or 'all'}")
 
 
 def _widest(windows: list[Window]) -> Window:

@@ -142,6 +142,21 @@ def test_a_hold_that_lapses_frees_its_slot_in_the_next_search(client, session, w
     assert (charger.id, start) in offered(lapses)
 
 
+def test_a_search_reads_each_statement_on_its_own(app, client, world):
+    start, end = next_slot("charger", after=timedelta(hours=1))
+    levels = []
+
+    def note(conn, _cursor, _statement, _parameters, _context, _executemany):
+        levels.append(conn.get_execution_options().get("isolation_level"))
+    availability._candidates_cache.clear()  # a cold search: candidates and occupancy are read
+    event.listen(app.extensions["db_engine"], "before_cursor_execute", note)
+    try:
+        assert _offered(client, start, end)
+    finally:
+        event.remove(app.extensions["db_engine"], "before_cursor_execute", note)
+    assert levels and set(levels) == {"AUTOCOMMIT"}  # no BEGIN and no ROLLBACK around them
+
+
 def test_booking_and_cancelling_show_in_the_next_search(offered, client, world):
     charger = world.resources["charger"]
     start, end = next_slot("charger", after=timedelta(hours=1))
