@@ -126,9 +126,10 @@ def get_session() -> Session:
 def reads_on_their_own(session: Session) -> Session:
     """Let a session that has not begun run each statement as its own transaction (autocommit).
 
-    A search that only reads needs neither BEGIN nor ROLLBACK: two of its three round trips to
-    PostgreSQL, and under load each round trip is a wait for the interpreter's lock. Statements
-    under READ COMMITTED see their own snapshot anyway. A session already in a transaction keeps it.
+    For a session that only reads until it closes or commits: a search needs neither BEGIN nor
+    ROLLBACK, two of its three round trips to PostgreSQL, and under load each round trip is a wait
+    for the interpreter's lock. Statements under READ COMMITTED see their own snapshot anyway. A
+    session already in a transaction keeps it; after a commit the next transaction is ordinary.
     """
     if not session.in_transaction():
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

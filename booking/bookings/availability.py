@@ -334,8 +334,8 @@ class _Span:
 
     @classmethod
     def of(cls, asked: Window, rule: rules.KindRule, *, limit: int | None, now: datetime) -> "_Span":
-        # Before the asked start lies at most one grid start of the widened window, and the notice
-        # passes over at most one more each step while the entry lives.
+        # Before the asked start lies at most one grid start of the widened window, and while the
+        # entry lives the notice period passes over at most ENTRY_TTL_S / step (rounded up) more.
         spare = 1 + -(-ENTRY_TTL_S // int(rule.step.total_seconds()))
         window, keep = asked.on_grid(rule), None if limit is None else limit + spare
         return cls(window, keep, max(asked.start, now + rule.min_notice).timestamp(), asked.end.timestamp(),
