@@ -28,10 +28,10 @@ def start_payment(session: Session, gateway: PaymentGateway, *, off_session: Off
                   **charge: Unpack[Charge]) -> Payment:
     """Create the payable's payment once, however often it is asked for.
 
-    The payment is recorded in a transaction
-    of its own before the provider is asked; a payment left `creating` by a failed call is sent
-    again by the next call. With `off_session` the provider charges a saved method at once (402
-    payment_declined when it is declined); otherwise the payer confirms it later.
+    The payment is recorded in a transaction of its own before the provider is asked; a payment
+    left `creating` by a failed call is sent again by the next call. With `off_session` the provider
+    charges a saved method at once (402 payment_declined when it is declined); otherwise the payer
+    confirms it later.
     """
     # Written first, read only when the key was taken: a payable is paid for once, so asking
     # again is the rare case.

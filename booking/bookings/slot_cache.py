@@ -145,6 +145,7 @@ class SlotCache:
         for resource_id, version, entry in zip(keys, found, found[len(keys):]):
             self.versions[resource_id] = version or "0"
             cached = _decoded(entry) if entry else None
+            # An entry stored by a server from before `until` existed has none: it lives its TTL.
             if cached and cached["version"] == self.versions[resource_id] and cached["catalogue"] == self.catalogue \
                     and (cached.get("until") is None or now < cached["until"]):
                 current[resource_id] = Entry(cached["slots"], cached.get("until"))
